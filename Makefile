@@ -1,0 +1,41 @@
+# irisq — `make run` starts the whole stack, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.irisq-installed
+ALGORITHM ?= logistic_regression
+PARAMS ?=
+
+.PHONY: install run test lint train clean-var
+
+# A venv from the machine's Python, with uv inside it; uv then installs from the lock file.
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Every extra, so both `run` and `test` have what they need; --inexact keeps uv itself.
+$(STAMP): $(BIN)/uv pyproject.toml uv.lock
+	UV_PYTHON_DOWNLOADS=never $(BIN)/uv sync --frozen --inexact --all-extras --python $(BIN)/python
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python -m devstack.run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest
+
+# Train from a shell against the running stack: make train ALGORITHM=svc PARAMS="C=2 kernel=linear"
+train: install
+	$(BIN)/python -m worker.train_cli --algorithm $(ALGORITHM) $(foreach p,$(PARAMS),--param $(p))
+
+# Forget every job, model and run of the local stack (stop `make run` first).
+clean-var:
+	rm -rf var

@@ -1,0 +1,104 @@
+"""`make run`: check ports, pick or start Redis, then let honcho run the Procfile.
+
+honcho supervises the processes (prefixed logs, Ctrl-C stops them all); this script only
+decides what to start and with which environment, then replaces itself with honcho.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import redis
+
+from irisq.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+# Not 6379: a machine often runs its own Redis there, and irisq's data is kept apart.
+DEFAULT_LOCAL_REDIS_PORT = 6390
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def redis_reachable(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def main() -> NoReturn:
+    """Exit 1 naming what is in the way, or become honcho running the stack."""
+    settings = Settings()
+    ports = {
+        "frontend": (settings.frontend_port, "IRISQ_FRONTEND_PORT"),
+        "api": (settings.api_port, "IRISQ_API_PORT"),
+        "mlflow": (settings.mlflow_port, "IRISQ_MLFLOW_PORT"),
+    }
+    processes = ["mlflow", "api", "worker-predict", "worker-train", "frontend"]
+    env = {
+        "IRISQ_API_URL": f"http://127.0.0.1:{settings.api_port}",
+        "IRISQ_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{settings.mlflow_port}",
+        "IRISQ_MLFLOW_UI_URL": f"http://127.0.0.1:{settings.mlflow_port}",
+        "IRISQ_MLFLOW_BACKEND_STORE_URI": f"sqlite:///{VAR / 'mlflow' / 'mlflow.db'}",
+        "IRISQ_MLFLOW_ARTIFACTS": str(VAR / "mlflow" / "artifacts"),
+        "IRISQ_MODELS_DIR": str(ROOT / "models"),
+        "IRISQ_REDIS_DIR": str(VAR / "redis"),
+    }
+    given = os.environ.get("IRISQ_REDIS_URL")
+    if given and redis_reachable(given):
+        print(f"irisq: using the Redis at IRISQ_REDIS_URL={given}")
+    else:
+        if given:
+            print(f"irisq: IRISQ_REDIS_URL={given} is not reachable; starting a local Redis")
+        local_port = int(os.environ.get("IRISQ_LOCAL_REDIS_PORT", DEFAULT_LOCAL_REDIS_PORT))
+        ports["redis"] = (local_port, "IRISQ_LOCAL_REDIS_PORT")
+        env["IRISQ_LOCAL_REDIS_PORT"] = str(local_port)
+        env["IRISQ_REDIS_URL"] = f"redis://127.0.0.1:{local_port}/0"
+        processes.insert(0, "redis")
+
+    taken = [
+        f"  port {port} ({name}) is already in use: set {variable} to a free port"
+        for name, (port, variable) in ports.items()
+        if not port_is_free(port)
+    ]
+    if taken:
+        print("irisq: cannot start, ports are taken:\n" + "\n".join(taken), file=sys.stderr)
+        sys.exit(1)
+
+    (VAR / "mlflow").mkdir(parents=True, exist_ok=True)
+    (VAR / "redis").mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)
+    # honcho runs each Procfile line through a shell: the venv's commands must be on PATH.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ.setdefault("IRISQ_FRONTEND_PORT", str(settings.frontend_port))
+    os.environ.setdefault("IRISQ_API_PORT", str(settings.api_port))
+    os.environ.setdefault("IRISQ_API_HOST", settings.api_host)
+    os.environ.setdefault("IRISQ_MLFLOW_PORT", str(settings.mlflow_port))
+    print(
+        f"irisq: starting {', '.join(processes)}\n"
+        f"  frontend  http://127.0.0.1:{settings.frontend_port}\n"
+        f"  API       http://127.0.0.1:{settings.api_port}/docs\n"
+        f"  MLflow    http://127.0.0.1:{settings.mlflow_port}\n"
+        "  Ctrl-C stops everything.",
+        flush=True,
+    )
+    honcho = str(Path(sys.executable).with_name("honcho"))
+    os.chdir(ROOT)
+    os.execv(honcho, [honcho, "start", "-f", str(ROOT / "Procfile"), *processes])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The irisq frontend: `streamlit run frontend/app.py`. Pages live in frontend/pages/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from frontend import client
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="irisq", page_icon="🌸", layout="wide")
+
+
+@st.fragment(run_every=10)
+def _readiness() -> None:
+    """The API's readiness, refreshed on its own every few seconds."""
+    try:
+        state = client.readiness()
+    except client.ApiError as exc:
+        st.error(str(exc))
+        return
+    if state.get("ready"):
+        st.success("API ready")
+    else:
+        st.warning("API not ready")
+    for name, check in state.get("checks", {}).items():
+        mark = "✅" if check["ok"] else "⚠️"
+        st.caption(f"{mark} {name.replace('_', ' ')}: {check['detail']}")
+
+
+with st.sidebar:
+    st.subheader("Service")
+    _readiness()
+
+navigation = st.navigation(
+    [st.Page(PAGES / "predict.py", title="Predict", icon="🌸", default=True)]
+)
+navigation.run()

@@ -1,0 +1,81 @@
+"""The frontend's only door to irisq: HTTP calls to the API, with errors in plain words."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from irisq.settings import get_settings
+
+FINAL = {"succeeded", "failed", "canceled"}
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+class ApiError(Exception):
+    """The API refused a request or could not be reached; `str()` is fit to show a person."""
+
+
+def base_url() -> str:
+    return get_settings().api_url.rstrip("/")
+
+
+def _request(method: str, path: str, **kwargs: Any) -> httpx.Response:
+    try:
+        response = httpx.request(
+            method, base_url() + path, timeout=REQUEST_TIMEOUT_SECONDS, **kwargs
+        )
+    except httpx.HTTPError as exc:
+        raise ApiError(f"The irisq API at {base_url()} cannot be reached ({exc}).") from exc
+    return response
+
+
+def _raise_for_problem(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+        message = body.get("detail") or body.get("title") or response.text
+    except ValueError:
+        message = response.text or response.reason_phrase
+    raise ApiError(f"The API refused the request ({response.status_code}): {message}")
+
+
+def submit_prediction(row: dict[str, float], model: str = "champion") -> dict[str, Any]:
+    """Queue one flower; the answer holds the job id."""
+    response = _request("POST", "/v1/predictions", json={"rows": [row], "model": model})
+    _raise_for_problem(response)
+    return dict(response.json())
+
+
+def get_job(job_id: str) -> dict[str, Any]:
+    response = _request("GET", f"/v1/jobs/{job_id}")
+    _raise_for_problem(response)
+    return dict(response.json())
+
+
+def wait_for_job(
+    job_id: str,
+    deadline_seconds: float = 60.0,
+    every_seconds: float = 0.25,
+    on_update: Any = None,
+) -> dict[str, Any]:
+    """Poll the job until it is final or the deadline passes (then the last state is returned)."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        job = get_job(job_id)
+        if on_update is not None:
+            on_update(job)
+        if job["status"] in FINAL or time.monotonic() >= deadline:
+            return job
+        time.sleep(every_seconds)
+
+
+def readiness() -> dict[str, Any]:
+    """The API's /readyz body (ready or not); raises ApiError only when it is unreachable."""
+    response = _request("GET", "/readyz")
+    try:
+        return dict(response.json())
+    except ValueError as exc:
+        raise ApiError(f"The API answered /readyz with {response.status_code}.") from exc

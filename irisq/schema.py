@@ -1,0 +1,102 @@
+"""The feature schema, the species, and the request payloads every service agrees on."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
+
+SPECIES: Final = ("setosa", "versicolor", "virginica")
+FEATURES: Final = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+MAX_ROWS: Final = 10_000
+# Real Iris measurements stay under 8 cm; anything past 100 cm is a unit or typing mistake.
+MAX_CM: Final = 100.0
+CHAMPION: Final = "champion"
+
+_Centimetres = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=MAX_CM,
+        allow_inf_nan=False,
+        strict=True,
+        description=f"Length in centimetres, greater than 0 and at most {MAX_CM:g}.",
+    ),
+]
+
+
+class FeatureRow(BaseModel):
+    """One flower: four measurements in centimetres."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+            ]
+        },
+    )
+
+    sepal_length: _Centimetres
+    sepal_width: _Centimetres
+    petal_length: _Centimetres
+    petal_width: _Centimetres
+
+    def as_list(self) -> list[float]:
+        """The measurements in `FEATURES` order, as the model expects them."""
+        return [self.sepal_length, self.sepal_width, self.petal_length, self.petal_width]
+
+
+_VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
+
+
+def _model_reference(value: Any) -> str:
+    """Accept `"champion"`, `"3"` or `3`."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        value = str(value)
+    if isinstance(value, str) and (value == CHAMPION or _VERSION.match(value)):
+        return value
+    raise PydanticCustomError(
+        "model_reference",
+        'must be "champion" or a registered version number such as "3"',
+    )
+
+
+ModelReference = Annotated[
+    str,
+    PlainValidator(_model_reference, json_schema_input_type=str),
+    Field(
+        description='`"champion"` or a registered version number of the `iris` model.',
+        json_schema_extra={"pattern": rf"^({CHAMPION}|[1-9][0-9]{{0,8}})$"},
+    ),
+]
+
+
+def is_version(reference: str) -> bool:
+    """True when a model reference names a registered version rather than the champion."""
+    return bool(_VERSION.match(reference))
+
+
+class PredictionRequest(BaseModel):
+    """Rows to score, and which model should score them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[FeatureRow] = Field(min_length=1, max_length=MAX_ROWS)
+    model: ModelReference = CHAMPION
+
+
+class Prediction(BaseModel):
+    """The predicted species of one row and the probability of each species."""
+
+    species: str
+    probabilities: dict[str, float]
+
+
+class PredictionResult(BaseModel):
+    """What a finished prediction job holds."""
+
+    model_version: str
+    predictions: list[Prediction]

@@ -1,0 +1,13 @@
+"""Celery task and queue names: the API sends tasks by these names, the worker registers them."""
+
+from typing import Final
+
+PREDICT_QUEUE: Final = "predict"
+TRAIN_QUEUE: Final = "train"
+QUEUES: Final = (PREDICT_QUEUE, TRAIN_QUEUE)
+
+PREDICT_TASK: Final = "irisq.predict"
+TRAIN_TASK: Final = "irisq.train"
+
+# Where each task goes: training is slow and must never sit in front of predictions.
+TASK_QUEUES: Final = {PREDICT_TASK: PREDICT_QUEUE, TRAIN_TASK: TRAIN_QUEUE}

@@ -1,0 +1,72 @@
+"""Liveness, readiness, and what the API says when its backing services are away."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from irisq.settings import Settings
+from tests.support.processes import free_port
+from tests.support.stack import SETOSA, Stack
+
+
+def test_healthz_answers(stack: Stack) -> None:
+    assert stack.api.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_is_ready_with_every_part(stack: Stack) -> None:
+    response = stack.api.get("/readyz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ready"] is True
+    assert set(body["checks"]) == {"redis", "predict_workers", "train_workers", "champion"}
+    assert body["checks"]["predict_workers"]["detail"].startswith("predict@")
+    assert body["checks"]["champion"]["detail"].startswith("version ")
+
+
+def test_readyz_names_what_is_missing(redis_url: str) -> None:
+    # A Redis database no worker uses, and no MLflow server at all.
+    empty_db = redis_url.rsplit("/", 1)[0] + "/7"
+    settings = Settings(redis_url=empty_db, mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}")
+    with TestClient(create_app(settings)) as api:
+        response = api.get("/readyz")
+
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["redis"]["ok"] is True
+    assert checks["predict_workers"] == {
+        "ok": False,
+        "detail": "no worker consumes the 'predict' queue",
+    }
+    assert checks["champion"]["ok"] is False
+    assert "cannot be reached" in checks["champion"]["detail"]
+
+
+def test_a_submission_while_redis_is_down_is_503_quickly() -> None:
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_app(settings)) as api:
+        started = time.monotonic()
+        response = api.post("/v1/predictions", json={"rows": [SETOSA]})
+        elapsed = time.monotonic() - started
+        readiness = api.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"].isdigit()
+    assert "Redis" in response.json()["detail"]
+    assert elapsed < 2, f"took {elapsed:.2f} s"
+    assert readiness.status_code == 503
+    assert readiness.json()["checks"]["redis"]["ok"] is False
+
+
+def test_models_lists_versions_newest_first_with_one_champion(stack: Stack) -> None:
+    body = stack.api.get("/v1/models").json()
+
+    versions = [int(v["version"]) for v in body["versions"]]
+    assert versions == sorted(versions, reverse=True)
+    assert [v["version"] for v in body["versions"] if v["is_champion"]] == [body["champion"]]
+    first = body["versions"][-1]
+    assert first["algorithm"] == "logistic_regression"  # the bootstrapped champion
+    assert set(first["metrics"]) == {"accuracy", "f1_macro"}

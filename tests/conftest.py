@@ -1,0 +1,92 @@
+"""The real stack for the tests: private Redis, MLflow server, Celery workers, the API.
+
+Everything here is started for real and stopped at the end; nothing is faked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from irisq.settings import Settings
+from tests.support.processes import celery_worker, mlflow_server, redis_server, tail, wait_for
+from tests.support.stack import Stack
+
+# A worker re-reads the champion alias this often in the tests, so hot swaps show quickly.
+CHAMPION_REFRESH_SECONDS = "0.5"
+
+
+@pytest.fixture(scope="session")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="session")
+def redis_url(var_dir: Path) -> Iterator[str]:
+    with redis_server(var_dir / "redis") as url:
+        yield url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_url(var_dir: Path) -> Iterator[str]:
+    with mlflow_server(var_dir / "mlflow") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def stack_settings(redis_url: str, mlflow_url: str, var_dir: Path) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        mlflow_tracking_uri=mlflow_url,
+        mlflow_ui_url=mlflow_url,
+        models_dir=var_dir / "models",
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings: Settings, var_dir: Path) -> Iterator[Stack]:
+    """API + predict worker + train worker on the private Redis and MLflow server.
+
+    The registry starts empty: the train worker must bootstrap the first champion by
+    itself, exactly as on a fresh `make run`; the fixture waits for /readyz to say so.
+    """
+    env = {
+        "IRISQ_REDIS_URL": stack_settings.redis_url,
+        "IRISQ_MLFLOW_TRACKING_URI": stack_settings.mlflow_tracking_uri,
+        "IRISQ_MLFLOW_UI_URL": stack_settings.mlflow_ui_url,
+        "IRISQ_MODELS_DIR": str(stack_settings.models_dir),
+        "IRISQ_CHAMPION_REFRESH_SECONDS": CHAMPION_REFRESH_SECONDS,
+    }
+    logs = var_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    with (
+        celery_worker("predict", "predict", env, logs / "predict.log") as predict_worker,
+        celery_worker("train", "train", env, logs / "train.log") as train_worker,
+        TestClient(create_app(stack_settings)) as client,
+    ):
+        try:
+            wait_for(
+                lambda: client.get("/readyz").json()["ready"],
+                180,
+                "the stack ready (workers up, first champion bootstrapped)",
+                every=0.5,
+            )
+        except TimeoutError as exc:
+            raise RuntimeError(
+                f"{exc}\nreadyz: {client.get('/readyz').json()}\n"
+                f"--- train worker ---\n{tail(logs / 'train.log')}\n"
+                f"--- predict worker ---\n{tail(logs / 'predict.log')}"
+            ) from None
+        yield Stack(client, stack_settings, logs, predict_worker, train_worker)

@@ -1,0 +1,154 @@
+"""Real processes for the tests: a private Redis, an MLflow server, Celery workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TypeVar
+
+import httpx
+import redis
+
+from devstack.redis_server import server_args
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    check: Callable[[], T | None], deadline_seconds: float, what: str, every: float = 0.1
+) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` past the deadline."""
+    deadline = time.monotonic() + deadline_seconds
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # not up yet
+            last_error = exc
+        time.sleep(every)
+    raise TimeoutError(f"{what} within {deadline_seconds} s (last error: {last_error})")
+
+
+@contextmanager
+def running(
+    command: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` in its own process group, logging to `log`; stop it (and its children)."""
+    handle: IO[bytes] = log.open("wb")
+    process = subprocess.Popen(
+        command,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        handle.close()
+
+
+def tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def redis_server(data_dir: Path) -> Iterator[str]:
+    """A private Redis on a free port (never the machine's 6379); yields its URL."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "redis.log"
+    with running(server_args(port, data_dir), log) as process:
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(url)
+        try:
+            wait_for(client.ping, 10, f"Redis on port {port} answering")
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc}\n{tail(log)}") from None
+        assert process.poll() is None
+        yield url
+        client.close()
+
+
+@contextmanager
+def mlflow_server(data_dir: Path) -> Iterator[str]:
+    """A real `mlflow server` with a SQLite store and served artifacts; yields its URL."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{data_dir / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(data_dir / "artifacts"),
+    ]
+    log = data_dir / "mlflow.log"
+    with running(command, log):
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(
+                lambda: httpx.get(f"{url}/health", timeout=1).is_success,
+                90,
+                "the MLflow server answering /health",
+                every=0.25,
+            )
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc}\n{tail(log)}") from None
+        yield url
+
+
+@contextmanager
+def celery_worker(
+    queues: str, name: str, env: dict[str, str], log: Path, concurrency: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker, started as `make run` starts one."""
+    command = [
+        str(BIN / "celery"),
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "-Q",
+        queues,
+        "-n",
+        f"{name}@%h",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    with running(command, log, env) as process:
+        yield process

@@ -1,0 +1,48 @@
+"""A handle on the running test stack, with the client-side helpers tests share."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from irisq.jobs import FINAL_STATUSES
+from irisq.settings import Settings
+from tests.support.processes import wait_for
+
+SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+VERSICOLOR = {"sepal_length": 6.4, "sepal_width": 3.2, "petal_length": 4.5, "petal_width": 1.5}
+VIRGINICA = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
+
+
+@dataclass
+class Stack:
+    api: TestClient
+    settings: Settings
+    logs: Path
+    predict_worker: subprocess.Popen[bytes]
+    train_worker: subprocess.Popen[bytes]
+
+    def wait(self, job_id: str, deadline_seconds: float = 60) -> dict[str, Any]:
+        """Poll the job until it is final; fail past the deadline."""
+
+        def final() -> dict[str, Any] | None:
+            job: dict[str, Any] = self.api.get(f"/v1/jobs/{job_id}").json()
+            return job if job["status"] in FINAL_STATUSES else None
+
+        return wait_for(final, deadline_seconds, f"job {job_id} finished", every=0.05)
+
+    def predict(self, rows: list[dict[str, float]], **extra: Any) -> dict[str, Any]:
+        response = self.api.post("/v1/predictions", json={"rows": rows, **extra})
+        assert response.status_code == 202, response.text
+        return self.wait(response.json()["job_id"])
+
+    def train(self, algorithm: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.api.post(
+            "/v1/training", json={"algorithm": algorithm, "params": params or {}}
+        )
+        assert response.status_code == 202, response.text
+        return self.wait(response.json()["job_id"], deadline_seconds=120)

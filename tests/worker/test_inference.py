@@ -1,0 +1,70 @@
+"""The model cache: load once per process, follow the champion alias when it moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irisq.settings import Settings
+from worker.inference import ModelCache, predict, score
+from worker.registry import ModelNotFoundError, Registry
+from worker.training import iris_split, train_and_register
+
+
+class Clock:
+    """A clock the test moves by hand, so "after the refresh interval" needs no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_champion_is_a_clear_error(sqlite_settings: Settings) -> None:
+    cache = ModelCache(Registry(sqlite_settings), refresh_seconds=60)
+
+    with pytest.raises(ModelNotFoundError, match="no champion model is registered yet"):
+        cache.get()
+
+
+def test_models_load_once_and_follow_the_alias(sqlite_settings: Settings) -> None:
+    first = train_and_register("logistic_regression", {}, sqlite_settings)["model_version"]
+    clock = Clock()
+    registry = Registry(sqlite_settings)
+    cache = ModelCache(registry, refresh_seconds=5, clock=clock)
+
+    version, estimator = cache.get()
+    assert version == first
+    assert cache.get()[1] is estimator  # cached: not loaded again
+
+    second = train_and_register("logistic_regression", {"C": 2.0}, sqlite_settings)
+    registry.promote(second["model_version"])  # the alias moves, whatever the gate said
+    assert cache.get()[0] == first  # within the refresh interval the old champion serves
+
+    clock.now += 5
+    assert cache.get()[0] == second["model_version"]
+    assert cache.get("1")[0] == "1"
+
+
+def test_an_unknown_version_is_model_not_found(sqlite_settings: Settings) -> None:
+    cache = ModelCache(Registry(sqlite_settings), refresh_seconds=5)
+
+    with pytest.raises(ModelNotFoundError, match="has no version 42"):
+        cache.get("42")
+
+
+def test_scoring_keeps_row_order_and_probabilities_sum_to_one(sqlite_settings: Settings) -> None:
+    cache = ModelCache(Registry(sqlite_settings), refresh_seconds=5)
+    _, x_test, _, y_test = iris_split()
+
+    result = predict(cache, x_test.tolist(), "champion")
+
+    predicted = [p["species"] for p in result["predictions"]]
+    assert np.mean(np.array(predicted) == y_test) > 0.85
+    for p in result["predictions"]:
+        assert sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+        assert p["probabilities"][p["species"]] == max(p["probabilities"].values())
+    version, estimator = cache.get()
+    assert score(estimator, x_test[:1].tolist())[0]["species"] == predicted[0]
+    assert result["model_version"] == version

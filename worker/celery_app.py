@@ -1,0 +1,70 @@
+"""The Celery app of the workers: `celery -A worker.celery_app worker -Q predict` (or train)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+
+from irisq.queueing import make_celery
+from irisq.settings import get_settings
+from irisq.tasks import TRAIN_QUEUE
+from irisq.workers import HEARTBEAT_EVERY_SECONDS, beat, forget
+
+logger = logging.getLogger(__name__)
+
+app = make_celery(get_settings(), main="irisq-worker")
+app.conf.include = ["worker.tasks"]
+
+_stopping = threading.Event()
+_identity: dict[str, Any] = {}
+
+
+@celeryd_after_setup.connect
+def _remember_identity(sender: str, instance: Any, **_: Any) -> None:
+    _identity["hostname"] = sender
+    _identity["queues"] = sorted(instance.app.amqp.queues.consume_from)
+
+
+def _heartbeat_loop() -> None:
+    from worker.context import redis_client
+
+    while True:
+        try:
+            beat(redis_client(), _identity["queues"], _identity["hostname"])
+        except Exception as exc:  # Redis away for a moment: readiness will show it
+            logger.warning("heartbeat failed: %s", exc)
+        if _stopping.wait(HEARTBEAT_EVERY_SECONDS):
+            return
+
+
+def _bootstrap_champion() -> None:
+    from worker.bootstrap import ensure_champion
+    from worker.context import redis_client
+
+    try:
+        ensure_champion(get_settings(), app, redis_client())
+    except Exception:
+        logger.exception("could not make sure a champion exists")
+
+
+@worker_ready.connect
+def _on_ready(**_: Any) -> None:
+    # Threads start here, in the main process after the pool has forked, never in children.
+    threading.Thread(target=_heartbeat_loop, name="irisq-heartbeat", daemon=True).start()
+    if TRAIN_QUEUE in _identity.get("queues", []) and get_settings().bootstrap_champion:
+        threading.Thread(target=_bootstrap_champion, name="irisq-bootstrap", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _on_shutdown(**_: Any) -> None:
+    _stopping.set()
+    if "hostname" in _identity:
+        from worker.context import redis_client
+
+        try:
+            forget(redis_client(), _identity["queues"], _identity["hostname"])
+        except Exception as exc:
+            logger.warning("could not remove heartbeat: %s", exc)

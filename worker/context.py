@@ -1,0 +1,29 @@
+"""Per-process resources of a worker: created on first use, after Celery has forked."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+
+from irisq.jobs import JobStore
+from irisq.settings import get_settings
+from worker.inference import ModelCache
+from worker.registry import Registry
+
+
+@lru_cache
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=5)
+
+
+@lru_cache
+def job_store() -> JobStore:
+    return JobStore(redis_client(), get_settings().job_ttl_seconds)
+
+
+@lru_cache
+def model_cache() -> ModelCache:
+    """One cache per worker process: each model is loaded once, then reused by every job."""
+    settings = get_settings()
+    return ModelCache(Registry(settings), settings.champion_refresh_seconds)

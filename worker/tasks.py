@@ -1,0 +1,36 @@
+"""Celery tasks: thin wrappers that run the plain functions under a job record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from irisq.settings import get_settings
+from irisq.tasks import PREDICT_TASK, TRAIN_TASK
+from worker import inference, training
+from worker.celery_app import app
+from worker.context import job_store, model_cache
+from worker.jobs import run_job
+
+
+@app.task(name=PREDICT_TASK)
+def predict(job_id: str, rows: list[list[float]], model: str) -> None:
+    """Score `rows` (in FEATURES order) with `model` ("champion" or a version)."""
+    run_job(job_store(), job_id, lambda: inference.predict(model_cache(), rows, model))
+
+
+@app.task(name=TRAIN_TASK)
+def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
+    """Train `algorithm` with `params`, register it, and offer it to the champion gate."""
+    store = job_store()
+
+    def report(progress: float, stage: str) -> None:
+        store.progress(job_id, progress, stage)
+
+    run_job(
+        store,
+        job_id,
+        lambda: training.train_and_register(
+            algorithm, params, get_settings(), job_id=job_id, report=report
+        ),
+        stage="starting",
+    )
