@@ -26,7 +26,7 @@ def _readiness() -> None:
     else:
         st.warning("API not ready")
     for name, check in state.get("checks", {}).items():
-        mark = "✅" if check["ok"] else "⚠️"
+        mark = ":material/check_circle:" if check["ok"] else ":material/error:"
         st.caption(f"{mark} {name.replace('_', ' ')}: {check['detail']}")
 
 

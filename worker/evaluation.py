@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import matplotlib
 import mlflow
 import numpy as np
 from sklearn.metrics import (
@@ -44,12 +45,12 @@ def log_evaluation(evaluation: dict[str, Any]) -> None:
     mlflow.log_figure(_confusion_figure(evaluation["confusion_matrix"]), "confusion_matrix.png")
 
 
+matplotlib.use("Agg")  # workers have no display
+# Imported with the module, so a Celery worker pays for pyplot once, before it forks its pool.
+from matplotlib import pyplot as plt  # noqa: E402
+
+
 def _confusion_figure(confusion: dict[str, Any]) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # workers have no display
-    from matplotlib import pyplot as plt
-
     labels, matrix = confusion["labels"], np.asarray(confusion["matrix"])
     figure, axes = plt.subplots(figsize=(4.5, 4))
     axes.imshow(matrix, cmap="Blues")

@@ -65,8 +65,6 @@ class Registry:
 
     def load(self, version: str) -> Any:
         """The scikit-learn estimator registered as `version`."""
-        import mlflow.sklearn
-
         return mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
 
     def promote(self, version: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import joblib
 import mlflow
+import mlflow.sklearn
 import numpy as np
 from sklearn.datasets import load_iris
 from sklearn.metrics import accuracy_score
@@ -168,8 +169,6 @@ def train_and_register(
 
 def _log_model(pipeline: Any, x_test: np.ndarray, registered_name: str) -> Any:
     """Log the pipeline with its signature and an input example, and register a version."""
-    import mlflow.sklearn
-
     return mlflow.sklearn.log_model(
         pipeline,
         name="model",

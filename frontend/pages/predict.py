@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -42,7 +43,7 @@ def _inputs() -> dict[str, float]:
             key=f"predict.preset.{species}",
             on_click=_preset,
             args=(species,),
-            use_container_width=True,
+            width="stretch",
         )
     row = {}
     left, right = st.columns(2)
@@ -68,13 +69,23 @@ def _show_result(job: dict[str, Any]) -> None:
     st.success(
         f"**{species}** with {confidence:.0%} confidence (model version {result['model_version']})"
     )
-    chart = pd.DataFrame(
+    probabilities = pd.DataFrame(
         {
             "species": list(prediction["probabilities"]),
             "probability": list(prediction["probabilities"].values()),
         }
     )
-    st.bar_chart(chart, x="species", y="probability", y_label="probability", horizontal=True)
+    chart = (
+        alt.Chart(probabilities, height=140)
+        .mark_bar()
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            y=alt.Y("species:N", sort=None, title=None),
+            color=alt.Color("species:N", legend=None),
+            tooltip=["species", alt.Tooltip("probability:Q", format=".1%")],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
 
 
 def _state(job: dict[str, Any]) -> Literal["running", "complete", "error"]:
@@ -123,4 +134,11 @@ if st.button("Predict", type="primary", key="predict.submit"):
     _predict(row)
 if st.session_state["predict.history"]:
     st.subheader("This session's predictions")
-    st.dataframe(pd.DataFrame(st.session_state["predict.history"]), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(st.session_state["predict.history"]),
+        hide_index=True,
+        column_config={
+            "confidence": st.column_config.NumberColumn(format="percent"),
+            "model_version": st.column_config.TextColumn("model version"),
+        },
+    )
