@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
 from api.registry import RegistryReader
-from api.routes import health, jobs, models, predictions, training
+from api.routes import batches, health, jobs, models, predictions, training
 from irisq.jobs import JobStore
 from irisq.queueing import make_celery
 from irisq.settings import Settings, get_settings
@@ -61,6 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     problems.install(app)
-    for module in (predictions, training, jobs, models, health):
+    for module in (predictions, batches, training, jobs, models, health):
         app.include_router(module.router)
     return app

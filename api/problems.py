@@ -22,6 +22,17 @@ PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 
 
+TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Not ready",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+}
+
+
 class FieldError(BaseModel):
     """One invalid field: where it is and what is wrong with it."""
 
@@ -95,7 +106,7 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Request refused")
+    title = TITLES.get(exc.status_code, "Request refused")
     return problem_response(exc.status_code, title, str(exc.detail), headers=exc.headers)
 
 

@@ -55,6 +55,7 @@ def main() -> NoReturn:
         "IRISQ_MLFLOW_BACKEND_STORE_URI": f"sqlite:///{VAR / 'mlflow' / 'mlflow.db'}",
         "IRISQ_MLFLOW_ARTIFACTS": str(VAR / "mlflow" / "artifacts"),
         "IRISQ_MODELS_DIR": str(ROOT / "models"),
+        "IRISQ_BATCH_DIR": str(VAR / "batches"),
         "IRISQ_REDIS_DIR": str(VAR / "redis"),
     }
     given = os.environ.get("IRISQ_REDIS_URL")

@@ -28,6 +28,7 @@ class JobKind(StrEnum):
     """What a job does."""
 
     PREDICTION = "prediction"
+    BATCH = "batch"
     TRAINING = "training"
 
 
@@ -49,6 +50,9 @@ class JobError(BaseModel):
 
     type: str
     message: str
+    details: list[dict[str, Any]] | None = Field(
+        None, description="Itemised problems, e.g. the first bad cells of a refused CSV."
+    )
 
 
 class Job(BaseModel):
@@ -147,9 +151,15 @@ class JobStore:
             job_id, JobStatus.SUCCEEDED, result=json.dumps(result), progress="1", stage="done"
         )
 
-    def fail(self, job_id: str, error_type: str, message: str) -> None:
+    def fail(
+        self,
+        job_id: str,
+        error_type: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         """Mark the job failed with a reason a person can read."""
-        error = json.dumps({"type": error_type, "message": message})
+        error = json.dumps({"type": error_type, "message": message, "details": details})
         self._finish(job_id, JobStatus.FAILED, error=error)
 
     def _finish(self, job_id: str, status: JobStatus, **extra: str) -> None:

@@ -34,13 +34,20 @@ def make_celery(settings: Settings, main: str = "irisq") -> Celery:
     return app
 
 
-def submit(app: Celery, store: JobStore, kind: JobKind, task_name: str, args: list[Any]) -> Job:
+def submit(
+    app: Celery,
+    store: JobStore,
+    kind: JobKind,
+    task_name: str,
+    args: list[Any],
+    job_id: str | None = None,
+) -> Job:
     """Record a queued job, then send its task by name with the job id first in `args`.
 
     The record comes first so that a worker never picks up a task whose job is unknown; if
     the send fails, the record says so instead of staying queued forever.
     """
-    job = store.create(kind)
+    job = store.create(kind, job_id)
     try:
         app.send_task(task_name, args=[job.job_id, *args])
     except Exception as exc:

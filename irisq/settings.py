@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     job_ttl_seconds: int = Field(
         7 * 24 * 3600, gt=0, description="How long job records and results are kept."
     )
+    batch_dir: Path = Field(
+        Path("var/batches"),
+        description="Where uploaded CSV files and their results live; API and workers share it.",
+    )
+    batch_max_bytes: int = Field(
+        100 * 1024 * 1024, gt=0, description="Largest CSV upload accepted, in bytes."
+    )
+    batch_max_rows: int = Field(5_000_000, gt=0, description="Most data rows in one CSV upload.")
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8002, description="Port of the API (`/docs`).")
     api_url: str = Field("http://127.0.0.1:8002", description="Where the frontend finds the API.")

@@ -8,6 +8,11 @@ QUEUES: Final = (PREDICT_QUEUE, TRAIN_QUEUE)
 
 PREDICT_TASK: Final = "irisq.predict"
 TRAIN_TASK: Final = "irisq.train"
+BATCH_TASK: Final = "irisq.batch"
 
 # Where each task goes: training is slow and must never sit in front of predictions.
-TASK_QUEUES: Final = {PREDICT_TASK: PREDICT_QUEUE, TRAIN_TASK: TRAIN_QUEUE}
+TASK_QUEUES: Final = {
+    PREDICT_TASK: PREDICT_QUEUE,
+    BATCH_TASK: PREDICT_QUEUE,
+    TRAIN_TASK: TRAIN_QUEUE,
+}

@@ -13,8 +13,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from devstack.processes import celery_worker, mlflow_server, redis_server, tail, wait_for
 from irisq.settings import Settings
-from tests.support.processes import celery_worker, mlflow_server, redis_server, tail, wait_for
 from tests.support.stack import Stack
 
 # A worker re-reads the champion alias this often in the tests, so hot swaps show quickly.
@@ -52,6 +52,7 @@ def stack_settings(redis_url: str, mlflow_url: str, var_dir: Path) -> Settings:
         mlflow_tracking_uri=mlflow_url,
         mlflow_ui_url=mlflow_url,
         models_dir=var_dir / "models",
+        batch_dir=var_dir / "batches",
     )
 
 
@@ -67,6 +68,7 @@ def stack(stack_settings: Settings, var_dir: Path) -> Iterator[Stack]:
         "IRISQ_MLFLOW_TRACKING_URI": stack_settings.mlflow_tracking_uri,
         "IRISQ_MLFLOW_UI_URL": stack_settings.mlflow_ui_url,
         "IRISQ_MODELS_DIR": str(stack_settings.models_dir),
+        "IRISQ_BATCH_DIR": str(stack_settings.batch_dir),
         "IRISQ_CHAMPION_REFRESH_SECONDS": CHAMPION_REFRESH_SECONDS,
     }
     logs = var_dir / "logs"

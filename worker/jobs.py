@@ -7,12 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 from irisq.jobs import JobStore
+from worker.csv_reading import BatchRejectedError
 from worker.registry import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
 # Errors that say something about the request or the registry, shown to the user as they are.
-EXPECTED_ERRORS: dict[type[Exception], str] = {ModelNotFoundError: "model_not_found"}
+EXPECTED_ERRORS: dict[type[Exception], str] = {
+    ModelNotFoundError: "model_not_found",
+    BatchRejectedError: "invalid_csv",
+}
 
 
 def run_job(
@@ -29,7 +33,7 @@ def run_job(
         result = work()
     except tuple(EXPECTED_ERRORS) as exc:
         logger.info("job %s failed: %s", job_id, exc)
-        store.fail(job_id, EXPECTED_ERRORS[type(exc)], str(exc))
+        store.fail(job_id, EXPECTED_ERRORS[type(exc)], str(exc), getattr(exc, "errors", None))
     except Exception as exc:
         logger.exception("job %s failed unexpectedly", job_id)
         store.fail(job_id, "internal_error", f"{type(exc).__name__}: {exc}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from irisq.batches import BatchFiles
 from irisq.settings import get_settings
-from irisq.tasks import PREDICT_TASK, TRAIN_TASK
+from irisq.tasks import BATCH_TASK, PREDICT_TASK, TRAIN_TASK
+from worker import batch as batches
 from worker import inference, training
 from worker.celery_app import app
 from worker.context import job_store, model_cache
@@ -33,4 +35,21 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
             algorithm, params, get_settings(), job_id=job_id, report=report
         ),
         stage="starting",
+    )
+
+
+@app.task(name=BATCH_TASK)
+def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
+    """Score the CSV uploaded for `job_id`; bad rows refuse the file or are skipped."""
+    store = job_store()
+
+    def report(progress: float) -> None:
+        store.progress(job_id, progress, "scoring")
+
+    files = BatchFiles(get_settings().batch_dir, job_id)
+    run_job(
+        store,
+        job_id,
+        lambda: batches.score_batch(files, model_cache(), on_invalid == "skip", rows_total, report),
+        stage="scoring",
     )

@@ -7,8 +7,8 @@ import time
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from devstack.processes import free_port
 from irisq.settings import Settings
-from tests.support.processes import free_port
 from tests.support.stack import SETOSA, Stack
 
 

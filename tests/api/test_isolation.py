@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.support.processes import ROOT
+from devstack.processes import ROOT
 
 FORBIDDEN = ("sklearn", "pandas", "mlflow", "scipy", "pyarrow", "numpy", "joblib")
 

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.support.processes import wait_for
+from devstack.processes import wait_for
 from tests.support.stack import SETOSA, Stack
 
 

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from tests.support.processes import ROOT, free_port
+from devstack.processes import ROOT, free_port
 
 
 def test_a_taken_port_names_the_port_and_its_variable(redis_url: str) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
+from devstack.processes import wait_for
 from irisq.jobs import JobKind, JobStatus, JobStore
-from tests.support.processes import wait_for
 
 
 def test_a_job_goes_from_queued_to_succeeded(redis_client: redis.Redis) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from devstack.processes import wait_for
 from irisq.jobs import FINAL_STATUSES
 from irisq.settings import Settings
-from tests.support.processes import wait_for
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 VERSICOLOR = {"sepal_length": 6.4, "sepal_width": 3.2, "petal_length": 4.5, "petal_width": 1.5}
@@ -37,6 +37,21 @@ class Stack:
 
     def predict(self, rows: list[dict[str, float]], **extra: Any) -> dict[str, Any]:
         response = self.api.post("/v1/predictions", json={"rows": rows, **extra})
+        assert response.status_code == 202, response.text
+        return self.wait(response.json()["job_id"])
+
+    def upload(
+        self, content: bytes, on_invalid: str = "reject", filename: str = "flowers.csv"
+    ) -> Any:
+        return self.api.post(
+            "/v1/batches",
+            params={"on_invalid": on_invalid},
+            files={"file": (filename, content, "text/csv")},
+        )
+
+    def batch(self, content: bytes, on_invalid: str = "reject") -> dict[str, Any]:
+        """Upload, expect 202, and wait for the job to finish."""
+        response = self.upload(content, on_invalid)
         assert response.status_code == 202, response.text
         return self.wait(response.json()["job_id"])
 

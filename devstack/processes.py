@@ -1,4 +1,4 @@
-"""Real processes for the tests: a private Redis, an MLflow server, Celery workers."""
+"""Real processes for tests and benchmarks: a private Redis, an MLflow server, Celery workers."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ import redis
 
 from devstack.redis_server import server_args
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
+# irisq uses no MLflow server-side jobs; without them the server starts no 7 job consumers.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def free_port() -> int:
@@ -115,7 +117,7 @@ def mlflow_server(data_dir: Path) -> Iterator[str]:
         str(data_dir / "artifacts"),
     ]
     log = data_dir / "mlflow.log"
-    with running(command, log):
+    with running(command, log, MLFLOW_SERVER_ENV):
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for(
@@ -152,3 +154,27 @@ def celery_worker(
     ]
     with running(command, log, env) as process:
         yield process
+
+
+@contextmanager
+def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """The API under uvicorn, as `make run` starts it; yields its base URL."""
+    port = free_port()
+    command = [
+        str(BIN / "uvicorn"),
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with running(command, log, env):
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).is_success, 60, "API up")
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc}\n{tail(log)}") from None
+        yield url

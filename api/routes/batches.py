@@ -1,0 +1,121 @@
+"""Batches: upload a CSV to score as a job, then download the result (and skipped rows)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from api.accepted import JobAccepted, accepted
+from api.deps import JobStoreDep, QueueDep, SettingsDep
+from api.problems import Problem
+from api.routes.jobs import JobId
+from api.upload import FILE_FIELD, CsvInspector, UploadRefusedError, receive_csv
+from irisq.batches import BatchFiles
+from irisq.jobs import JobKind, JobStatus, JobStore, new_job_id
+from irisq.queueing import submit
+from irisq.tasks import BATCH_TASK
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [FILE_FIELD],
+                "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+}
+OnInvalid = Annotated[
+    Literal["reject", "skip"],
+    Query(description="`reject` refuses the file if any row is bad; `skip` scores the rest."),
+]
+REFUSALS = {status_code: {"model": Problem} for status_code in (400, 413, 415, 422, 503)}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=REFUSALS,  # type: ignore[arg-type]
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def create_batch(
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    jobs: JobStoreDep,
+    queue: QueueDep,
+    on_invalid: OnInvalid = "reject",
+) -> JobAccepted:
+    """Upload a CSV (field `file`) of measurements to score; poll the job, then download."""
+    job_id = new_job_id()
+    files = BatchFiles(settings.batch_dir, job_id)
+    inspector = CsvInspector(settings.batch_max_bytes, settings.batch_max_rows)
+    try:
+        await receive_csv(request, files.input, inspector)
+        job = await run_in_threadpool(
+            submit, queue, jobs, JobKind.BATCH, BATCH_TASK, [on_invalid, inspector.rows], job_id
+        )
+    except UploadRefusedError as exc:
+        shutil.rmtree(files.folder, ignore_errors=True)
+        raise HTTPException(exc.status, exc.detail) from None
+    except BaseException:
+        shutil.rmtree(files.folder, ignore_errors=True)
+        raise
+    return accepted(job, response)
+
+
+def _finished_batch(jobs: JobStore, job_id: str) -> None:
+    job = jobs.get(job_id)
+    if job is None or job.kind is not JobKind.BATCH:
+        raise HTTPException(404, f"no batch job with id {job_id!r}")
+    if job.status is not JobStatus.SUCCEEDED:
+        reason = f": {job.error.message}" if job.error else ""
+        raise HTTPException(
+            409, f"the batch is {job.status.value}{reason}; files are ready once it succeeded"
+        )
+
+
+def _csv(path: Path, name: str) -> FileResponse:
+    if not path.exists():
+        raise HTTPException(404, f"this batch has no {name} file")
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=name)
+
+
+@router.get(
+    "/{job_id}/result",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"text/csv": {}}},
+        404: {"model": Problem},
+        409: {"model": Problem},
+    },
+)
+def get_batch_result(settings: SettingsDep, jobs: JobStoreDep, job_id: str = JobId) -> FileResponse:
+    """The scored CSV: the input columns, then species, one probability per species, version."""
+    _finished_batch(jobs, job_id)
+    return _csv(BatchFiles(settings.batch_dir, job_id).result, f"irisq-{job_id}-result.csv")
+
+
+@router.get(
+    "/{job_id}/errors",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"text/csv": {}}},
+        404: {"model": Problem},
+        409: {"model": Problem},
+    },
+)
+def get_batch_errors(settings: SettingsDep, jobs: JobStoreDep, job_id: str = JobId) -> FileResponse:
+    """Rows left out by `on_invalid=skip`: line, column, value and why."""
+    _finished_batch(jobs, job_id)
+    return _csv(BatchFiles(settings.batch_dir, job_id).errors, f"irisq-{job_id}-errors.csv")

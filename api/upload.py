@@ -1,0 +1,202 @@
+"""Receiving a CSV upload as a stream: to disk chunk by chunk, checked as it arrives.
+
+Starlette's form parser would read the whole body before the handler runs; here the size
+limit, the encoding and the header are decided while the bytes come in, so a 2 GB file is
+refused after 100 MB, and a file with the wrong columns after its first line.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from irisq.csv_rules import BOM, CsvRejectedError, detect_delimiter, parse_header, split_header
+
+FILE_FIELD = "file"
+# Multipart framing around the file (boundaries, part headers) on top of the size limit.
+FRAMING_ALLOWANCE = 64 * 1024
+MAX_HEADER_LINE = 64 * 1024
+
+
+class UploadRefusedError(Exception):
+    """The upload is refused; `status` and `detail` become the problem response."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class CsvInspector:
+    """Checks a CSV as its bytes arrive: UTF-8, a usable header, and how many rows."""
+
+    max_bytes: int
+    max_rows: int
+    size: int = 0
+    newlines: int = 0
+    header_done: bool = False
+    has_rows: bool = False
+    ends_with_newline: bool = True
+    _head: str = ""
+    _blank_first_line: bool = False
+    _decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")("strict")
+    )
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise UploadRefusedError(
+                413, f"the file is larger than the limit of {self.max_bytes:,} bytes"
+            )
+        try:
+            text = self._decoder.decode(chunk, final)
+        except UnicodeDecodeError as exc:
+            offset = self.size - len(chunk) + exc.start
+            raise UploadRefusedError(
+                422,
+                f"the file is not UTF-8 text (invalid byte at offset {offset:,}); "
+                "save it as 'CSV UTF-8' and upload it again",
+            ) from None
+        if not text:
+            return
+        self.newlines += text.count("\n")
+        self.ends_with_newline = text.endswith("\n")
+        if not self.header_done:
+            text = self._header(text)
+        if self.header_done and not self.has_rows and text.strip():
+            if self._blank_first_line:
+                raise UploadRefusedError(422, "the first line is empty; it must name the columns")
+            self.has_rows = True
+        if self.rows > self.max_rows + 1:  # +1: a last line without newline is one more
+            raise UploadRefusedError(413, f"the file has more than {self.max_rows:,} rows")
+
+    def _header(self, text: str) -> str:
+        """Collect the first line and check its columns; returns the text after it."""
+        self._head += text
+        line, newline, rest = self._head.partition("\n")
+        if not newline:
+            if len(self._head) > MAX_HEADER_LINE:
+                raise UploadRefusedError(422, "the first line (the header) is too long")
+            return ""
+        self.header_done = True
+        line = line.lstrip(BOM).rstrip("\r")
+        if not line.strip():  # refused once text follows; a file of blank lines is "empty"
+            self._blank_first_line = True
+            return rest
+        try:
+            parse_header(split_header(line, detect_delimiter(line)))
+        except CsvRejectedError as exc:
+            raise UploadRefusedError(422, str(exc)) from None
+        return rest
+
+    @property
+    def rows(self) -> int:
+        """Data lines after the header (blank lines included: an upper bound for progress)."""
+        lines = self.newlines + (0 if self.ends_with_newline else 1)
+        return max(lines - 1, 0)
+
+    def finish(self) -> None:
+        self.feed(b"", final=True)
+        blank = self._blank_first_line or not self._head.lstrip(BOM).strip()
+        if self.size == 0 or (blank and not self.has_rows):
+            raise UploadRefusedError(422, "the file is empty")
+        if not self.header_done:  # a single line without newline: only a header
+            self._header("\n")
+        if not self.has_rows:
+            raise UploadRefusedError(422, "the file has a header but no rows")
+        if self.rows > self.max_rows:
+            raise UploadRefusedError(413, f"the file has more than {self.max_rows:,} rows")
+
+
+class _FileField:
+    """python-multipart callbacks that write the `file` part to disk through the inspector."""
+
+    def __init__(self, destination: Path, inspector: CsvInspector) -> None:
+        self.destination = destination
+        self.inspector = inspector
+        self.found = False
+        self.ended = False
+        self.handle: IO[bytes] | None = None
+        self._headers: dict[str, str] = {}
+        self._name = b""
+        self._value = b""
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_header_field": lambda data, start, end: self._add("_name", data[start:end]),
+            "on_header_value": lambda data, start, end: self._add("_value", data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _add(self, attribute: str, data: bytes) -> None:
+        setattr(self, attribute, getattr(self, attribute) + data)
+
+    def _header_end(self) -> None:
+        self._headers[self._name.decode("latin-1").lower()] = self._value.decode("latin-1")
+        self._name, self._value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get("content-disposition", ""))
+        if params.get(b"name") == FILE_FIELD.encode() and not self.found:
+            self.found = True
+            self.handle = self.destination.open("wb")
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self.handle is not None:
+            chunk = data[start:end]
+            self.inspector.feed(chunk)
+            self.handle.write(chunk)
+
+    def _part_end(self) -> None:
+        self.close()
+        self._headers = {}
+
+    def _end(self) -> None:
+        self.ended = True
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+async def receive_csv(request: Request, destination: Path, inspector: CsvInspector) -> None:
+    """Stream the multipart field `file` of `request` to `destination`, checking it."""
+    media_type, options = parse_options_header(request.headers.get("content-type", ""))
+    if media_type != b"multipart/form-data" or b"boundary" not in options:
+        raise UploadRefusedError(
+            415, f"send the CSV as multipart/form-data with the field '{FILE_FIELD}'"
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > inspector.max_bytes + FRAMING_ALLOWANCE:
+        raise UploadRefusedError(
+            413, f"the file is larger than the limit of {inspector.max_bytes:,} bytes"
+        )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    form = _FileField(destination, inspector)
+    parser = MultipartParser(options[b"boundary"], form.callbacks())  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise UploadRefusedError(400, f"the multipart body is malformed: {exc}") from None
+    finally:
+        form.close()
+    if not form.ended:
+        raise UploadRefusedError(400, "the multipart body ended before its closing boundary")
+    if not form.found:
+        raise UploadRefusedError(422, f"the form has no field '{FILE_FIELD}' with the CSV file")
+    inspector.finish()

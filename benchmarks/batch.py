@@ -1,0 +1,152 @@
+"""Batch scoring speed and memory: irisq end to end against the in-process floor.
+
+    .venv/bin/python -m benchmarks.batch [--rows 1000000] [--keep]
+
+Starts a private stack (Redis, MLflow server, one predict worker with one pool process,
+the API under uvicorn), trains a champion, writes a CSV of random flowers, then measures
+(a) irisq: upload → poll until succeeded → download the result, and
+(b) the floor: pyarrow read + one predict_proba + pyarrow CSV write, same file and model,
+and prints both times, their ratio and the worker pool process's peak RSS (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from devstack.processes import api_server, celery_worker, mlflow_server, redis_server, wait_for
+from irisq.ranges import OBSERVED_RANGES
+from irisq.schema import FEATURES, SPECIES
+from irisq.settings import Settings
+
+
+def make_csv(path: Path, rows: int, seed: int = 0) -> None:
+    """Random flowers within the dataset's ranges, one decimal, written in 1M-row slices."""
+    generator = np.random.default_rng(seed)
+    with path.open("w") as handle:
+        handle.write(",".join(FEATURES) + "\n")
+        for start in range(0, rows, 1_000_000):
+            n = min(1_000_000, rows - start)
+            block = np.column_stack(
+                [generator.uniform(*OBSERVED_RANGES[f], n).round(1) for f in FEATURES]
+            )
+            np.savetxt(handle, block, fmt="%.1f", delimiter=",")
+
+
+def floor(source: Path, target: Path, estimator: object) -> float:
+    """The in-process floor: typed pyarrow read, one predict_proba, pyarrow write."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    started = time.perf_counter()
+    table = pacsv.read_csv(source)
+    features = np.column_stack([table.column(f).to_numpy() for f in FEATURES])
+    probabilities = estimator.predict_proba(features)  # type: ignore[attr-defined]
+    table = table.append_column("species", pa.array(np.asarray(SPECIES)[probabilities.argmax(1)]))
+    for k, species in enumerate(SPECIES):
+        table = table.append_column(f"probability_{species}", pa.array(probabilities[:, k]))
+    pacsv.write_csv(table, target)
+    return time.perf_counter() - started
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pool_children(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(c) for c in children]
+
+
+def irisq_end_to_end(api: str, source: Path, target: Path) -> tuple[float, dict[str, object]]:
+    started = time.perf_counter()
+    with httpx.Client(base_url=api, timeout=600) as client, source.open("rb") as upload:
+        accepted = client.post("/v1/batches", files={"file": ("bench.csv", upload, "text/csv")})
+        accepted.raise_for_status()
+        job_id = accepted.json()["job_id"]
+
+        def finished() -> dict[str, object] | None:
+            job: dict[str, object] = client.get(f"/v1/jobs/{job_id}").json()
+            return job if job["status"] in ("succeeded", "failed") else None
+
+        job = wait_for(finished, 1800, "batch finished", every=0.05)
+        assert job["status"] == "succeeded", job
+        with (
+            client.stream("GET", f"/v1/batches/{job_id}/result") as download,
+            target.open("wb") as out,
+        ):
+            for chunk in download.iter_bytes(1 << 20):
+                out.write(chunk)
+    return time.perf_counter() - started, job
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="irisq-bench-"))
+    source = work / "flowers.csv"
+    make_csv(source, args.rows)
+    size_mb = source.stat().st_size / 1e6
+    print(f"input: {args.rows:,} rows, {size_mb:.1f} MB, {os.cpu_count()} CPUs")
+    try:
+        with redis_server(work / "redis") as redis_url, mlflow_server(work / "mlflow") as mlflow:
+            settings = Settings(
+                redis_url=redis_url,
+                mlflow_tracking_uri=mlflow,
+                models_dir=work / "models",
+                batch_dir=work / "batches",
+                batch_max_bytes=10**10,
+                batch_max_rows=10**9,
+            )
+            from worker.registry import Registry
+            from worker.training import train_and_register
+
+            version = train_and_register("logistic_regression", {}, settings)["model_version"]
+            estimator = Registry(settings).load(version)
+            env = {
+                "IRISQ_REDIS_URL": redis_url,
+                "IRISQ_MLFLOW_TRACKING_URI": mlflow,
+                "IRISQ_BATCH_DIR": str(settings.batch_dir),
+                "IRISQ_BATCH_MAX_BYTES": str(settings.batch_max_bytes),
+                "IRISQ_BATCH_MAX_ROWS": str(settings.batch_max_rows),
+                "IRISQ_BOOTSTRAP_CHAMPION": "false",
+            }
+            with (
+                celery_worker("predict", "bench", env, work / "worker.log") as worker,
+                api_server(env, work / "api.log") as api,
+            ):
+                wait_for(lambda: pool_children(worker.pid), 120, "worker pool started")
+                baseline = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
+                floor_seconds = floor(source, work / "floor.csv", estimator)
+                irisq_seconds, job = irisq_end_to_end(api, source, work / "result.csv")
+                rss = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
+        result = job["result"]
+        assert isinstance(result, dict)
+        print(f"floor (pyarrow read + predict_proba + pyarrow write): {floor_seconds:6.2f} s")
+        print(f"irisq (upload + queue + score + download):            {irisq_seconds:6.2f} s")
+        ratio = irisq_seconds / floor_seconds
+        print(f"ratio irisq / floor:                                  {ratio:6.2f}")
+        print(f"worker pool process peak RSS:                         {rss:6.0f} MB")
+        print(f"  of which before the job (imports, model):           {baseline:6.0f} MB")
+        print(f"rows scored: {result['rows_scored']:,}, counts: {result['counts']}")
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

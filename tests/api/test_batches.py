@@ -1,0 +1,255 @@
+"""Batch CSV scoring through the real stack: every accepted dialect and every refusal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from typing import Any
+
+import mlflow.sklearn
+import numpy as np
+import pytest
+
+from irisq.ranges import OBSERVED_RANGES
+from irisq.schema import FEATURES, SPECIES
+from tests.support.stack import Stack
+
+KAGGLE = (
+    "\ufeffId,SepalLengthCm,SepalWidthCm,PetalLengthCm,PetalWidthCm,Species\r\n"
+    "1,5.1,3.5,1.4,0.2,Iris-setosa\r\n"
+    "2,7.0,3.2,4.7,1.4,Iris-versicolor\r\n"
+    "3,6.3,3.3,6.0,2.5,Iris-virginica\r\n"
+    "4,4.9,3.0,1.4,0.2,Iris-setosa\r\n"
+).encode()
+FRENCH = (
+    b'sepal length (cm);sepal width (cm);petal length (cm);petal width (cm);"remarque"\n'
+    b'5,1;3,5;1,4;0,2;"jardin; nord"\n'
+    b'6,3;3,3;6,0;2,5;=HYPERLINK("http://x")\n'
+)
+R_STYLE = (
+    b'"Sepal.Length","Sepal.Width","Petal.Length","Petal.Width","Variety"\n'
+    b'5.1,3.5,1.4,.2,"Setosa"\n7,3.2,4.7,1.4,"Versicolor"'
+)
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _result(stack: Stack, job_id: str) -> list[dict[str, str]]:
+    response = stack.api.get(f"/v1/batches/{job_id}/result")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    return _rows(response.text)
+
+
+def test_kaggle_iris_csv_with_bom_and_crlf_is_scored_with_accuracy(stack: Stack) -> None:
+    job = stack.batch(KAGGLE)
+
+    assert job["status"] == "succeeded", job
+    assert job["kind"] == "batch"
+    summary = job["result"]
+    assert summary["rows_read"] == summary["rows_scored"] == 4
+    assert summary["rows_rejected"] == 0
+    assert summary["counts"] == {"setosa": 2, "versicolor": 1, "virginica": 1}
+    assert summary["label_column"] == "Species"
+    assert summary["accuracy"] == 1.0
+    assert summary["columns"]["petal_width"] == "PetalWidthCm"
+    rows = _result(stack, job["job_id"])
+    assert list(rows[0])[:6] == [
+        "Id",
+        "SepalLengthCm",
+        "SepalWidthCm",
+        "PetalLengthCm",
+        "PetalWidthCm",
+        "Species",
+    ]
+    assert [r["irisq_species"] for r in rows] == ["setosa", "versicolor", "virginica", "setosa"]
+    assert {r["model_version"] for r in rows} == {summary["model_version"]}
+
+
+def test_semicolons_decimal_commas_and_quotes_are_read(stack: Stack) -> None:
+    job = stack.batch(FRENCH)
+
+    assert job["status"] == "succeeded", job
+    assert job["result"]["delimiter"] == ";"
+    rows = _result(stack, job["job_id"])
+    assert [r["species"] for r in rows] == ["setosa", "virginica"]
+    assert rows[0]["sepal length (cm)"] == "5.1"
+    assert rows[0]["remarque"] == "jardin; nord"
+    assert rows[1]["remarque"] == '\'=HYPERLINK("http://x")'  # neutralised, not a formula
+
+
+def test_r_style_names_without_final_newline_and_a_variety_label(stack: Stack) -> None:
+    job = stack.batch(R_STYLE)
+
+    assert job["status"] == "succeeded", job
+    assert job["result"]["label_column"] == "Variety"
+    assert job["result"]["accuracy"] == 1.0
+    assert [r["species"] for r in _result(stack, job["job_id"])] == ["setosa", "versicolor"]
+
+
+def test_the_download_matches_in_process_predictions_row_by_row(stack: Stack) -> None:
+    generator = random.Random(7)
+    rows = [
+        [round(generator.uniform(*OBSERVED_RANGES[f]), 1) for f in FEATURES] for _ in range(3000)
+    ]
+    body = "sepal_length,sepal_width,petal_length,petal_width\n" + "".join(
+        ",".join(map(str, row)) + "\n" for row in rows
+    )
+
+    job = stack.batch(body.encode())
+
+    assert job["status"] == "succeeded", job
+    version = job["result"]["model_version"]
+    mlflow.set_tracking_uri(stack.settings.mlflow_tracking_uri)
+    model = mlflow.sklearn.load_model(f"models:/{stack.settings.model_name}/{version}")
+    expected = model.predict_proba(np.asarray(rows))
+    classes = list(model.classes_)
+    scored = _result(stack, job["job_id"])
+    assert len(scored) == len(rows)
+    for sent, got, probabilities in zip(rows, scored, expected, strict=True):
+        assert [float(got[f]) for f in FEATURES] == sent
+        assert got["species"] == classes[int(np.argmax(probabilities))]
+        for species in SPECIES:
+            want = probabilities[classes.index(species)]
+            assert float(got[f"probability_{species}"]) == pytest.approx(want, abs=1e-6)
+        assert got["model_version"] == version
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "words"),
+    [
+        (b"", 422, "the file is empty"),
+        (b"\xef\xbb\xbf\r\n", 422, "the file is empty"),
+        (b"sepal_length,sepal_width,petal_length,petal_width\n", 422, "header but no rows"),
+        (b"sepal_length,sepal_width,petal_length,petal_width", 422, "header but no rows"),
+        (
+            b"sepal_length,sepal_width,petal_len,colour\n5.1,3.5,1.4,red\n",
+            422,
+            "missing required column(s) petal_length, petal_width; found columns: "
+            "'sepal_length', 'sepal_width', 'petal_len', 'colour'",
+        ),
+        (
+            "sepal_length,sepal_width,petal_length,petal_width,note\n5,3,1,0.2,café\n".encode(
+                "latin-1"
+            ),
+            422,
+            "not UTF-8",
+        ),
+    ],
+)
+def test_unusable_files_are_refused_at_upload(
+    stack: Stack, content: bytes, status: int, words: str
+) -> None:
+    response = stack.upload(content)
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert words in response.json()["detail"]
+
+
+BAD_CELLS = [
+    ("5.1,abc,1.4,0.2", "sepal_width", "not a number"),
+    ("5.1,,1.4,0.2", "sepal_width", "empty cell"),
+    ("5.1,NaN,1.4,0.2", "sepal_width", "NaN"),
+    ("5.1,inf,1.4,0.2", "sepal_width", "infinite"),
+    ("5.1,3.5,-1.4,0.2", "petal_length", "greater than 0"),
+    ("5.1,3.5,1.4,250", "petal_width", "not a plausible Iris measurement"),
+]
+
+
+@pytest.mark.parametrize(("line", "column", "words"), BAD_CELLS)
+def test_a_bad_cell_refuses_the_file_naming_line_and_column(
+    stack: Stack, line: str, column: str, words: str
+) -> None:
+    content = f"sepal_length,sepal_width,petal_length,petal_width\n5,3,1,0.2\n{line}\n"
+
+    job = stack.batch(content.encode())
+
+    assert job["status"] == "failed"
+    error = job["error"]
+    assert error["type"] == "invalid_csv"
+    assert f"line 3, column '{column}'" in error["message"]
+    assert words in error["details"][0]["message"]
+    result = stack.api.get(f"/v1/batches/{job['job_id']}/result")
+    assert result.status_code == 409
+    assert "line 3" in result.json()["detail"]
+
+
+def test_skip_scores_the_good_rows_and_lists_the_bad_ones(stack: Stack) -> None:
+    lines = [line for line, _, _ in BAD_CELLS]
+    content = "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n\n"
+    content += "\n".join(lines) + "\n5.1,3.5\n6.3,3.3,6.0,2.5\n"
+
+    job = stack.batch(content.encode(), on_invalid="skip")
+
+    assert job["status"] == "succeeded", job
+    summary = job["result"]
+    assert (summary["rows_read"], summary["rows_scored"], summary["rows_rejected"]) == (9, 2, 7)
+    assert [r["species"] for r in _result(stack, job["job_id"])] == ["setosa", "virginica"]
+    errors = _rows(stack.api.get(f"/v1/batches/{job['job_id']}/errors").text)
+    assert [(e["line"], e["column"]) for e in errors] == [
+        ("4", "sepal_width"),
+        ("5", "sepal_width"),
+        ("6", "sepal_width"),
+        ("7", "sepal_width"),
+        ("8", "petal_length"),
+        ("9", "petal_width"),
+        ("10", ""),
+    ]
+    assert errors[-1]["message"] == "expected 4 cells, found 2"
+
+
+def test_result_of_an_unknown_or_other_job_is_404(stack: Stack) -> None:
+    prediction = stack.api.post(
+        "/v1/predictions",
+        json={
+            "rows": [
+                {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+            ]
+        },
+    )
+    other = prediction.json()["job_id"]
+
+    for job_id in ("no-such-job", other):
+        assert stack.api.get(f"/v1/batches/{job_id}/result").status_code == 404
+
+
+def test_a_body_that_is_not_multipart_is_415(stack: Stack) -> None:
+    response = stack.api.post(
+        "/v1/batches", content=b"a,b\n1,2\n", headers={"content-type": "text/csv"}
+    )
+
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--xyz\r\nnot a header line\r\n\r\n",
+        b"no boundary at all",
+        b'--xyz\r\nContent-Disposition: form-data; name="file"\r\n\r\n'
+        b"sepal_length,sepal_width,petal_length,petal_width\n5,3,1,1\n",  # never closed
+    ],
+)
+def test_malformed_multipart_is_400(stack: Stack, body: bytes) -> None:
+    response = stack.api.post(
+        "/v1/batches", content=body, headers={"content-type": "multipart/form-data; boundary=xyz"}
+    )
+
+    assert response.status_code == 400
+    assert "multipart body" in response.json()["detail"]
+
+
+def test_a_form_without_the_file_field_is_422(stack: Stack) -> None:
+    response = stack.api.post("/v1/batches", files={"upload": ("x.csv", b"a\n1\n", "text/csv")})
+
+    assert response.status_code == 422
+    assert "no field 'file'" in response.json()["detail"]
+
+
+def _job_summary(job: dict[str, Any]) -> dict[str, Any]:
+    return dict(job["result"])

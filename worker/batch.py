@@ -1,0 +1,230 @@
+"""Scoring a whole CSV file in chunks: bounded memory, one `predict_proba` per chunk."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from irisq.batches import BatchFiles
+from irisq.csv_rules import Header
+from irisq.schema import FEATURES, SPECIES
+from worker.csv_reading import (
+    MAX_REPORTED_ERRORS,
+    BatchOutcome,
+    BatchRejectedError,
+    Problem,
+    Progress,
+    _batches,
+    _column_values,
+    _decimal_point,
+    _label_indexes,
+    _NeedsTextPathError,
+    _neutralised,
+    _Reading,
+    blank_rows,
+    output_schema,
+    read_header,
+)
+from worker.inference import ModelCache
+
+SPECIES_ARRAY = pa.array(SPECIES)
+
+
+class BatchScorer:
+    """Scores one input file into a result CSV and, for skipped rows, an errors CSV."""
+
+    def __init__(
+        self, estimator: Any, version: str, skip_invalid: bool, progress: Progress
+    ) -> None:
+        self.estimator = estimator
+        # Probability columns in SPECIES order, whatever order the model's classes_ are in.
+        classes = [str(c) for c in estimator.classes_]
+        self.order = [classes.index(species) for species in SPECIES]
+        self.version = version
+        self.skip_invalid = skip_invalid
+        self.progress = progress
+
+    def score(self, source: Path, result: Path, errors: Path) -> BatchOutcome:
+        header, delimiter = read_header(source)
+        try:
+            decimal = _decimal_point(source, delimiter)
+            return self._read(source, result, errors, header, delimiter, decimal)
+        except (_NeedsTextPathError, pa.ArrowInvalid):
+            return self._read(source, result, errors, header, delimiter, None)
+
+    def _read(
+        self,
+        source: Path,
+        result: Path,
+        errors: Path,
+        header: Header,
+        delimiter: str,
+        decimal: str | None,
+    ) -> BatchOutcome:
+        """One pass over the file; `decimal` set means the typed fast path."""
+        outcome = BatchOutcome(delimiter=delimiter, header=header)
+        reading = _Reading()
+        with (
+            errors.open("w", encoding="utf-8", newline="") as error_file,
+            pacsv.CSVWriter(result, output_schema(header)) as writer,
+        ):
+            error_log = csv.writer(error_file)
+            error_log.writerow(["line", "column", "value", "message"])
+            for batch in _batches(source, header, delimiter, decimal, reading):
+                output = self._chunk(
+                    batch, header, decimal is not None, outcome, reading, error_log
+                )
+                if output is not None:
+                    writer.write_batch(output)
+                reading.records += batch.num_rows
+                self.progress(outcome.rows_read)
+            self._chunk_errors([], reading, outcome, error_log)  # malformed rows at the end
+        return outcome
+
+    def _chunk(
+        self,
+        batch: pa.RecordBatch,
+        header: Header,
+        typed: bool,
+        outcome: BatchOutcome,
+        reading: _Reading,
+        error_log: Any,
+    ) -> pa.RecordBatch | None:
+        """Validate and score one chunk; its output rows, or None when none is left."""
+        positions = np.flatnonzero(~blank_rows(batch))  # chunk index of each real row
+        if len(positions) < batch.num_rows:
+            batch = batch.take(pa.array(positions))
+        outcome.rows_read += batch.num_rows
+        matrix = np.empty((batch.num_rows, len(FEATURES)), dtype=np.float64)
+        problems: list[Problem] = []
+        for j, feature in enumerate(FEATURES):
+            index = header.feature_index[feature]
+            matrix[:, j], found = _column_values(batch.column(index), header.columns[index], typed)
+            problems.extend(found)
+        cells = [
+            {
+                "line": reading.line_of(int(positions[row])),
+                "column": column,
+                "value": str(batch.column(header.columns.index(column))[row].as_py())[:40],
+                "message": message,
+            }
+            for row, column, message in problems
+        ]
+        self._chunk_errors(cells, reading, outcome, error_log)
+        if problems:
+            keep = np.ones(batch.num_rows, dtype=bool)
+            keep[[row for row, _, _ in problems]] = False
+            outcome.rows_rejected += int((~keep).sum())
+            batch, matrix = batch.filter(pa.array(keep)), matrix[keep]
+        if batch.num_rows == 0:
+            return None
+        return self._scored(batch, header, matrix, outcome)
+
+    def _chunk_errors(
+        self,
+        cells: list[dict[str, Any]],
+        reading: _Reading,
+        outcome: BatchOutcome,
+        error_log: Any,
+    ) -> None:
+        """Refuse the file on the first errors, or log them (bad cells and malformed rows)."""
+        rows = [
+            {"line": n, "column": None, "value": None, "message": m} for n, m in reading.malformed
+        ]
+        outcome.rows_read += len(rows)
+        outcome.rows_rejected += len(rows)
+        reading.malformed.clear()
+        found = sorted(cells + rows, key=lambda e: (e["line"], e["column"] or ""))
+        if not found:
+            return
+        if not self.skip_invalid:
+            first = found[0]
+            where = f"line {first['line']}" + (
+                f", column {first['column']!r}" if first["column"] else ""
+            )
+            raise BatchRejectedError(
+                f"the file was refused: {where}: {first['message']} (send on_invalid=skip to "
+                "score the valid rows and list the others)",
+                found[:MAX_REPORTED_ERRORS],
+            )
+        for error in found:
+            error_log.writerow(
+                [error["line"], error["column"] or "", error["value"] or "", error["message"]]
+            )
+
+    def _scored(
+        self, batch: pa.RecordBatch, header: Header, matrix: np.ndarray, outcome: BatchOutcome
+    ) -> pa.RecordBatch:
+        probabilities = self.estimator.predict_proba(matrix)[:, self.order]
+        best = probabilities.argmax(axis=1)
+        feature_of = {header.feature_index[f]: j for j, f in enumerate(FEATURES)}
+        columns: list[pa.Array] = [
+            pa.array(matrix[:, feature_of[i]]) if i in feature_of else _neutralised(batch.column(i))
+            for i in range(len(header.columns))
+        ]
+        # Arrow takes straight from the index arrays: no per-row Python or numpy strings.
+        columns.append(pc.take(SPECIES_ARRAY, pa.array(best)))
+        columns.extend(pa.array(np.round(probabilities[:, k], 6)) for k in range(len(SPECIES)))
+        columns.append(pc.take(pa.array([self.version]), pa.array(np.zeros(len(best), np.int8))))
+        for k, count in enumerate(np.bincount(best, minlength=len(SPECIES))):
+            outcome.counts[SPECIES[k]] += int(count)
+        outcome.rows_scored += len(matrix)
+        if header.label_index is not None:
+            truth = _label_indexes(batch.column(header.label_index))
+            known = truth >= 0
+            outcome.labelled += int(known.sum())
+            outcome.correct += int((truth[known] == best[known]).sum())
+        return pa.RecordBatch.from_arrays(columns, schema=output_schema(header))
+
+
+def score_batch(
+    files: BatchFiles,
+    cache: ModelCache,
+    skip_invalid: bool,
+    rows_total: int,
+    report: Callable[[float], None],
+) -> dict[str, Any]:
+    """Score an uploaded file with one model version; the job's summary.
+
+    The champion is resolved once, so the whole file is scored by the same version even if
+    the alias moves meanwhile. Outputs are written under `.partial` names and renamed only
+    when complete; a refused file leaves no result behind.
+    """
+    version, estimator = cache.get()
+    scorer = BatchScorer(
+        estimator, version, skip_invalid, lambda rows: report(rows / max(rows_total, 1))
+    )
+    result, errors = files.partial(files.result), files.partial(files.errors)
+    try:
+        outcome = scorer.score(files.input, result, errors)
+    except BaseException:
+        result.unlink(missing_ok=True)
+        errors.unlink(missing_ok=True)
+        raise
+    result.replace(files.result)
+    if skip_invalid:
+        errors.replace(files.errors)
+    else:
+        errors.unlink()
+    header = outcome.header
+    label = None if header.label_index is None else header.columns[header.label_index]
+    return {
+        "model_version": version,
+        "rows_read": outcome.rows_read,
+        "rows_scored": outcome.rows_scored,
+        "rows_rejected": outcome.rows_rejected,
+        "counts": outcome.counts,
+        "label_column": label,
+        "labelled_rows": outcome.labelled,
+        "accuracy": round(outcome.correct / outcome.labelled, 6) if outcome.labelled else None,
+        "delimiter": outcome.delimiter,
+        "columns": {f: header.columns[i] for f, i in header.feature_index.items()},
+        "on_invalid": "skip" if skip_invalid else "reject",
+    }

@@ -1,0 +1,194 @@
+"""Reading an uploaded CSV in chunks with pyarrow, and checking its cells.
+
+The fast path reads the four feature columns as float64; a file whose numbers pyarrow
+cannot parse (a word, an empty cell, a decimal comma after dots...) is read again as text,
+so that each bad cell can be named by line and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from irisq.csv_rules import Header, check_measurement, detect_delimiter, parse_header, split_header
+from irisq.schema import MAX_CM, SPECIES
+
+# 2 MB blocks hold ~70,000 rows of four numbers. Measured on 1M rows (2 cores): 1 MB took
+# 2.2 s and +71 MB peak, 2 MB 2.0 s and +93 MB, 4 MB 2.4 s and +144 MB, 8 MB 2.4 s and
+# +197 MB: bigger chunks buy no speed, only memory (benchmarks/batch.py).
+BLOCK_SIZE = 2 << 20
+MAX_REPORTED_ERRORS = 20
+PROBABILITY_COLUMNS = tuple(f"probability_{species}" for species in SPECIES)
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?\d+([.,]\d+)?([eE][+-]?\d+)?$"
+
+Progress = Callable[[int], None]
+Problem = tuple[int, str, str]  # (row in chunk, column name, message)
+
+
+class BatchRejectedError(ValueError):
+    """The file is refused as a whole; `errors` lists the first bad cells."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class _NeedsTextPathError(Exception):
+    """The typed fast path met a cell it cannot parse: read the file again as text."""
+
+
+@dataclass
+class BatchOutcome:
+    """What scoring a file found; becomes the job's summary."""
+
+    delimiter: str
+    header: Header
+    rows_read: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPECIES, 0))
+    labelled: int = 0
+    correct: int = 0
+
+
+@dataclass
+class _Reading:
+    """Where the reader is: records seen (blank lines included) and rows it could not split."""
+
+    records: int = 0
+    malformed_lines: list[int] = field(default_factory=list)
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+
+    def line_of(self, index: int) -> int:
+        """The physical line of record `index` of the current chunk (the header is line 1;
+        malformed rows are not records, so each one before it shifts it down a line)."""
+        line = self.records + index + 2
+        for skipped in self.malformed_lines:
+            if skipped <= line:
+                line += 1
+        return line
+
+
+def output_names(header: Header) -> list[str]:
+    """Input columns as given, then ours; ours get an `irisq_` prefix if the name is taken
+    (Kaggle's Iris.csv already has `Species`: the prediction must not hide it)."""
+    taken = {c.lower() for c in header.columns}
+    added = ["species", *PROBABILITY_COLUMNS, "model_version"]
+    return [*header.columns, *(f"irisq_{n}" if n in taken else n for n in added)]
+
+
+def output_schema(header: Header) -> pa.Schema:
+    """Measurements as numbers, carried-through columns as text, then the prediction."""
+    features = set(header.feature_index.values())
+    types = [pa.float64() if i in features else pa.string() for i in range(len(header.columns))]
+    types += [pa.string(), *(pa.float64() for _ in SPECIES), pa.string()]
+    return pa.schema(list(zip(output_names(header), types, strict=True)))
+
+
+def read_header(path: Path) -> tuple[Header, str]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        line = handle.readline().rstrip("\r\n")
+    delimiter = detect_delimiter(line)
+    return parse_header(split_header(line, delimiter)), delimiter
+
+
+def _decimal_point(path: Path, delimiter: str) -> str:
+    """`,` for a semicolon file whose first data row writes decimals with commas."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        handle.readline()
+        first = handle.readline()
+    return "," if delimiter == ";" and "," in first else "."
+
+
+def _batches(
+    path: Path, header: Header, delimiter: str, decimal: str | None, reading: _Reading
+) -> Iterator[pa.RecordBatch]:
+    names = [f"c{i}" for i in range(len(header.columns))]
+    features = {f"c{i}" for i in header.feature_index.values()}
+    types = {n: pa.float64() if decimal and n in features else pa.string() for n in names}
+
+    def on_invalid_row(row: Any) -> str:
+        # With ignore_empty_lines=False, `row.number` is the physical line; blank lines come
+        # through as records of empty cells (dropped later), so line numbers stay exact.
+        reading.malformed_lines.append(row.number)
+        reading.malformed.append(
+            (row.number, f"expected {row.expected_columns} cells, found {row.actual_columns}")
+        )
+        return "skip"
+
+    yield from pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(
+            column_names=names, skip_rows=1, block_size=BLOCK_SIZE, use_threads=False
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, ignore_empty_lines=False, invalid_row_handler=on_invalid_row
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            decimal_point=decimal or ".",
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def blank_rows(batch: pa.RecordBatch) -> np.ndarray:
+    """Rows whose every cell is empty: blank lines, skipped without complaint."""
+    blank = np.ones(batch.num_rows, dtype=bool)
+    for column in batch.columns:
+        empty = column.is_null() if pa.types.is_floating(column.type) else pc.equal(column, "")
+        blank &= empty.to_numpy(zero_copy_only=False)
+    return blank
+
+
+def _column_values(column: pa.Array, name: str, typed: bool) -> tuple[np.ndarray, list[Problem]]:
+    """One feature column as float64, and the cells that are not valid measurements."""
+    problems: list[Problem] = []
+    if typed:
+        if column.null_count:
+            raise _NeedsTextPathError  # empty cells: the text path names them
+        values = column.to_numpy(zero_copy_only=False)
+    else:
+        text = pc.utf8_trim_whitespace(pc.replace_substring(column, ",", "."))
+        try:
+            values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:  # some cell is not a number: check each cell of this chunk
+            values = np.full(len(column), np.nan)
+            for i, cell in enumerate(column.to_pylist()):
+                value, why = check_measurement(cell, decimal_comma=True)
+                if why:
+                    problems.append((i, name, why))
+                else:
+                    values[i] = value
+    named = {i for i, _, _ in problems}
+    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0) & (values <= MAX_CM)))
+    for i in (int(i) for i in bad if int(i) not in named):
+        why = check_measurement(str(column[i].as_py()), decimal_comma=True)[1]
+        problems.append((i, name, why or "not a valid measurement"))
+    return values, problems
+
+
+def _neutralised(column: pa.Array) -> pa.Array:
+    """Text cells a spreadsheet would run as a formula get a leading apostrophe."""
+    risky = pc.and_(
+        pc.match_substring_regex(column, _FORMULA_START),
+        pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)),
+    )
+    return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+
+
+def _label_indexes(labels: pa.Array) -> np.ndarray:
+    """Index in SPECIES of each label (`Iris-setosa`, ` Setosa ` → 0), -1 when not a species."""
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(labels))
+    cleaned = pc.replace_substring_regex(lowered, r"^iris[\s_\-.]*", "")
+    indexes = pc.fill_null(pc.index_in(cleaned, value_set=pa.array(SPECIES)), -1)
+    return np.asarray(indexes.to_numpy(zero_copy_only=False))
