@@ -7,7 +7,7 @@ STAMP := $(VENV)/.irisq-installed
 ALGORITHM ?= logistic_regression
 PARAMS ?=
 
-.PHONY: install run test lint train clean-var
+.PHONY: install run test lint browser train clean-var
 
 # A venv from the machine's Python, with uv inside it; uv then installs from the lock file.
 $(BIN)/uv:
@@ -29,7 +29,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install lint
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: install lint browser
 	$(BIN)/pytest
 
 # Train from a shell against the running stack: make train ALGORITHM=svc PARAMS="C=2 kernel=linear"

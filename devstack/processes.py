@@ -178,3 +178,33 @@ def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
         except TimeoutError as exc:
             raise RuntimeError(f"{exc}\n{tail(log)}") from None
         yield url
+
+
+@contextmanager
+def frontend_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """The Streamlit frontend, as `make run` starts it; yields its base URL."""
+    port = free_port()
+    command = [
+        str(BIN / "streamlit"),
+        "run",
+        "frontend/app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+    with running(command, log, env):
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(
+                lambda: httpx.get(f"{url}/_stcore/health", timeout=1).is_success, 60, "frontend up"
+            )
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc}\n{tail(log)}") from None
+        yield url

@@ -35,6 +35,13 @@ with st.sidebar:
     _readiness()
 
 navigation = st.navigation(
-    [st.Page(PAGES / "predict.py", title="Predict", icon="🌸", default=True)]
+    [
+        st.Page(
+            PAGES / "predict.py", title="Predict", icon=":material/local_florist:", default=True
+        ),
+        st.Page(PAGES / "batch.py", title="Batch", icon=":material/table_view:"),
+        st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
+        st.Page(PAGES / "models.py", title="Models", icon=":material/inventory_2:"),
+    ]
 )
 navigation.run()

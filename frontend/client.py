@@ -49,6 +49,37 @@ def submit_prediction(row: dict[str, float], model: str = "champion") -> dict[st
     return dict(response.json())
 
 
+def upload_batch(content: bytes, filename: str, on_invalid: str) -> dict[str, Any]:
+    """Queue a CSV file for scoring; the answer holds the job id."""
+    response = _request(
+        "POST",
+        "/v1/batches",
+        params={"on_invalid": on_invalid},
+        files={"file": (filename, content, "text/csv")},
+    )
+    _raise_for_problem(response)
+    return dict(response.json())
+
+
+def batch_file(job_id: str, which: str) -> bytes:
+    """The `result` or `errors` CSV of a finished batch."""
+    response = _request("GET", f"/v1/batches/{job_id}/{which}")
+    _raise_for_problem(response)
+    return response.content
+
+
+def submit_training(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
+    response = _request("POST", "/v1/training", json={"algorithm": algorithm, "params": params})
+    _raise_for_problem(response)
+    return dict(response.json())
+
+
+def list_models() -> dict[str, Any]:
+    response = _request("GET", "/v1/models")
+    _raise_for_problem(response)
+    return dict(response.json())
+
+
 def get_job(job_id: str) -> dict[str, Any]:
     response = _request("GET", f"/v1/jobs/{job_id}")
     _raise_for_problem(response)

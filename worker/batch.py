@@ -83,7 +83,6 @@ class BatchScorer:
                 )
                 if output is not None:
                     writer.write_batch(output)
-                reading.records += batch.num_rows
                 self.progress(outcome.rows_read)
             self._chunk_errors([], reading, outcome, error_log)  # malformed rows at the end
         return outcome

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from frontend import client
+from frontend import charts, client
+from frontend.status import status_state
 from irisq.ranges import OBSERVED_RANGES, TYPICAL_FLOWERS
 from irisq.schema import FEATURES
 
@@ -25,106 +25,109 @@ POLL_DEADLINE_SECONDS = 60.0
 
 def _init_state() -> None:
     for feature in FEATURES:
-        st.session_state.setdefault(f"predict.{feature}", TYPICAL_FLOWERS["setosa"][feature])
+        value = TYPICAL_FLOWERS["setosa"][feature]
+        st.session_state.setdefault(f"predict.{feature}", value)
+        st.session_state.setdefault(f"predict.{feature}.slider", value)
     st.session_state.setdefault("predict.history", [])
+    st.session_state.setdefault("predict.last", None)
 
 
 def _preset(species: str) -> None:
     for feature in FEATURES:
         st.session_state[f"predict.{feature}"] = TYPICAL_FLOWERS[species][feature]
+        st.session_state[f"predict.{feature}.slider"] = TYPICAL_FLOWERS[species][feature]
+
+
+def _sync(source: str, target: str) -> None:
+    st.session_state[target] = round(float(st.session_state[source]), 1)
 
 
 def _inputs() -> dict[str, float]:
-    st.write("Start from a typical flower:")
+    st.write("Start from a typical flower, then adjust:")
     columns = st.columns(len(TYPICAL_FLOWERS))
     for column, species in zip(columns, TYPICAL_FLOWERS, strict=True):
         column.button(
-            species,
+            f"Typical {species}",
             key=f"predict.preset.{species}",
             on_click=_preset,
             args=(species,),
             width="stretch",
         )
     row = {}
-    left, right = st.columns(2)
-    for i, feature in enumerate(FEATURES):
+    for feature in FEATURES:
         low, high = OBSERVED_RANGES[feature]
-        row[feature] = (left if i < 2 else right).number_input(
+        top = round(high + SLACK_CM, 1)
+        exact, slide = st.columns([1, 3], vertical_alignment="bottom")
+        row[feature] = exact.number_input(
             LABELS[feature],
             min_value=0.1,
-            max_value=round(high + SLACK_CM, 1),
+            max_value=top,
             step=0.1,
             format="%.1f",
             key=f"predict.{feature}",
+            on_change=_sync,
+            args=(f"predict.{feature}", f"predict.{feature}.slider"),
             help=f"Iris flowers in the dataset measure {low}–{high} cm.",
         )
-    return row
-
-
-def _show_result(job: dict[str, Any]) -> None:
-    result = job["result"]
-    prediction = result["predictions"][0]
-    species = prediction["species"]
-    confidence = prediction["probabilities"][species]
-    st.success(
-        f"**{species}** with {confidence:.0%} confidence (model version {result['model_version']})"
-    )
-    probabilities = pd.DataFrame(
-        {
-            "species": list(prediction["probabilities"]),
-            "probability": list(prediction["probabilities"].values()),
-        }
-    )
-    chart = (
-        alt.Chart(probabilities, height=140)
-        .mark_bar()
-        .encode(
-            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            y=alt.Y("species:N", sort=None, title=None),
-            color=alt.Color("species:N", legend=None),
-            tooltip=["species", alt.Tooltip("probability:Q", format=".1%")],
+        slide.slider(
+            LABELS[feature],
+            min_value=0.1,
+            max_value=top,
+            step=0.1,
+            format="%.1f",
+            key=f"predict.{feature}.slider",
+            on_change=_sync,
+            args=(f"predict.{feature}.slider", f"predict.{feature}"),
+            label_visibility="collapsed",
         )
-    )
-    st.altair_chart(chart, width="stretch")
-
-
-def _state(job: dict[str, Any]) -> Literal["running", "complete", "error"]:
-    if job["status"] == "succeeded":
-        return "complete"
-    return "error" if job["status"] in ("failed", "canceled") else "running"
+    return row
 
 
 def _predict(row: dict[str, float]) -> None:
     try:
         accepted = client.submit_prediction(row)
-        with st.status(f"Job {accepted['job_id']} queued…", expanded=False) as status:
+        with st.status(f"Job {accepted['job_id']} queued…") as status:
             job = client.wait_for_job(
                 accepted["job_id"],
                 POLL_DEADLINE_SECONDS,
                 on_update=lambda j: status.update(label=f"Job {j['job_id']}: {j['status']}"),
             )
-            status.update(label=f"Job {job['job_id']}: {job['status']}", state=_state(job))
+            status.update(label=f"Job {job['job_id']}: {job['status']}", state=status_state(job))
     except client.ApiError as exc:
         st.error(str(exc))
         return
-    if job["status"] == "succeeded":
-        _show_result(job)
+    if job["status"] == "failed":
+        st.error(f"The prediction failed: {job['error']['message']}")
+    elif job["status"] != "succeeded":
+        st.warning(f"No answer within {POLL_DEADLINE_SECONDS:.0f} s; the job is {job['status']}.")
+    else:
         prediction = job["result"]["predictions"][0]
+        species = prediction["species"]
+        last = {"row": row, "prediction": prediction, "version": job["result"]["model_version"]}
+        st.session_state["predict.last"] = last
         st.session_state["predict.history"].insert(
             0,
             {
                 **row,
-                "species": prediction["species"],
-                "confidence": prediction["probabilities"][prediction["species"]],
+                "species": species,
+                "confidence": prediction["probabilities"][species],
                 "model_version": job["result"]["model_version"],
             },
         )
-    elif job["status"] == "failed":
-        st.error(f"The prediction failed: {job['error']['message']}")
-    else:
-        st.warning(
-            f"No answer within {POLL_DEADLINE_SECONDS:.0f} s; the job is still {job['status']}."
-        )
+
+
+def _show(last: dict[str, Any]) -> None:
+    prediction = last["prediction"]
+    species = prediction["species"]
+    confidence = prediction["probabilities"][species]
+    st.success(f"**{species}** with {confidence:.0%} confidence (model version {last['version']})")
+    left, right = st.columns(2)
+    with left:
+        st.caption("Probability of each species")
+        st.altair_chart(charts.probabilities(prediction["probabilities"]), width="stretch")
+    with right:
+        st.caption("Your flower among the 150 flowers of the Iris dataset")
+        st.altair_chart(charts.flower_on_iris(last["row"], species), width="stretch")
 
 
 _init_state()
@@ -132,6 +135,8 @@ st.title("Predict an Iris species")
 row = _inputs()
 if st.button("Predict", type="primary", key="predict.submit"):
     _predict(row)
+if st.session_state["predict.last"]:
+    _show(st.session_state["predict.last"])
 if st.session_state["predict.history"]:
     st.subheader("This session's predictions")
     st.dataframe(

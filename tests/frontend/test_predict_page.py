@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import respx
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "frontend" / "app.py")
-API = "http://api.test"
+from tests.frontend.conftest import APP, job
+
 JOB = "3f1c2a9e-0000-4000-8000-000000000001"
-READY = {"ready": True, "checks": {"redis": {"ok": True, "detail": "reachable"}}}
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
-    from irisq.settings import get_settings
-
-    monkeypatch.setenv("IRISQ_API_URL", API)
-    get_settings.cache_clear()
-    with respx.mock(base_url=API, assert_all_called=False) as router:
-        router.get("/readyz").respond(200, json=READY)
-        yield router
-    get_settings.cache_clear()
 
 
 def _job(status: str, result: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "job_id": JOB,
-        "kind": "prediction",
-        "status": status,
-        "progress": 1.0,
-        "result": result,
-        "error": None,
-    }
+    return job(JOB, "prediction", status, result=result)
 
 
 def test_predict_submits_the_inputs_and_shows_the_species(api: respx.MockRouter) -> None:
@@ -60,6 +37,7 @@ def test_predict_submits_the_inputs_and_shows_the_species(api: respx.MockRouter)
     page = AppTest.from_file(APP, default_timeout=30).run()
 
     page.button(key="predict.preset.virginica").click().run()
+    assert page.slider(key="predict.petal_length.slider").value == 5.6
     page.button(key="predict.submit").click().run()
 
     assert not page.exception
@@ -88,3 +66,12 @@ def test_a_refused_request_shows_the_api_message(api: respx.MockRouter) -> None:
     page.button(key="predict.submit").click().run()
 
     assert "rows[0].petal_width: too big" in page.error[0].value
+
+
+def test_the_slider_and_the_exact_input_stay_in_step(api: respx.MockRouter) -> None:
+    page = AppTest.from_file(APP, default_timeout=30).run()
+
+    page.slider(key="predict.petal_width.slider").set_value(1.7).run()
+    assert page.number_input(key="predict.petal_width").value == 1.7
+    page.number_input(key="predict.petal_width").set_value(0.9).run()
+    assert page.slider(key="predict.petal_width.slider").value == 0.9

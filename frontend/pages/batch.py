@@ -1,0 +1,149 @@
+"""Score a CSV file: upload, follow the job's progress, preview and download the result."""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from frontend import charts, client
+from frontend.status import percent
+from irisq.settings import get_settings
+
+DEADLINE_SECONDS = 30 * 60
+POLL_SECONDS = 0.5
+PREVIEW_ROWS = 200
+
+
+def _upload(file: Any, on_invalid: str) -> None:
+    try:
+        accepted = client.upload_batch(file.getvalue(), file.name, on_invalid)
+    except client.ApiError as exc:
+        st.session_state["batch.refused"] = str(exc)
+        return
+    st.session_state["batch.refused"] = None
+    st.session_state["batch.job_id"] = accepted["job_id"]
+    st.session_state["batch.files"] = {}
+
+
+def _follow(job_id: str) -> dict[str, Any] | None:
+    """Poll the job with a progress bar until it is final (or the deadline passes)."""
+    bar = st.progress(0.0, text="queued")
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        try:
+            job = client.get_job(job_id)
+        except client.ApiError as exc:
+            st.error(str(exc))
+            return None
+        stage = job.get("stage") or job["status"]
+        bar.progress(job["progress"], text=f"{stage} — {job['progress']:.0%}")
+        if job["status"] in client.FINAL:
+            bar.empty()
+            return job
+        if time.monotonic() > deadline:
+            st.warning("The file is still being scored; come back to this page to follow it.")
+            return None
+        time.sleep(POLL_SECONDS)
+
+
+def _file(job_id: str, which: str) -> bytes:
+    """Fetched once per job and kept, so reruns of the page do not download it again."""
+    files: dict[str, bytes] = st.session_state["batch.files"]
+    if which not in files:
+        files[which] = client.batch_file(job_id, which)
+    return files[which]
+
+
+def _show(job: dict[str, Any]) -> None:
+    summary = job["result"]
+    job_id = job["job_id"]
+    st.success(
+        f"Scored {summary['rows_scored']:,} of {summary['rows_read']:,} rows with model "
+        f"version {summary['model_version']}."
+    )
+    cells = st.columns(4)
+    cells[0].metric("Rows scored", f"{summary['rows_scored']:,}")
+    cells[1].metric("Rows rejected", f"{summary['rows_rejected']:,}")
+    cells[2].metric("Model version", summary["model_version"])
+    label = summary.get("label_column")
+    cells[3].metric(
+        f"Accuracy vs '{label}'" if label else "Accuracy",
+        percent(summary.get("accuracy")),
+        help=None if label else "The file has no species column to compare with.",
+    )
+    try:
+        result = _file(job_id, "result")
+        errors = _file(job_id, "errors") if summary.get("rows_rejected") else None
+    except client.ApiError as exc:
+        st.error(str(exc))
+        return
+    left, right = st.columns([1, 2])
+    with left:
+        st.caption("Rows per predicted species")
+        st.altair_chart(charts.counts(summary["counts"]), width="stretch")
+    with right:
+        st.caption(f"First {PREVIEW_ROWS} rows of the result")
+        preview = pd.read_csv(io.BytesIO(result), nrows=PREVIEW_ROWS, dtype=str)
+        st.dataframe(preview, hide_index=True, height=min(36 * (len(preview) + 1) + 2, 400))
+    st.download_button(
+        "Download the scored CSV",
+        data=result,
+        file_name=f"irisq-{job_id}-result.csv",
+        mime="text/csv",
+        type="primary",
+        key="batch.download",
+    )
+    if errors:
+        st.warning(f"{summary['rows_rejected']:,} rows were left out; the file lists why.")
+        st.download_button(
+            "Download the skipped rows",
+            data=errors,
+            file_name=f"irisq-{job_id}-errors.csv",
+            mime="text/csv",
+            key="batch.download_errors",
+        )
+
+
+def _failed(job: dict[str, Any]) -> None:
+    error = job["error"] or {}
+    st.error(f"The file was not scored: {error.get('message', 'unknown error')}")
+    details = error.get("details")
+    if details:
+        st.dataframe(pd.DataFrame(details), hide_index=True)
+
+
+st.session_state.setdefault("batch.job_id", None)
+st.session_state.setdefault("batch.refused", None)
+st.session_state.setdefault("batch.files", {})
+st.title("Score a CSV file")
+limit_mb = max(1, math.floor(get_settings().batch_max_bytes / (1024 * 1024)))
+st.write(
+    "One flower per row, with columns for sepal length, sepal width, petal length and "
+    "petal width in cm (`sepal_length`, `Sepal.Length`, `SepalLengthCm`… all work). "
+    "Commas or semicolons, decimal points or commas. Other columns are kept in the result."
+)
+uploaded = st.file_uploader(
+    "CSV file", type=["csv", "txt"], key="batch.file", max_upload_size=limit_mb
+)
+on_invalid = st.radio(
+    "When a row is invalid",
+    ["reject", "skip"],
+    format_func=lambda v: {"reject": "refuse the whole file", "skip": "skip the row"}[v],
+    horizontal=True,
+    key="batch.on_invalid",
+)
+if st.button("Score file", type="primary", key="batch.submit", disabled=uploaded is None):
+    _upload(uploaded, on_invalid)
+if st.session_state["batch.refused"]:
+    st.error(st.session_state["batch.refused"])
+elif st.session_state["batch.job_id"]:
+    finished = _follow(st.session_state["batch.job_id"])
+    if finished and finished["status"] == "succeeded":
+        _show(finished)
+    elif finished and finished["status"] == "failed":
+        _failed(finished)

@@ -1,0 +1,142 @@
+"""Retrain: choose an algorithm and its main settings, follow the run, see the verdict."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from frontend import charts, client
+
+DEADLINE_SECONDS = 5 * 60
+POLL_SECONDS = 0.3
+ALGORITHMS = {
+    "logistic_regression": "Logistic regression",
+    "svc": "Support vector machine",
+    "decision_tree": "Decision tree",
+    "random_forest": "Random forest",
+    "knn": "k-nearest neighbours",
+}
+STAGES = [
+    "loading_data",
+    "training",
+    "evaluating",
+    "logging",
+    "registering",
+    "promoting",
+    "exporting",
+    "done",
+]
+
+
+def _params(algorithm: str) -> dict[str, Any]:
+    """The main hyperparameters of `algorithm`, as widgets; the rest keep their defaults."""
+    key = f"train.{algorithm}"
+    if algorithm == "logistic_regression":
+        return {
+            "C": st.number_input("C (inverse regularisation)", 0.001, 1000.0, 1.0, key=f"{key}.C")
+        }
+    if algorithm == "svc":
+        return {
+            "C": st.number_input("C (regularisation)", 0.001, 1000.0, 1.0, key=f"{key}.C"),
+            "kernel": st.selectbox(
+                "Kernel", ["rbf", "linear", "poly", "sigmoid"], key=f"{key}.kernel"
+            ),
+        }
+    if algorithm == "decision_tree":
+        return {
+            "max_depth": st.slider("Maximum depth", 1, 20, 5, key=f"{key}.max_depth"),
+            "criterion": st.selectbox(
+                "Criterion", ["gini", "entropy", "log_loss"], key=f"{key}.criterion"
+            ),
+        }
+    if algorithm == "random_forest":
+        return {
+            "n_estimators": st.slider("Trees", 10, 500, 100, step=10, key=f"{key}.trees"),
+            "max_depth": st.slider("Maximum depth", 1, 20, 5, key=f"{key}.max_depth"),
+        }
+    return {
+        "n_neighbors": st.slider("Neighbours (k)", 1, 30, 5, key=f"{key}.k"),
+        "weights": st.selectbox("Weights", ["uniform", "distance"], key=f"{key}.weights"),
+    }
+
+
+def _follow(job_id: str) -> dict[str, Any] | None:
+    bar = st.progress(0.0, text="queued")
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        try:
+            job = client.get_job(job_id)
+        except client.ApiError as exc:
+            st.error(str(exc))
+            return None
+        stage = (job.get("stage") or job["status"]).replace("_", " ")
+        bar.progress(job["progress"], text=f"{stage} — {job['progress']:.0%}")
+        if job["status"] in client.FINAL:
+            bar.empty()
+            return job
+        if time.monotonic() > deadline:
+            st.warning("Training is still running; come back to this page to follow it.")
+            return None
+        time.sleep(POLL_SECONDS)
+
+
+def _show(result: dict[str, Any]) -> None:
+    version = result["model_version"]
+    if result["promoted"]:
+        st.success(f"Version {version} is the new champion: {result['reason']}.")
+    else:
+        st.info(f"Version {version} was registered but not promoted: {result['reason']}.")
+    metrics = result["metrics"]
+    cells = st.columns(3)
+    cells[0].metric("Test accuracy", f"{metrics['accuracy']:.1%}")
+    cells[1].metric("Macro F1", f"{metrics['f1_macro']:.3f}")
+    previous = result.get("previous_champion")
+    cells[2].metric(
+        "Champion before",
+        f"{previous['accuracy']:.1%}" if previous else "none",
+        help=f"version {previous['version']}" if previous else None,
+    )
+    left, right = st.columns(2)
+    with left:
+        st.caption("Confusion matrix on the 45 test flowers")
+        st.altair_chart(charts.confusion(result["confusion_matrix"]), width="stretch")
+    with right:
+        st.caption("Per species")
+        per_species = pd.DataFrame(
+            {
+                species: {
+                    "precision": metrics[f"precision_{species}"],
+                    "recall": metrics[f"recall_{species}"],
+                }
+                for species in result["confusion_matrix"]["labels"]
+            }
+        ).T
+        st.dataframe(per_species.style.format("{:.1%}"))
+    st.link_button("Open this run in MLflow", result["run_url"])
+
+
+st.session_state.setdefault("train.job_id", None)
+st.title("Train a model")
+st.write(
+    "Training uses the 150 Iris flowers (70 % to fit, 30 % to test). The new version is "
+    "registered in MLflow and becomes the champion only if it is at least as accurate as "
+    "the current one on the same test flowers."
+)
+algorithm = st.selectbox(
+    "Algorithm", list(ALGORITHMS), format_func=ALGORITHMS.__getitem__, key="train.algorithm"
+)
+params = _params(algorithm)
+if st.button("Retrain", type="primary", key="train.submit"):
+    try:
+        st.session_state["train.job_id"] = client.submit_training(algorithm, params)["job_id"]
+    except client.ApiError as exc:
+        st.error(str(exc))
+if st.session_state["train.job_id"]:
+    job = _follow(st.session_state["train.job_id"])
+    if job and job["status"] == "succeeded":
+        _show(job["result"])
+    elif job and job["status"] == "failed":
+        st.error(f"Training failed: {job['error']['message']}")

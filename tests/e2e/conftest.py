@@ -1,0 +1,71 @@
+"""A real browser (Debian's Chromium, driven by Playwright) on the real running stack."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from devstack.processes import ROOT, api_server, frontend_server
+from tests.support.stack import Stack
+
+CHROMIUM = "/usr/bin/chromium"
+# The flags this machine needs: no sandbox as root, and no background calls to the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def frontend_url(stack: Stack) -> Iterator[str]:
+    """The API under uvicorn and the Streamlit page, on the test stack's Redis and MLflow."""
+    settings = stack.settings
+    env = {
+        "IRISQ_REDIS_URL": settings.redis_url,
+        "IRISQ_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "IRISQ_MLFLOW_UI_URL": settings.mlflow_ui_url,
+        "IRISQ_BATCH_DIR": str(settings.batch_dir),
+    }
+    with (
+        api_server(env, stack.logs / "api.log") as api,
+        frontend_server({**env, "IRISQ_API_URL": api}, stack.logs / "frontend.log") as url,
+    ):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    opened = context.new_page()
+    opened.set_default_timeout(60_000)
+    yield opened
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Saved under test-artifacts/screenshots for a person to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

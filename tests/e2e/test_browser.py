@@ -1,0 +1,92 @@
+"""What a person does on the page, in a real browser against the real stack."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import screenshot
+
+FLOWERS = (
+    "Id,SepalLengthCm,SepalWidthCm,PetalLengthCm,PetalWidthCm,Species\n"
+    "1,5.1,3.5,1.4,0.2,Iris-setosa\n"
+    "2,7.0,3.2,4.7,1.4,Iris-versicolor\n"
+    "3,6.3,3.3,6.0,2.5,Iris-virginica\n"
+)
+
+
+def test_predict_a_flower(page: Page, frontend_url: str) -> None:
+    page.goto(frontend_url)
+    expect(page.get_by_text("API ready")).to_be_visible()
+
+    page.get_by_role("button", name="Typical virginica").click()
+    expect(page.get_by_role("spinbutton", name="Petal length (cm)")).to_have_value("5.6")
+    page.get_by_role("button", name="Predict", exact=True).click()
+
+    expect(page.get_by_text(re.compile(r"virginica with \d+% confidence"))).to_be_visible()
+    expect(page.get_by_text("This session's predictions")).to_be_visible()
+    page.wait_for_timeout(1500)  # let the charts draw before the picture
+    screenshot(page, "predict")
+
+
+def test_score_a_file_and_download_the_result(
+    page: Page, frontend_url: str, tmp_path: Path
+) -> None:
+    upload = tmp_path / "Iris.csv"
+    upload.write_text(FLOWERS)
+    page.goto(f"{frontend_url}/batch")
+
+    page.locator("input[type=file]").set_input_files(str(upload))
+    page.get_by_role("button", name="Score file").click()
+    expect(page.get_by_text("Scored 3 of 3 rows")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the scored CSV").click()
+
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [r["irisq_species"] for r in rows] == ["setosa", "versicolor", "virginica"]
+    expect(page.get_by_text("Accuracy vs 'Species'")).to_be_visible()
+    page.wait_for_timeout(1500)
+    screenshot(page, "batch")
+
+
+def test_a_refused_file_shows_the_api_message(
+    page: Page, frontend_url: str, tmp_path: Path
+) -> None:
+    upload = tmp_path / "wrong.csv"
+    upload.write_text("a,b,c\n1,2,3\n")
+    page.goto(f"{frontend_url}/batch")
+
+    page.locator("input[type=file]").set_input_files(str(upload))
+    page.get_by_role("button", name="Score file").click()
+
+    expect(page.get_by_text("missing required column(s)")).to_be_visible()
+    screenshot(page, "batch-refused")
+
+
+def test_retrain_and_see_the_new_version_listed(page: Page, frontend_url: str) -> None:
+    page.goto(f"{frontend_url}/train")
+
+    page.get_by_role("button", name="Retrain").click()
+    verdict = page.get_by_text(re.compile(r"Version \d+ (is the new champion|was registered)"))
+    expect(verdict).to_be_visible(timeout=120_000)
+    version = re.search(r"Version (\d+)", verdict.inner_text())
+    assert version is not None
+    expect(page.get_by_role("link", name="Open this run in MLflow")).to_be_visible()
+    page.wait_for_timeout(1500)
+    screenshot(page, "train")
+
+    page.goto(f"{frontend_url}/models")
+    expect(page.get_by_text(re.compile(r"registered version\(s\)"))).to_be_visible()
+    page.wait_for_timeout(1500)
+    screenshot(page, "models")
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    summary = page.get_by_text(re.compile(r"registered version\(s\)")).inner_text()
+    listed = re.search(r"(\d+) registered version", summary)
+    assert listed is not None
+    assert int(listed.group(1)) >= int(version.group(1))  # versions count from 1, none deleted
+    if "new champion" in verdict.inner_text():
+        assert f"the champion is version {version.group(1)}" in summary

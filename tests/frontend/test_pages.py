@@ -1,0 +1,149 @@
+"""The Batch, Train and Models pages' logic, with the API faked at the HTTP boundary."""
+
+from __future__ import annotations
+
+import httpx
+import respx
+from streamlit.testing.v1 import AppTest
+
+from tests.frontend.conftest import APP, job
+
+BATCH = "b0000000-0000-4000-8000-000000000001"
+TRAINING = "t0000000-0000-4000-8000-000000000001"
+CSV = b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n"
+RESULT = (
+    b"sepal_length,sepal_width,petal_length,petal_width,species,probability_setosa,"
+    b"probability_versicolor,probability_virginica,model_version\n"
+    b"5.1,3.5,1.4,0.2,setosa,0.97,0.02,0.01,3\n"
+)
+SUMMARY = {
+    "model_version": "3",
+    "rows_read": 1,
+    "rows_scored": 1,
+    "rows_rejected": 0,
+    "counts": {"setosa": 1, "versicolor": 0, "virginica": 0},
+    "label_column": None,
+    "labelled_rows": 0,
+    "accuracy": None,
+}
+
+
+def _page(name: str) -> AppTest:
+    page = AppTest.from_file(APP, default_timeout=30)
+    page.run()
+    page.switch_page(f"pages/{name}.py").run()
+    return page
+
+
+def test_batch_page_shows_progress_result_and_download(api: respx.MockRouter) -> None:
+    upload = api.post("/v1/batches").respond(202, json={"job_id": BATCH, "status": "queued"})
+    api.get(f"/v1/jobs/{BATCH}").mock(
+        side_effect=[
+            httpx.Response(200, json=job(BATCH, "batch", "running", progress=0.5, stage="scoring")),
+            httpx.Response(200, json=job(BATCH, "batch", "succeeded", result=SUMMARY)),
+        ]
+    )
+    api.get(f"/v1/batches/{BATCH}/result").respond(200, content=RESULT)
+    page = _page("batch")
+    assert page.button(key="batch.submit").disabled  # nothing to send yet
+
+    page.session_state["batch.job_id"] = BATCH  # as after a successful upload
+    page.run()
+
+    assert not page.exception
+    assert "Scored 1 of 1 rows with model version 3." in page.success[0].value
+    assert page.dataframe[0].value["species"].tolist() == ["setosa"]
+    assert not upload.called
+
+
+def test_a_refused_file_job_lists_its_bad_cells(api: respx.MockRouter) -> None:
+    details = [{"line": 3, "column": "sepal_width", "value": "abc", "message": "not a number"}]
+    error = {"type": "invalid_csv", "message": "the file was refused: line 3", "details": details}
+    api.get(f"/v1/jobs/{BATCH}").respond(200, json=job(BATCH, "batch", "failed", error=error))
+    page = _page("batch")
+
+    page.session_state["batch.job_id"] = BATCH
+    page.run()
+
+    assert "The file was not scored: the file was refused: line 3" in page.error[0].value
+    assert page.dataframe[0].value["column"].tolist() == ["sepal_width"]
+
+
+def test_train_page_follows_stages_and_shows_the_verdict(api: respx.MockRouter) -> None:
+    submitted = api.post("/v1/training").respond(202, json={"job_id": TRAINING})
+    result = {
+        "model_version": "5",
+        "promoted": False,
+        "reason": "test accuracy 0.6667 is below the champion's (version 4: 0.9111)",
+        "metrics": {
+            "accuracy": 0.6667,
+            "f1_macro": 0.55,
+            **{
+                f"{m}_{s}": 0.5
+                for m in ("precision", "recall")
+                for s in ("setosa", "versicolor", "virginica")
+            },
+        },
+        "confusion_matrix": {
+            "labels": ["setosa", "versicolor", "virginica"],
+            "matrix": [[15, 0, 0], [0, 15, 0], [0, 15, 0]],
+        },
+        "previous_champion": {"version": "4", "accuracy": 0.9111},
+        "run_url": "http://mlflow.test/#/experiments/1/runs/abc",
+    }
+    api.get(f"/v1/jobs/{TRAINING}").mock(
+        side_effect=[
+            httpx.Response(
+                200, json=job(TRAINING, "training", "running", progress=0.35, stage="evaluating")
+            ),
+            httpx.Response(200, json=job(TRAINING, "training", "succeeded", result=result)),
+        ]
+    )
+    page = _page("train")
+
+    page.selectbox(key="train.algorithm").set_value("decision_tree").run()
+    page.slider(key="train.decision_tree.max_depth").set_value(1).run()
+    page.button(key="train.submit").click().run()
+
+    assert not page.exception
+    sent = submitted.calls.last.request.content.replace(b" ", b"")
+    assert b'"algorithm":"decision_tree"' in sent
+    assert b'"max_depth":1' in sent
+    assert "Version 5 was registered but not promoted: test accuracy 0.6667" in page.info[0].value
+    assert page.metric[0].value == "66.7%"
+
+
+def test_models_page_marks_the_champion(api: respx.MockRouter) -> None:
+    version = {
+        "algorithm": "svc",
+        "params": {"C": 1.0},
+        "metrics": {"accuracy": 0.93, "f1_macro": 0.93},
+        "created_at": "2026-11-26T10:00:00Z",
+        "run_id": "r",
+        "status": "READY",
+    }
+    api.get("/v1/models").respond(
+        200,
+        json={
+            "name": "iris",
+            "champion": "2",
+            "versions": [
+                {**version, "version": "2", "is_champion": True},
+                {**version, "version": "1", "is_champion": False},
+            ],
+        },
+    )
+    page = _page("models")
+
+    assert not page.exception
+    table = page.dataframe[0].value
+    assert table["champion"].tolist() == ["★", ""]
+    assert table["version"].tolist() == [2, 1]
+
+
+def test_models_page_says_when_the_api_is_down(api: respx.MockRouter) -> None:
+    api.get("/v1/models").mock(side_effect=httpx.ConnectError("refused"))
+    page = _page("models")
+
+    assert not page.exception
+    assert "cannot be reached" in page.error[0].value

@@ -1,0 +1,78 @@
+"""The batch scorer on its own: exact line numbers across blocks, memory-shaped reading."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from irisq.batches import BatchFiles
+from worker import csv_reading
+from worker.batch import BatchScorer
+from worker.csv_reading import BatchRejectedError
+from worker.estimators import build_pipeline
+from worker.training import iris_split
+
+HEADER = "sepal_length;sepal_width;petal_length;petal_width;note\n"
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    x_train, _, y_train, _ = iris_split()
+    return build_pipeline("logistic_regression", {"C": 1.0, "max_iter": 1000}, 42).fit(
+        x_train, y_train
+    )
+
+
+@pytest.fixture(autouse=True)
+def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_reading, "BLOCK_SIZE", 64)  # a handful of lines per block
+
+
+def _file(tmp_path: Path, lines: list[str]) -> BatchFiles:
+    files = BatchFiles(tmp_path, "job")
+    files.folder.mkdir()
+    files.input.write_text(HEADER + "".join(line + "\n" for line in lines))
+    return files
+
+
+def _score(model: Any, files: BatchFiles, skip: bool) -> Any:
+    return BatchScorer(model, "9", skip, lambda rows: None).score(
+        files.input, files.result, files.errors
+    )
+
+
+def test_line_numbers_stay_exact_across_blocks_blank_lines_and_bad_rows(
+    model: Any, tmp_path: Path
+) -> None:
+    good = "5,1;3,5;1,4;0,2;ok"
+    lines = [good] * 30
+    lines[9] = ""  # line 11: blank, ignored
+    lines[14] = "5,1;3,5;1,4"  # line 16: too few cells
+    lines[19] = "5,1;x;1,4;0,2;bad"  # line 21
+    lines[28] = "5,1;3,5;1,4;0,2;=cmd()"  # line 30: a formula to defuse
+    files = _file(tmp_path, lines)
+
+    outcome = _score(model, files, skip=True)
+
+    assert (outcome.rows_read, outcome.rows_scored, outcome.rows_rejected) == (29, 27, 2)
+    errors = list(csv.DictReader(files.errors.read_text().splitlines()))
+    assert [(e["line"], e["column"]) for e in errors] == [("16", ""), ("21", "sepal_width")]
+    notes = [row["note"] for row in csv.DictReader(files.result.read_text().splitlines())]
+    assert len(notes) == 27
+    assert notes[-2] == "'=cmd()"
+
+
+def test_reject_names_the_first_bad_line_even_in_a_late_block(model: Any, tmp_path: Path) -> None:
+    lines = ["6,3;3,3;6,0;2,5;x"] * 40
+    lines[33] = "6,3;3,3;0;2,5;x"  # line 35: petal length 0
+    files = _file(tmp_path, lines)
+
+    with pytest.raises(BatchRejectedError) as refused:
+        _score(model, files, skip=False)
+
+    assert refused.value.errors[0]["line"] == 35
+    assert refused.value.errors[0]["column"] == "petal_length"
+    assert "line 35, column 'petal_length'" in str(refused.value)
