@@ -19,17 +19,17 @@ from worker.csv_reading import (
     MAX_REPORTED_ERRORS,
     BatchOutcome,
     BatchRejectedError,
+    NeedsTextPathError,
     Problem,
     Progress,
-    _batches,
-    _column_values,
-    _decimal_point,
-    _label_indexes,
-    _NeedsTextPathError,
-    _neutralised,
-    _Reading,
+    Reading,
     blank_rows,
+    column_values,
+    decimal_point,
+    label_indexes,
+    neutralised,
     output_schema,
+    read_batches,
     read_header,
 )
 from worker.inference import ModelCache
@@ -54,9 +54,9 @@ class BatchScorer:
     def score(self, source: Path, result: Path, errors: Path) -> BatchOutcome:
         header, delimiter = read_header(source)
         try:
-            decimal = _decimal_point(source, delimiter)
+            decimal = decimal_point(source, delimiter)
             return self._read(source, result, errors, header, delimiter, decimal)
-        except (_NeedsTextPathError, pa.ArrowInvalid):
+        except (NeedsTextPathError, pa.ArrowInvalid):
             return self._read(source, result, errors, header, delimiter, None)
 
     def _read(
@@ -70,14 +70,14 @@ class BatchScorer:
     ) -> BatchOutcome:
         """One pass over the file; `decimal` set means the typed fast path."""
         outcome = BatchOutcome(delimiter=delimiter, header=header)
-        reading = _Reading()
+        reading = Reading()
         with (
             errors.open("w", encoding="utf-8", newline="") as error_file,
             pacsv.CSVWriter(result, output_schema(header)) as writer,
         ):
             error_log = csv.writer(error_file)
             error_log.writerow(["line", "column", "value", "message"])
-            for batch in _batches(source, header, delimiter, decimal, reading):
+            for batch in read_batches(source, header, delimiter, decimal, reading):
                 output = self._chunk(
                     batch, header, decimal is not None, outcome, reading, error_log
                 )
@@ -93,7 +93,7 @@ class BatchScorer:
         header: Header,
         typed: bool,
         outcome: BatchOutcome,
-        reading: _Reading,
+        reading: Reading,
         error_log: Any,
     ) -> pa.RecordBatch | None:
         """Validate and score one chunk; its output rows, or None when none is left."""
@@ -105,7 +105,7 @@ class BatchScorer:
         problems: list[Problem] = []
         for j, feature in enumerate(FEATURES):
             index = header.feature_index[feature]
-            matrix[:, j], found = _column_values(batch.column(index), header.columns[index], typed)
+            matrix[:, j], found = column_values(batch.column(index), header.columns[index], typed)
             problems.extend(found)
         cells = [
             {
@@ -129,7 +129,7 @@ class BatchScorer:
     def _chunk_errors(
         self,
         cells: list[dict[str, Any]],
-        reading: _Reading,
+        reading: Reading,
         outcome: BatchOutcome,
         error_log: Any,
     ) -> None:
@@ -165,7 +165,7 @@ class BatchScorer:
         best = probabilities.argmax(axis=1)
         feature_of = {header.feature_index[f]: j for j, f in enumerate(FEATURES)}
         columns: list[pa.Array] = [
-            pa.array(matrix[:, feature_of[i]]) if i in feature_of else _neutralised(batch.column(i))
+            pa.array(matrix[:, feature_of[i]]) if i in feature_of else neutralised(batch.column(i))
             for i in range(len(header.columns))
         ]
         # Arrow takes straight from the index arrays: no per-row Python or numpy strings.
@@ -176,7 +176,7 @@ class BatchScorer:
             outcome.counts[SPECIES[k]] += int(count)
         outcome.rows_scored += len(matrix)
         if header.label_index is not None:
-            truth = _label_indexes(batch.column(header.label_index))
+            truth = label_indexes(batch.column(header.label_index))
             known = truth >= 0
             outcome.labelled += int(known.sum())
             outcome.correct += int((truth[known] == best[known]).sum())

@@ -41,7 +41,7 @@ class BatchRejectedError(ValueError):
         self.errors = errors
 
 
-class _NeedsTextPathError(Exception):
+class NeedsTextPathError(Exception):
     """The typed fast path met a cell it cannot parse: read the file again as text."""
 
 
@@ -60,7 +60,7 @@ class BatchOutcome:
 
 
 @dataclass
-class _Reading:
+class Reading:
     """Where the reader is: the current block's first line and the rows it could not split."""
 
     first_line: int = 2
@@ -100,7 +100,7 @@ def read_header(path: Path) -> tuple[Header, str]:
     return parse_header(split_header(line, delimiter)), delimiter
 
 
-def _decimal_point(path: Path, delimiter: str) -> str:
+def decimal_point(path: Path, delimiter: str) -> str:
     """`,` for a semicolon file whose first data row writes decimals with commas."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         handle.readline()
@@ -132,8 +132,8 @@ def _blocks(path: Path) -> Iterator[tuple[int, bytes]]:
         yield line, rest
 
 
-def _batches(
-    path: Path, header: Header, delimiter: str, decimal: str | None, reading: _Reading
+def read_batches(
+    path: Path, header: Header, delimiter: str, decimal: str | None, reading: Reading
 ) -> Iterator[pa.RecordBatch]:
     names = [f"c{i}" for i in range(len(header.columns))]
     features = {f"c{i}" for i in header.feature_index.values()}
@@ -180,12 +180,12 @@ def blank_rows(batch: pa.RecordBatch) -> np.ndarray:
     return blank
 
 
-def _column_values(column: pa.Array, name: str, typed: bool) -> tuple[np.ndarray, list[Problem]]:
+def column_values(column: pa.Array, name: str, typed: bool) -> tuple[np.ndarray, list[Problem]]:
     """One feature column as float64, and the cells that are not valid measurements."""
     problems: list[Problem] = []
     if typed:
         if column.null_count:
-            raise _NeedsTextPathError  # empty cells: the text path names them
+            raise NeedsTextPathError  # empty cells: the text path names them
         values = column.to_numpy(zero_copy_only=False)
     else:
         text = pc.utf8_trim_whitespace(pc.replace_substring(column, ",", "."))
@@ -207,7 +207,7 @@ def _column_values(column: pa.Array, name: str, typed: bool) -> tuple[np.ndarray
     return values, problems
 
 
-def _neutralised(column: pa.Array) -> pa.Array:
+def neutralised(column: pa.Array) -> pa.Array:
     """Text cells a spreadsheet would run as a formula get a leading apostrophe."""
     risky = pc.and_(
         pc.match_substring_regex(column, _FORMULA_START),
@@ -216,7 +216,7 @@ def _neutralised(column: pa.Array) -> pa.Array:
     return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
 
 
-def _label_indexes(labels: pa.Array) -> np.ndarray:
+def label_indexes(labels: pa.Array) -> np.ndarray:
     """Index in SPECIES of each label (`Iris-setosa`, ` Setosa ` → 0), -1 when not a species."""
     lowered = pc.utf8_lower(pc.utf8_trim_whitespace(labels))
     cleaned = pc.replace_substring_regex(lowered, r"^iris[\s_\-.]*", "")
