@@ -73,7 +73,8 @@ def test_retrain_and_see_the_new_version_listed(page: Page, frontend_url: str) -
     page.get_by_role("button", name="Retrain").click()
     verdict = page.get_by_text(re.compile(r"Version \d+ (is the new champion|was registered)"))
     expect(verdict).to_be_visible(timeout=120_000)
-    version = re.search(r"Version (\d+)", verdict.inner_text())
+    verdict_text = verdict.inner_text()
+    version = re.search(r"Version (\d+)", verdict_text)
     assert version is not None
     expect(page.get_by_role("link", name="Open this run in MLflow")).to_be_visible()
     page.wait_for_timeout(1500)
@@ -88,5 +89,5 @@ def test_retrain_and_see_the_new_version_listed(page: Page, frontend_url: str) -
     listed = re.search(r"(\d+) registered version", summary)
     assert listed is not None
     assert int(listed.group(1)) >= int(version.group(1))  # versions count from 1, none deleted
-    if "new champion" in verdict.inner_text():
+    if "new champion" in verdict_text:
         assert f"the champion is version {version.group(1)}" in summary
