@@ -10,10 +10,11 @@ import redis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import problems
+from api import metrics, problems
 from api.registry import RegistryReader
 from api.routes import batches, health, jobs, models, predictions, training
 from irisq.jobs import JobStore
+from irisq.logs import configure
 from irisq.queueing import make_celery
 from irisq.settings import Settings, get_settings
 
@@ -30,12 +31,14 @@ Errors are RFC 9457 problem details naming the field at fault.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for `settings` (the environment's when not given)."""
     settings = settings or get_settings()
+    if settings.log_format == "json":  # text stays uvicorn's own, readable under honcho
+        configure("api", "json")
+
+    # Connects lazily, on first use: building the app never waits for Redis.
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=5
-        )
         app.state.settings = settings
         app.state.redis = client
         app.state.jobs = JobStore(client, settings.job_ttl_seconds)
@@ -60,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.state.metrics = metrics.instrument(app, client)
     problems.install(app)
-    for module in (predictions, batches, training, jobs, models, health):
+    for module in (predictions, batches, training, jobs, models, health, metrics):
         app.include_router(module.router)
     return app

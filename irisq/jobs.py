@@ -75,7 +75,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -90,6 +90,10 @@ class JobStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self._redis = client
         self._ttl = ttl_seconds
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self._redis
 
     @staticmethod
     def key(job_id: str) -> str:
@@ -118,7 +122,7 @@ class JobStore:
         fields = self._redis.hgetall(self.key(job_id))
         if not fields:
             return None
-        record: dict[str, Any] = {_text(k): _text(v) for k, v in fields.items()}
+        record: dict[str, Any] = {as_text(k): as_text(v) for k, v in fields.items()}
         for name in ("result", "error"):
             if name in record:
                 record[name] = json.loads(record[name])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -9,6 +10,8 @@ from celery import Celery
 from irisq.jobs import Job, JobKind, JobStore
 from irisq.settings import Settings
 from irisq.tasks import TASK_QUEUES
+
+logger = logging.getLogger("irisq.jobs")
 
 
 def make_celery(settings: Settings, main: str = "irisq") -> Celery:
@@ -49,8 +52,11 @@ def submit(
     """
     job = store.create(kind, job_id)
     try:
-        app.send_task(task_name, args=[job.job_id, *args])
+        # The task id is the job id, so Celery's own log lines name the job too.
+        app.send_task(task_name, args=[job.job_id, *args], task_id=job.job_id)
     except Exception as exc:
         store.fail(job.job_id, "enqueue_failed", f"the job could not be queued: {exc}")
+        logger.error("job could not be queued: %s", exc, extra={"job_id": job.job_id})
         raise
+    logger.info("%s job queued", kind.value, extra={"job_id": job.job_id})
     return job

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description="Browser origins allowed to call the API."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object a line (containers, log collectors)."
+    )
     bootstrap_champion: bool = Field(
         True, description="A train worker trains a first model when the registry has no champion."
     )

@@ -6,8 +6,15 @@ import logging
 import threading
 from typing import Any
 
-from celery.signals import celeryd_after_setup, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    celeryd_after_setup,
+    setup_logging,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
+from irisq.logs import configure
 from irisq.queueing import make_celery
 from irisq.settings import get_settings
 from irisq.tasks import PREDICT_QUEUE, TRAIN_QUEUE
@@ -19,6 +26,15 @@ app = make_celery(get_settings(), main="irisq-worker")
 app.conf.include = ["worker.tasks"]
 
 _stopping = threading.Event()
+
+
+@setup_logging.connect
+def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    # Connected, so Celery leaves logging to us: the same format as the other services.
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    configure("worker", get_settings().log_format, level or logging.INFO)
+
+
 _identity: dict[str, Any] = {}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from irisq.batches import BatchFiles
+from irisq.jobs import JobKind
 from irisq.settings import get_settings
 from irisq.tasks import BATCH_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
@@ -17,7 +18,12 @@ from worker.jobs import run_job
 @app.task(name=PREDICT_TASK)
 def predict(job_id: str, rows: list[list[float]], model: str) -> None:
     """Score `rows` (in FEATURES order) with `model` ("champion" or a version)."""
-    run_job(job_store(), job_id, lambda: inference.predict(model_cache(), rows, model))
+    run_job(
+        job_store(),
+        job_id,
+        JobKind.PREDICTION,
+        lambda: inference.predict(model_cache(), rows, model),
+    )
 
 
 @app.task(name=TRAIN_TASK)
@@ -31,6 +37,7 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
     run_job(
         store,
         job_id,
+        JobKind.TRAINING,
         lambda: training.train_and_register(
             algorithm, params, get_settings(), job_id=job_id, report=report
         ),
@@ -50,6 +57,7 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
     run_job(
         store,
         job_id,
+        JobKind.BATCH,
         lambda: batches.score_batch(files, model_cache(), on_invalid == "skip", rows_total, report),
         stage="scoring",
     )

@@ -1,0 +1,101 @@
+"""Prometheus `/metrics`: request latency, submissions, queue depth, workers, job metrics.
+
+Request metrics are counted in this process; queue depth and live workers are read from
+Redis at scrape time; job durations and predictions are the totals workers wrote to Redis
+(irisq.metrics), so one scrape of any API instance sees every worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+import redis
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from irisq import metrics
+from irisq.tasks import QUEUES
+from irisq.workers import live_workers
+
+router = APIRouter(tags=["health"])
+
+
+class RedisCollector(Collector):
+    """Reads the shared state at scrape time; a Redis outage shows as `irisq_redis_up 0`."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        up = GaugeMetricFamily("irisq_redis_up", "1 when Redis answered this scrape")
+        try:
+            families = list(self._from_redis())
+        except redis.RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _from_redis(
+        self,
+    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        depth = GaugeMetricFamily("irisq_queue_depth", "Tasks waiting in a queue", labels=["queue"])
+        workers = GaugeMetricFamily(
+            "irisq_workers", "Workers with a recent heartbeat", labels=["queue"]
+        )
+        for queue in QUEUES:
+            depth.add_metric([queue], self.client.llen(queue))
+            workers.add_metric([queue], len(live_workers(self.client, queue)))
+        yield depth
+        yield workers
+        durations = HistogramMetricFamily(
+            "irisq_job_duration_seconds", "Time a worker spent on a job", labels=["kind", "status"]
+        )
+        for kind, status, buckets, total in metrics.job_histograms(self.client):
+            durations.add_metric([kind, status], buckets, total)
+        yield durations
+        predicted = CounterMetricFamily(
+            "irisq_predictions", "Rows predicted", labels=["model_version", "species"]
+        )
+        for version, species, count in metrics.predictions(self.client):
+            predicted.add_metric([version, species], count)
+        yield predicted
+
+
+def instrument(app: FastAPI, client: redis.Redis) -> CollectorRegistry:
+    """A registry for this app (not the global one: tests build many apps), and the
+    middleware that times every request by its route template."""
+    registry = CollectorRegistry()
+    latency = Histogram(
+        "irisq_http_request_duration_seconds",
+        "Time to answer a request",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    registry.register(RedisCollector(client))
+
+    @app.middleware("http")
+    async def time_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        latency.labels(request.method, template, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    return registry
+
+
+@router.get("/metrics", include_in_schema=False)
+def get_metrics(request: Request) -> Response:
+    """Prometheus text exposition."""
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

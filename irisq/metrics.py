@@ -1,0 +1,63 @@
+"""Job metrics that workers write to Redis and the API's `/metrics` exports.
+
+Workers are many processes on possibly many hosts (Celery's prefork pool, `--scale`), so
+they do not serve metrics themselves: each finished job adds to a few Redis hashes in one
+pipelined write, and whoever scrapes the API sees the totals of every worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Final
+
+import redis
+
+from irisq.jobs import as_text
+
+PREFIX: Final = "irisq:metrics:"
+JOB_SECONDS: Final = PREFIX + "job_seconds:"
+PREDICTIONS: Final = PREFIX + "predictions"
+# From a single-row prediction (~ms) to a long training or a 10M-row batch (~minutes).
+BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def record_job(
+    client: redis.Redis,
+    kind: str,
+    status: str,
+    seconds: float,
+    species: dict[str, int],
+    model_version: str | None,
+) -> None:
+    """Count one finished job: its duration, and the species it predicted with which model."""
+    key = f"{JOB_SECONDS}{kind}:{status}"
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hincrbyfloat(key, "sum", seconds)
+        pipe.hincrby(key, "count", 1)
+        for bound in BUCKETS:
+            if seconds <= bound:
+                pipe.hincrby(key, f"le:{bound}", 1)
+        for name, count in species.items():
+            if count:
+                pipe.hincrby(PREDICTIONS, f"{model_version}:{name}", count)
+        pipe.execute()
+
+
+def job_histograms(
+    client: redis.Redis,
+) -> Iterator[tuple[str, str, list[tuple[str, float]], float]]:
+    """(kind, status, cumulative buckets, sum) for each kind and status seen."""
+    for raw_key in client.scan_iter(match=JOB_SECONDS + "*", count=100):
+        key = as_text(raw_key)
+        kind, status = key[len(JOB_SECONDS) :].split(":", 1)
+        fields = {as_text(k): float(v) for k, v in client.hgetall(key).items()}
+        buckets = [(str(b), fields.get(f"le:{b}", 0.0)) for b in BUCKETS]
+        buckets.append(("+Inf", fields.get("count", 0.0)))
+        yield kind, status, buckets, fields.get("sum", 0.0)
+
+
+def predictions(client: redis.Redis) -> Iterator[tuple[str, str, float]]:
+    """(model version, species, rows predicted) totals."""
+    for field, value in client.hgetall(PREDICTIONS).items():
+        version, species = as_text(field).rsplit(":", 1)
+        yield version, species, float(value)
