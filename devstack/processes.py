@@ -157,6 +157,19 @@ def celery_worker(
 
 
 @contextmanager
+def _http_server(
+    command: list[str], log: Path, env: dict[str, str], url: str, health: str, what: str
+) -> Iterator[str]:
+    """Run a server and yield `url` once `health` answers 2xx (60 s at most)."""
+    with running(command, log, env):
+        try:
+            wait_for(lambda: httpx.get(url + health, timeout=1).is_success, 60, what)
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc}\n{tail(log)}") from None
+        yield url
+
+
+@contextmanager
 def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """The API under uvicorn, as `make run` starts it; yields its base URL."""
     port = free_port()
@@ -171,12 +184,7 @@ def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
         "--log-level",
         "warning",
     ]
-    with running(command, log, env):
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).is_success, 60, "API up")
-        except TimeoutError as exc:
-            raise RuntimeError(f"{exc}\n{tail(log)}") from None
+    with _http_server(command, log, env, f"http://127.0.0.1:{port}", "/healthz", "API up") as url:
         yield url
 
 
@@ -199,12 +207,7 @@ def frontend_server(env: dict[str, str], log: Path) -> Iterator[str]:
         "--client.toolbarMode",
         "minimal",
     ]
-    with running(command, log, env):
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(
-                lambda: httpx.get(f"{url}/_stcore/health", timeout=1).is_success, 60, "frontend up"
-            )
-        except TimeoutError as exc:
-            raise RuntimeError(f"{exc}\n{tail(log)}") from None
+    with _http_server(
+        command, log, env, f"http://127.0.0.1:{port}", "/_stcore/health", "frontend up"
+    ) as url:
         yield url

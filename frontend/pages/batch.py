@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import math
-import time
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import percent
+from frontend.status import follow, percent
 from irisq.settings import get_settings
 
 DEADLINE_SECONDS = 30 * 60
@@ -28,27 +27,6 @@ def _upload(file: Any, on_invalid: str) -> None:
     st.session_state["batch.refused"] = None
     st.session_state["batch.job_id"] = accepted["job_id"]
     st.session_state["batch.files"] = {}
-
-
-def _follow(job_id: str) -> dict[str, Any] | None:
-    """Poll the job with a progress bar until it is final (or the deadline passes)."""
-    bar = st.progress(0.0, text="queued")
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        try:
-            job = client.get_job(job_id)
-        except client.ApiError as exc:
-            st.error(str(exc))
-            return None
-        stage = job.get("stage") or job["status"]
-        bar.progress(job["progress"], text=f"{stage} — {job['progress']:.0%}")
-        if job["status"] in client.FINAL:
-            bar.empty()
-            return job
-        if time.monotonic() > deadline:
-            st.warning("The file is still being scored; come back to this page to follow it.")
-            return None
-        time.sleep(POLL_SECONDS)
 
 
 def _file(job_id: str, which: str) -> bytes:
@@ -142,7 +120,12 @@ if st.button("Score file", type="primary", key="batch.submit", disabled=uploaded
 if st.session_state["batch.refused"]:
     st.error(st.session_state["batch.refused"])
 elif st.session_state["batch.job_id"]:
-    finished = _follow(st.session_state["batch.job_id"])
+    finished = follow(
+        st.session_state["batch.job_id"],
+        DEADLINE_SECONDS,
+        POLL_SECONDS,
+        "The file is still being scored; come back to this page to follow it.",
+    )
     if finished and finished["status"] == "succeeded":
         _show(finished)
     elif finished and finished["status"] == "failed":

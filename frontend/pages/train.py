@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
+from frontend.status import follow
 
 DEADLINE_SECONDS = 5 * 60
 POLL_SECONDS = 0.3
@@ -63,26 +63,6 @@ def _params(algorithm: str) -> dict[str, Any]:
     }
 
 
-def _follow(job_id: str) -> dict[str, Any] | None:
-    bar = st.progress(0.0, text="queued")
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        try:
-            job = client.get_job(job_id)
-        except client.ApiError as exc:
-            st.error(str(exc))
-            return None
-        stage = (job.get("stage") or job["status"]).replace("_", " ")
-        bar.progress(job["progress"], text=f"{stage} — {job['progress']:.0%}")
-        if job["status"] in client.FINAL:
-            bar.empty()
-            return job
-        if time.monotonic() > deadline:
-            st.warning("Training is still running; come back to this page to follow it.")
-            return None
-        time.sleep(POLL_SECONDS)
-
-
 def _show(result: dict[str, Any]) -> None:
     version = result["model_version"]
     if result["promoted"]:
@@ -135,7 +115,12 @@ if st.button("Retrain", type="primary", key="train.submit"):
     except client.ApiError as exc:
         st.error(str(exc))
 if st.session_state["train.job_id"]:
-    job = _follow(st.session_state["train.job_id"])
+    job = follow(
+        st.session_state["train.job_id"],
+        DEADLINE_SECONDS,
+        POLL_SECONDS,
+        "Training is still running; come back to this page to follow it.",
+    )
     if job and job["status"] == "succeeded":
         _show(job["result"])
     elif job and job["status"] == "failed":
