@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from celery.signals import (
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 app = make_celery(get_settings(), main="irisq-worker")
 app.conf.include = ["worker.tasks"]
 
+# MLflow's start (8-14 s) plus a first training (~10 s), with room for a slow machine.
+WARM_UP_SECONDS = 300
 _stopping = threading.Event()
 
 
@@ -75,13 +78,21 @@ def _on_ready(**_: Any) -> None:
 
 
 def _warm_model_cache() -> None:
+    """Load the champion; on a fresh stack keep trying while the first one is trained."""
     from worker.context import model_cache
 
-    try:
-        version, _ = model_cache().get()
-        logger.info("champion version %s loaded", version)
-    except Exception as exc:  # no champion yet, or MLflow still starting: the first job loads
-        logger.info("champion not preloaded: %s", exc)
+    deadline = time.monotonic() + WARM_UP_SECONDS
+    while True:
+        try:
+            version, _ = model_cache().get()
+        except Exception as exc:  # no champion yet, or MLflow still starting
+            if time.monotonic() > deadline:
+                logger.info("champion not preloaded (%s); the first job will load it", exc)
+                return
+            time.sleep(2)
+        else:
+            logger.info("champion version %s loaded", version)
+            return
 
 
 @worker_process_init.connect

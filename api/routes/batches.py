@@ -38,6 +38,12 @@ OnInvalid = Annotated[
     Literal["reject", "skip"],
     Query(description="`reject` refuses the file if any row is bad; `skip` scores the rest."),
 ]
+NOT_READY = {
+    JobStatus.QUEUED: "is still queued",
+    JobStatus.RUNNING: "is still running",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELED: "was canceled",
+}
 REFUSALS = {status_code: {"model": Problem} for status_code in (400, 413, 415, 422, 503)}
 
 
@@ -79,10 +85,9 @@ def _finished_batch(jobs: JobStore, job_id: str) -> None:
     if job is None or job.kind is not JobKind.BATCH:
         raise HTTPException(404, f"no batch job with id {job_id!r}")
     if job.status is not JobStatus.SUCCEEDED:
+        state = NOT_READY[job.status]
         reason = f": {job.error.message}" if job.error else ""
-        raise HTTPException(
-            409, f"the batch is {job.status.value}{reason}; files are ready once it succeeded"
-        )
+        raise HTTPException(409, f"the batch {state}{reason}; its files exist once it succeeds")
 
 
 def _csv(path: Path, name: str) -> FileResponse:
