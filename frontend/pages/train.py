@@ -19,16 +19,6 @@ ALGORITHMS = {
     "random_forest": "Random forest",
     "knn": "k-nearest neighbours",
 }
-STAGES = [
-    "loading_data",
-    "training",
-    "evaluating",
-    "logging",
-    "registering",
-    "promoting",
-    "exporting",
-    "done",
-]
 
 
 def _params(algorithm: str) -> dict[str, Any]:
