@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisFullError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -115,6 +116,8 @@ def _unavailable_detail(exc: Exception) -> str:
         return exc.detail
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         return "Redis (the job store and queue) cannot be reached; try again shortly"
+    if isinstance(exc, RedisFullError):
+        return "Redis (the job store and queue) is full; nothing was accepted, try again later"
     return "the job queue cannot be reached; nothing was queued, try again shortly"
 
 
@@ -139,6 +142,7 @@ def install(app: FastAPI) -> None:
         ServiceUnavailableError,
         RedisConnectionError,
         RedisTimeoutError,
+        RedisFullError,
         BrokerError,
     ):
         app.add_exception_handler(unavailable, _on_unavailable)

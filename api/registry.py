@@ -7,6 +7,7 @@ the two things it needs, versions and the champion alias, with plain HTTP.
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +63,7 @@ class RegistryReader:
     def champion(self) -> str | None:
         """The champion's version, or None when there is none (or no model at all)."""
         response = self._get("registered-models/get", {"name": self.model_name})
-        if response.status_code == 404:
+        if response.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" in response.text:
             return None
         self._check(response)
         aliases = response.json()["registered_model"].get("aliases", [])
@@ -86,7 +87,7 @@ class RegistryReader:
 
     @staticmethod
     def _check(response: httpx.Response) -> None:
-        if response.is_error:
+        if response.is_error or "json" not in response.headers.get("content-type", ""):
             raise ServiceUnavailableError(
                 f"the MLflow model registry answered {response.status_code}: {response.text[:200]}"
             )
@@ -94,15 +95,18 @@ class RegistryReader:
 
 def _version(raw: dict[str, Any], champion: str | None) -> ModelVersion:
     tags = {t["key"]: t["value"] for t in raw.get("tags", [])}
-    metrics = {
-        name.removeprefix("irisq."): float(value)
-        for name, value in tags.items()
-        if name in ("irisq.accuracy", "irisq.f1_macro")
-    }
+    metrics = {}
+    for name in ("accuracy", "f1_macro"):
+        with suppress(KeyError, ValueError):  # versions registered by hand lack these tags
+            metrics[name] = float(tags[f"irisq.{name}"])
+    try:
+        params = json.loads(tags.get("irisq.params", "{}"))
+    except ValueError:
+        params = {}
     return ModelVersion(
         version=str(raw["version"]),
         algorithm=tags.get("irisq.algorithm"),
-        params=json.loads(tags.get("irisq.params", "{}")),
+        params=params if isinstance(params, dict) else {},
         metrics=metrics,
         created_at=datetime.fromtimestamp(int(raw["creation_timestamp"]) / 1000, UTC),
         run_id=raw.get("run_id"),

@@ -8,12 +8,13 @@ refused after 100 MB, and a file with the wrong columns after its first line.
 from __future__ import annotations
 
 import codecs
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from fastapi import Request
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from irisq.csv_rules import BOM, CsvRejectedError, detect_delimiter, parse_header, split_header
@@ -46,6 +47,7 @@ class CsvInspector:
     ends_with_newline: bool = True
     _head: str = ""
     _blank_first_line: bool = False
+    _ends_with_cr: bool = False
     _decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")("strict")
     )
@@ -56,10 +58,11 @@ class CsvInspector:
             raise UploadRefusedError(
                 413, f"the file is larger than the limit of {self.max_bytes:,} bytes"
             )
+        held = len(self._decoder.getstate()[0])  # bytes of a character split across chunks
         try:
             text = self._decoder.decode(chunk, final)
         except UnicodeDecodeError as exc:
-            offset = self.size - len(chunk) + exc.start
+            offset = self.size - len(chunk) - held + exc.start
             raise UploadRefusedError(
                 422,
                 f"the file is not UTF-8 text (invalid byte at offset {offset:,}); "
@@ -67,6 +70,7 @@ class CsvInspector:
             ) from None
         if not text:
             return
+        self._refuse_bare_carriage_returns(text, final)
         self.newlines += text.count("\n")
         self.ends_with_newline = text.endswith("\n")
         if not self.header_done:
@@ -77,6 +81,17 @@ class CsvInspector:
             self.has_rows = True
         if self.rows > self.max_rows + 1:  # +1: a last line without newline is one more
             raise UploadRefusedError(413, f"the file has more than {self.max_rows:,} rows")
+
+    def _refuse_bare_carriage_returns(self, text: str, final: bool) -> None:
+        """Lines must end with LF or CRLF: a lone CR (classic Mac) would make the whole file
+        one line, slipping past the row limit and the worker's block reading."""
+        joined = ("\r" if self._ends_with_cr else "") + text
+        self._ends_with_cr = joined.endswith("\r") and not final
+        body = joined[:-1] if self._ends_with_cr else joined
+        if "\r" in body.replace("\r\n", ""):
+            raise UploadRefusedError(
+                422, "lines must end with LF or CRLF; this file uses CR alone (old Mac format)"
+            )
 
     def _header(self, text: str) -> str:
         """Collect the first line and check its columns; returns the text after it."""
@@ -95,6 +110,8 @@ class CsvInspector:
             parse_header(split_header(line, detect_delimiter(line)))
         except CsvRejectedError as exc:
             raise UploadRefusedError(422, str(exc)) from None
+        except csv.Error as exc:
+            raise UploadRefusedError(422, f"the header line is not valid CSV: {exc}") from None
         return rest
 
     @property
@@ -186,12 +203,18 @@ async def receive_csv(request: Request, destination: Path, inspector: CsvInspect
         )
     destination.parent.mkdir(parents=True, exist_ok=True)
     form = _FileField(destination, inspector)
-    parser = MultipartParser(options[b"boundary"], form.callbacks())  # type: ignore[arg-type]
+    received = 0
     try:
+        parser = MultipartParser(options[b"boundary"], form.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():
+            received += len(chunk)
+            if received > inspector.max_bytes + FRAMING_ALLOWANCE:  # other parts count too
+                raise UploadRefusedError(
+                    413, f"the body is larger than the limit of {inspector.max_bytes:,} bytes"
+                )
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:
         raise UploadRefusedError(400, f"the multipart body is malformed: {exc}") from None
     finally:
         form.close()

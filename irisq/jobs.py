@@ -75,6 +75,26 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+_UPDATE_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+# ARGV: the final statuses, "|", then field/value pairs.
+_START_IF_NOT_FINAL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+local i = 1
+while ARGV[i] ~= '|' do
+  if ARGV[i] == status then return 0 end
+  i = i + 1
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, i + 1))
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return 1
+"""
+
+
 def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -90,6 +110,10 @@ class JobStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self._redis = client
         self._ttl = ttl_seconds
+        # Updates are scripts so that they touch only a record that exists: a plain HSET
+        # on an expired job would leave a half record behind, with no expiry.
+        self._update = client.register_script(_UPDATE_EXISTING)
+        self._start = client.register_script(_START_IF_NOT_FINAL)
 
     @property
     def redis(self) -> redis.Redis:
@@ -130,24 +154,18 @@ class JobStore:
 
     def start(self, job_id: str, stage: str | None = None) -> bool:
         """Mark the job running and count the attempt; False if the job is gone or final."""
-        job = self.get(job_id)
-        if job is None or job.status in FINAL_STATUSES:
-            return False
-        fields: Fields = {"status": JobStatus.RUNNING.value, "started_at": _now()}
+        fields: list[str] = ["status", JobStatus.RUNNING.value, "started_at", _now()]
         if stage:
-            fields["stage"] = stage
-        with self._redis.pipeline() as pipe:
-            pipe.hset(self.key(job_id), mapping=fields)
-            pipe.hincrby(self.key(job_id), "attempts", 1)
-            pipe.execute()
-        return True
+            fields += ["stage", stage]
+        finals = [status.value for status in FINAL_STATUSES]
+        return bool(self._start(keys=[self.key(job_id)], args=[*finals, "|", *fields]))
 
     def progress(self, job_id: str, progress: float, stage: str | None = None) -> None:
         """Report how far a running job has come (0..1) and, optionally, its stage."""
-        fields: Fields = {"progress": repr(min(max(progress, 0.0), 1.0))}
+        fields: list[str] = ["progress", repr(min(max(progress, 0.0), 1.0))]
         if stage:
-            fields["stage"] = stage
-        self._redis.hset(self.key(job_id), mapping=fields)
+            fields += ["stage", stage]
+        self._update(keys=[self.key(job_id)], args=fields)
 
     def succeed(self, job_id: str, result: dict[str, Any]) -> None:
         """Store the result and mark the job succeeded."""

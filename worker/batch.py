@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from irisq.batches import BatchFiles
-from irisq.csv_rules import Header
+from irisq.csv_rules import Header, neutralise
 from irisq.schema import FEATURES, SPECIES
 from worker.csv_reading import (
     MAX_REPORTED_ERRORS,
@@ -155,7 +155,12 @@ class BatchScorer:
             )
         for error in found:
             error_log.writerow(
-                [error["line"], error["column"] or "", error["value"] or "", error["message"]]
+                [
+                    error["line"],
+                    neutralise(error["column"] or ""),
+                    neutralise(error["value"] or ""),
+                    error["message"],
+                ]
             )
 
     def _scored(

@@ -17,7 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from irisq.csv_rules import Header, check_measurement, detect_delimiter, parse_header, split_header
+from irisq.csv_rules import (
+    Header,
+    check_measurement,
+    detect_delimiter,
+    neutralise,
+    parse_header,
+    split_header,
+)
 from irisq.schema import MAX_CM, SPECIES
 
 # 2 MB blocks hold ~70,000 rows of four numbers. Measured on 1M rows (2 cores): 1 MB took
@@ -82,7 +89,8 @@ def output_names(header: Header) -> list[str]:
     (Kaggle's Iris.csv already has `Species`: the prediction must not hide it)."""
     taken = {c.lower() for c in header.columns}
     added = ["species", *PROBABILITY_COLUMNS, "model_version"]
-    return [*header.columns, *(f"irisq_{n}" if n in taken else n for n in added)]
+    given = [neutralise(c) for c in header.columns]  # a header cell can carry a formula too
+    return [*given, *(f"irisq_{n}" if n in taken else n for n in added)]
 
 
 def output_schema(header: Header) -> pa.Schema:

@@ -40,7 +40,8 @@ def run_job(
             result = work()
         except tuple(EXPECTED_ERRORS) as exc:
             logger.info("job failed: %s", exc)
-            store.fail(job_id, EXPECTED_ERRORS[type(exc)], str(exc), getattr(exc, "errors", None))
+            kind_of = next(name for cls, name in EXPECTED_ERRORS.items() if isinstance(exc, cls))
+            store.fail(job_id, kind_of, str(exc), getattr(exc, "errors", None))
             status = "failed"
         except Exception as exc:
             logger.exception("job failed unexpectedly")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from irisq.batches import BatchFiles
 from irisq.jobs import JobKind
@@ -13,6 +16,8 @@ from worker import inference, training
 from worker.celery_app import app
 from worker.context import job_store, model_cache
 from worker.jobs import run_job
+
+logger = logging.getLogger(__name__)
 
 
 @app.task(name=PREDICT_TASK)
@@ -32,7 +37,10 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
     store = job_store()
 
     def report(progress: float, stage: str) -> None:
-        store.progress(job_id, progress, stage)
+        try:
+            store.progress(job_id, progress, stage)
+        except RedisError as exc:
+            logger.warning("progress not recorded: %s", exc)
 
     run_job(
         store,
@@ -51,7 +59,10 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
     store = job_store()
 
     def report(progress: float) -> None:
-        store.progress(job_id, progress, "scoring")
+        try:
+            store.progress(job_id, progress, "scoring")
+        except RedisError as exc:  # progress is best-effort: never fail a batch over it
+            logger.warning("progress not recorded: %s", exc)
 
     files = BatchFiles(get_settings().batch_dir, job_id)
     run_job(

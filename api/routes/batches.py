@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 from typing import Annotated, Literal
@@ -44,7 +45,7 @@ NOT_READY = {
     JobStatus.FAILED: "failed",
     JobStatus.CANCELED: "was canceled",
 }
-REFUSALS = {status_code: {"model": Problem} for status_code in (400, 413, 415, 422, 503)}
+REFUSALS = {status_code: {"model": Problem} for status_code in (400, 413, 415, 422, 503, 507)}
 
 
 @router.post(
@@ -74,6 +75,12 @@ async def create_batch(
     except UploadRefusedError as exc:
         shutil.rmtree(files.folder, ignore_errors=True)
         raise HTTPException(exc.status, exc.detail) from None
+    except OSError as exc:  # the batch directory is full or unwritable
+        shutil.rmtree(files.folder, ignore_errors=True)
+        status_code = 507 if exc.errno == errno.ENOSPC else 503
+        raise HTTPException(
+            status_code, f"the upload could not be stored: {exc.strerror}"
+        ) from None
     except BaseException:
         shutil.rmtree(files.folder, ignore_errors=True)
         raise

@@ -81,3 +81,62 @@ def test_utf8_split_across_chunks_is_fine() -> None:
     inspector.finish()
 
     assert inspector.rows == 1
+
+
+def test_other_form_parts_count_against_the_size_limit(small_limits: TestClient) -> None:
+    response = small_limits.post(
+        "/v1/batches",
+        files={
+            "notes": ("n.txt", b"x" * 100_000, "text/plain"),
+            "file": ("f.csv", HEADER + ROW, "text/csv"),
+        },
+    )
+
+    assert response.status_code == 413
+
+
+def test_an_overlong_multipart_boundary_is_400(small_limits: TestClient) -> None:
+    boundary = "b" * 300
+    response = small_limits.post(
+        "/v1/batches",
+        content=f"--{boundary}--\r\n".encode(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        HEADER.replace(b"\n", b"\r") + ROW.replace(b"\n", b"\r") * 3,  # CR-only lines
+        b'sepal_length,sepal_width,"petal\rlength",petal_width\n' + ROW,
+    ],
+)
+def test_lone_carriage_returns_are_refused(content: bytes) -> None:
+    inspector = CsvInspector(max_bytes=10_000, max_rows=10)
+
+    with pytest.raises(UploadRefusedError, match="LF or CRLF") as refused:
+        inspector.feed(content)
+
+    assert refused.value.status == 422
+
+
+def test_crlf_split_across_chunks_is_fine() -> None:
+    inspector = CsvInspector(max_bytes=10_000, max_rows=10)
+    content = (HEADER + ROW * 2).replace(b"\n", b"\r\n")
+    cut = content.index(b"\r\n", len(HEADER)) + 1  # between CR and LF
+    inspector.feed(content[:cut])
+    inspector.feed(content[cut:])
+    inspector.finish()
+
+    assert inspector.rows == 2
+
+
+def test_the_offset_of_a_bad_byte_counts_a_character_split_across_chunks() -> None:
+    inspector = CsvInspector(max_bytes=10_000, max_rows=10)
+    inspector.feed(HEADER)
+    inspector.feed(b"5.1,\xe2\x82")  # the start of a three-byte character...
+
+    with pytest.raises(UploadRefusedError, match=f"offset {len(HEADER) + 4:,}"):
+        inspector.feed(b"x")  # ...that never ends

@@ -55,8 +55,10 @@ def test_unknown_and_expired_jobs_are_gone_and_stay_gone(redis_client: redis.Red
     assert store.get("no-such-job") is None
     wait_for(lambda: store.get(job.job_id) is None, 5, "the record expired")
     store.succeed(job.job_id, {"late": True})  # a worker finishing after expiry
-    assert store.get(job.job_id) is None
+    store.progress(job.job_id, 0.5, "scoring")
     assert store.start(job.job_id) is False
+    assert store.get(job.job_id) is None
+    assert redis_client.exists(store.key(job.job_id)) == 0  # no half record left behind
 
 
 def test_progress_is_clamped_to_zero_one(redis_client: redis.Redis) -> None:

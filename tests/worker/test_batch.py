@@ -76,3 +76,22 @@ def test_reject_names_the_first_bad_line_even_in_a_late_block(model: Any, tmp_pa
     assert refused.value.errors[0]["line"] == 35
     assert refused.value.errors[0]["column"] == "petal_length"
     assert "line 35, column 'petal_length'" in str(refused.value)
+
+
+def test_formulas_in_skipped_cells_and_headers_are_defused(model: Any, tmp_path: Path) -> None:
+    files = BatchFiles(tmp_path, "job")
+    files.folder.mkdir()
+    files.input.write_text(
+        "sepal_length,sepal_width,petal_length,petal_width,=HEADER()\n"
+        "5.1,=cmd(),1.4,0.2,x\n5.1,3.5,1.4,0.2,y\n"
+    )
+
+    _score(model, files, skip=True)
+
+    errors = list(csv.DictReader(files.errors.read_text().splitlines()))
+    assert errors[0]["value"] == "'=cmd()"
+    assert (
+        files.result.read_text()
+        .splitlines()[0]
+        .startswith('"sepal_length","sepal_width","petal_length","petal_width","\'=HEADER()"')
+    )
