@@ -84,13 +84,16 @@ def normalise_label(value: str) -> str | None:
     return key if key in SPECIES else None
 
 
-def check_measurement(text: str, decimal_comma: bool) -> tuple[float | None, str | None]:
-    """(value, None) for a valid centimetre measurement, else (None, why not)."""
+def check_measurement(text: str) -> tuple[float | None, str | None]:
+    """(value, None) for a valid centimetre measurement, else (None, why not).
+
+    A comma is read as a decimal point: no measurement under 100 cm has a thousands one.
+    """
     raw = text.strip()
     if not raw:
         return None, "empty cell"
     try:
-        value = float(raw.replace(",", ".") if decimal_comma else raw)
+        value = float(raw.replace(",", "."))
     except ValueError:
         return None, f"not a number: {raw[:40]!r}"
     if value != value:

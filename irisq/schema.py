@@ -86,17 +86,3 @@ class PredictionRequest(BaseModel):
 
     rows: list[FeatureRow] = Field(min_length=1, max_length=MAX_ROWS)
     model: ModelReference = CHAMPION
-
-
-class Prediction(BaseModel):
-    """The predicted species of one row and the probability of each species."""
-
-    species: str
-    probabilities: dict[str, float]
-
-
-class PredictionResult(BaseModel):
-    """What a finished prediction job holds."""
-
-    model_version: str
-    predictions: list[Prediction]

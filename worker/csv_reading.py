@@ -202,7 +202,7 @@ def column_values(column: pa.Array, name: str, typed: bool) -> tuple[np.ndarray,
         except pa.ArrowInvalid:  # some cell is not a number: check each cell of this chunk
             values = np.full(len(column), np.nan)
             for i, cell in enumerate(column.to_pylist()):
-                value, why = check_measurement(cell, decimal_comma=True)
+                value, why = check_measurement(cell)
                 if why:
                     problems.append((i, name, why))
                 else:
@@ -210,7 +210,7 @@ def column_values(column: pa.Array, name: str, typed: bool) -> tuple[np.ndarray,
     named = {i for i, _, _ in problems}
     bad = np.flatnonzero(~(np.isfinite(values) & (values > 0) & (values <= MAX_CM)))
     for i in (int(i) for i in bad if int(i) not in named):
-        why = check_measurement(str(column[i].as_py()), decimal_comma=True)[1]
+        why = check_measurement(str(column[i].as_py()))[1]
         problems.append((i, name, why or "not a valid measurement"))
     return values, problems
 

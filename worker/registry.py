@@ -13,6 +13,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 import mlflow
+import mlflow.sklearn  # load() needs it; importing here also loads it before workers fork
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
@@ -74,10 +75,3 @@ class Registry:
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.name, version, key, value)
-
-    def version_for_job(self, job_id: str) -> str | None:
-        """The version a training job already registered, if any (re-delivered jobs)."""
-        found = self.client.search_model_versions(
-            f"name = '{self.name}' and tags.`irisq.job_id` = '{job_id}'"
-        )
-        return str(found[0].version) if found else None

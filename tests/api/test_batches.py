@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-from typing import Any
 
 import mlflow.sklearn
 import numpy as np
@@ -249,7 +248,3 @@ def test_a_form_without_the_file_field_is_422(stack: Stack) -> None:
 
     assert response.status_code == 422
     assert "no field 'file'" in response.json()["detail"]
-
-
-def _job_summary(job: dict[str, Any]) -> dict[str, Any]:
-    return dict(job["result"])
