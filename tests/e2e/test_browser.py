@@ -18,13 +18,23 @@ FLOWERS = (
     "3,6.3,3.3,6.0,2.5,Iris-virginica\n"
 )
 
+VIRGINICA_INPUTS = {
+    "Sepal length (cm)": "6.6",
+    "Sepal width (cm)": "3.0",
+    "Petal length (cm)": "5.6",
+    "Petal width (cm)": "2.0",
+}
+
 
 def test_predict_a_flower(page: Page, frontend_url: str) -> None:
     page.goto(frontend_url)
     expect(page.get_by_text("API ready")).to_be_visible()
 
     page.get_by_role("button", name="Typical virginica").click()
-    expect(page.get_by_role("spinbutton", name="Petal length (cm)")).to_have_value("5.6")
+    # Like a person, read all four numbers before pressing Predict: the preset's rerun
+    # redraws them one by one, and a click before the last one lands sends the old value.
+    for label, value in VIRGINICA_INPUTS.items():
+        expect(page.get_by_role("spinbutton", name=label)).to_have_value(value)
     page.get_by_role("button", name="Predict", exact=True).click()
 
     expect(page.get_by_text(re.compile(r"virginica with \d+% confidence"))).to_be_visible()
