@@ -9,11 +9,14 @@ from contextlib import asynccontextmanager
 import redis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from api import metrics, problems
 from api.registry import RegistryReader
 from api.routes import batches, health, jobs, models, predictions, training
 from irisq.jobs import JobStore
+from irisq.keys import OPEN_WARNING, KeyRing
 from irisq.logs import configure
 from irisq.queueing import make_celery
 from irisq.settings import Settings, get_settings
@@ -25,7 +28,15 @@ Predict the species of Iris flowers from four measurements in centimetres.
 
 Submissions answer `202` with a job id; poll `GET /v1/jobs/{job_id}` for the result.
 Errors are RFC 9457 problem details naming the field at fault.
+
+Calls under `/v1` take an API key, `Authorization: Bearer <key>`, unless the API runs open
+(no keys configured: local development only). Keys with the `predict` role submit and read
+their own jobs; `admin` keys also train, promote, and see every job.
 """
+
+
+class OpenApiRefusedError(RuntimeError):
+    """Production settings without API keys."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,15 +44,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.log_format == "json":  # text stays uvicorn's own, readable under honcho
         configure("api", "json")
+    keys = KeyRing(settings.api_keys)
+    if keys.open:
+        if settings.env == "production":
+            raise OpenApiRefusedError(
+                "IRISQ_ENV=production and IRISQ_API_KEYS is empty: refusing to serve an open "
+                "API. Make a key with `python -m irisq.keys new --name NAME --role admin`."
+            )
+        logger.warning(OPEN_WARNING)
 
-    # Connects lazily, on first use: building the app never waits for Redis.
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    # Connects lazily, on first use: building the app never waits for Redis. One quick
+    # retry, not redis-py's default backoff: a submission while Redis is down must get its
+    # 503 within a couple of seconds.
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=1,
+        socket_timeout=5,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.keys = keys
         app.state.redis = client
-        app.state.jobs = JobStore(client, settings.job_ttl_seconds)
+        app.state.jobs = JobStore(client, settings.job_ttl_seconds, settings.max_attempts)
         app.state.celery = make_celery(settings, main="irisq-api")
         app.state.registry = RegistryReader(
             settings.mlflow_tracking_uri, settings.model_name, settings.champion_alias

@@ -25,12 +25,18 @@ RETRY_AFTER_SECONDS = 5
 
 TITLES = {
     400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
-    409: "Not ready",
+    409: "Conflict",
+    410: "Gone",
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    429: "Too many requests",
+    503: "Service unavailable",
+    507: "Insufficient storage",
 }
 
 
@@ -50,6 +56,17 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+
+
+# The answers every endpoint behind an API key may give, for the OpenAPI document.
+AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No API key, or not a valid one."},
+    429: {"model": Problem, "description": "Too many requests with this key; see Retry-After."},
+}
+ADMIN_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **AUTH_PROBLEMS,
+    403: {"model": Problem, "description": "The key's role is `predict`; this needs `admin`."},
+}
 
 
 class ServiceUnavailableError(Exception):

@@ -1,7 +1,7 @@
-"""A read-only view of the MLflow model registry over its REST API.
+"""The MLflow model registry over its REST API: versions, the champion, promotion.
 
-The API process must not import MLflow (its image stays small, its start fast), so it reads
-the two things it needs, versions and the champion alias, with plain HTTP.
+The API process must not import MLflow (its image stays small, its start fast), so it uses
+the few calls it needs with plain HTTP.
 """
 
 from __future__ import annotations
@@ -59,6 +59,26 @@ class RegistryReader:
             raise ServiceUnavailableError(
                 f"the MLflow model registry cannot be reached: {exc}"
             ) from exc
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        try:
+            return self._http.post(path, json=body)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailableError(
+                f"the MLflow model registry cannot be reached: {exc}"
+            ) from exc
+
+    def has_version(self, version: str) -> bool:
+        response = self._get("model-versions/get", {"name": self.model_name, "version": version})
+        if response.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" in response.text:
+            return False
+        self._check(response)
+        return True
+
+    def promote(self, version: str) -> None:
+        """Point the champion alias at `version` (workers follow within seconds)."""
+        body = {"name": self.model_name, "alias": self.alias, "version": version}
+        self._check(self._post("registered-models/alias", body))
 
     def champion(self) -> str | None:
         """The champion's version, or None when there is none (or no model at all)."""

@@ -21,10 +21,20 @@ def base_url() -> str:
     return get_settings().api_url.rstrip("/")
 
 
+def auth_headers() -> dict[str, str]:
+    """The frontend's own API key, when the API requires keys (IRISQ_API_KEY)."""
+    key = get_settings().api_key
+    return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+
+
 def _request(method: str, path: str, **kwargs: Any) -> httpx.Response:
     try:
         response = httpx.request(
-            method, base_url() + path, timeout=REQUEST_TIMEOUT_SECONDS, **kwargs
+            method,
+            base_url() + path,
+            timeout=REQUEST_TIMEOUT_SECONDS,
+            headers=auth_headers(),
+            **kwargs,
         )
     except httpx.HTTPError as exc:
         raise ApiError(f"The irisq API at {base_url()} cannot be reached ({exc}).") from exc

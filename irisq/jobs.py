@@ -3,12 +3,18 @@
 Celery reports any id it does not know as PENDING, so it cannot tell "queued" from "never
 existed". The record is written before the task is sent and updated by the worker; each
 record is one Redis hash so that progress updates are single atomic writes, never a
-read-modify-write of the whole record.
+read-modify-write of the whole record. Every change of status is a Lua script, so that two
+deliveries of one task (Redis re-delivers a task whose worker vanished) store one result.
+
+Beside each record: the task to send again if the queue lost it (the reconciler's job), an
+index of queued and running jobs, and a small marker that outlives the record, so that an
+expired job answers 410 rather than 404.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,6 +28,12 @@ from redis.typing import EncodableT, FieldT
 Fields = dict[FieldT, EncodableT]
 
 KEY_PREFIX = "irisq:job:"
+# Marks a job that existed (value: its owner) for a while after its record expired.
+EXPIRED_PREFIX = "irisq:job-seen:"
+QUEUED_INDEX = "irisq:jobs:queued"  # job id → when it was queued (epoch seconds)
+RUNNING_INDEX = "irisq:jobs:running"  # job id → when its current attempt started
+# How long an expired job is still recognised (410 Gone) before it becomes unknown (404).
+EXPIRED_MEMORY_SECONDS = 30 * 24 * 3600
 
 
 class JobKind(StrEnum):
@@ -45,6 +57,14 @@ class JobStatus(StrEnum):
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 
+class StartOutcome(StrEnum):
+    """What happened when a worker tried to start a job."""
+
+    STARTED = "started"
+    SKIPPED = "skipped"  # unknown, expired, already finished or canceled
+    GAVE_UP = "gave_up"  # delivered too many times: now failed
+
+
 class JobError(BaseModel):
     """Why a job failed, in words a person can act on."""
 
@@ -66,7 +86,8 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    attempts: int = 0
+    attempts: int = Field(0, description="Deliveries to a worker so far (at most 3 by default).")
+    owner: str | None = Field(None, description="The API key that submitted the job.")
     result: dict[str, Any] | None = None
     error: JobError | None = None
 
@@ -80,17 +101,41 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
-# ARGV: the final statuses, "|", then field/value pairs.
-_START_IF_NOT_FINAL = """
+# Lua cannot see FINAL_STATUSES: the literal list below must match it (a test checks).
+# KEYS: record, queued index, running index. ARGV: job id, now (epoch), max attempts,
+# the error stored when giving up, now (ISO), then field/value pairs for a start.
+_START = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'skipped' end
+local status = redis.call('HGET', KEYS[1], 'status')
+for _, final in ipairs({'succeeded', 'failed', 'canceled'}) do
+  if status == final then return 'skipped' end
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('ZREM', KEYS[2], ARGV[1])
+if attempts > tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4], 'finished_at', ARGV[5])
+  redis.call('HDEL', KEYS[1], 'task')
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 'gave_up'
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return 'started'
+"""
+# KEYS: record, queued index, running index, expired marker. ARGV: job id, ttl, marker ttl,
+# then field/value pairs. A job that is already final keeps its first outcome.
+_FINISH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local status = redis.call('HGET', KEYS[1], 'status')
-local i = 1
-while ARGV[i] ~= '|' do
-  if ARGV[i] == status then return 0 end
-  i = i + 1
+for _, final in ipairs({'succeeded', 'failed', 'canceled'}) do
+  if status == final then return 0 end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, i + 1))
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HDEL', KEYS[1], 'task')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('EXPIRE', KEYS[4], ARGV[3])
 return 1
 """
 
@@ -107,24 +152,40 @@ def new_job_id() -> str:
 class JobStore:
     """Reads and writes job records; shared by the API (create, read) and workers (update)."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_seconds: int, max_attempts: int = 3) -> None:
         self._redis = client
         self._ttl = ttl_seconds
+        self._max_attempts = max_attempts
         # Updates are scripts so that they touch only a record that exists: a plain HSET
         # on an expired job would leave a half record behind, with no expiry.
         self._update = client.register_script(_UPDATE_EXISTING)
-        self._start = client.register_script(_START_IF_NOT_FINAL)
+        self._start = client.register_script(_START)
+        self._finish_script = client.register_script(_FINISH)
 
     @property
     def redis(self) -> redis.Redis:
         return self._redis
 
+    @property
+    def ttl_seconds(self) -> int:
+        return self._ttl
+
     @staticmethod
     def key(job_id: str) -> str:
         return KEY_PREFIX + job_id
 
-    def create(self, kind: JobKind, job_id: str | None = None) -> Job:
-        """Record a new queued job (before its task is sent)."""
+    @staticmethod
+    def expired_key(job_id: str) -> str:
+        return EXPIRED_PREFIX + job_id
+
+    def create(
+        self,
+        kind: JobKind,
+        job_id: str | None = None,
+        owner: str | None = None,
+        task: dict[str, Any] | None = None,
+    ) -> Job:
+        """Record a new queued job (before its task is sent), with the task to re-send."""
         job_id = job_id or new_job_id()
         fields: Fields = {
             "job_id": job_id,
@@ -134,10 +195,15 @@ class JobStore:
             "created_at": _now(),
             "attempts": "0",
         }
+        if owner:
+            fields["owner"] = owner
+        stored: Fields = {**fields, "task": json.dumps(task)} if task else fields
         key = self.key(job_id)
         with self._redis.pipeline() as pipe:
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping=stored)
             pipe.expire(key, self._ttl)
+            pipe.zadd(QUEUED_INDEX, {job_id: time.time()})
+            pipe.set(self.expired_key(job_id), owner or "", ex=self._ttl + EXPIRED_MEMORY_SECONDS)
             pipe.execute()
         return Job.model_validate(fields)
 
@@ -147,18 +213,47 @@ class JobStore:
         if not fields:
             return None
         record: dict[str, Any] = {as_text(k): as_text(v) for k, v in fields.items()}
+        record.pop("task", None)
         for name in ("result", "error"):
             if name in record:
                 record[name] = json.loads(record[name])
         return Job.model_validate(record)
 
-    def start(self, job_id: str, stage: str | None = None) -> bool:
-        """Mark the job running and count the attempt; False if the job is gone or final."""
-        fields: list[str] = ["status", JobStatus.RUNNING.value, "started_at", _now()]
+    def expired_owner(self, job_id: str) -> str | None:
+        """For a job whose record is gone: its owner ("" if open) if it existed, else None."""
+        owner = self._redis.get(self.expired_key(job_id))
+        return None if owner is None else as_text(owner)
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """Just the status (one small read, for checks between batch chunks)."""
+        status = self._redis.hget(self.key(job_id), "status")
+        return None if status is None else JobStatus(as_text(status))
+
+    def task(self, job_id: str) -> dict[str, Any] | None:
+        """The task recorded for a queued job, to send again if the queue lost it."""
+        task = self._redis.hget(self.key(job_id), "task")
+        return None if task is None else dict(json.loads(task))
+
+    def start(self, job_id: str, stage: str | None = None) -> StartOutcome:
+        """Mark the job running and count the attempt; give up after too many attempts."""
+        now = _now()
+        fields: list[str] = ["status", JobStatus.RUNNING.value, "started_at", now]
         if stage:
             fields += ["stage", stage]
-        finals = [status.value for status in FINAL_STATUSES]
-        return bool(self._start(keys=[self.key(job_id)], args=[*finals, "|", *fields]))
+        gave_up = json.dumps(
+            {
+                "type": "too_many_attempts",
+                "message": f"the job was delivered {self._max_attempts} times and its worker "
+                "stopped each time (killed, out of memory, or past its time limit); "
+                "it will not be tried again",
+                "details": None,
+            }
+        )
+        outcome = self._start(
+            keys=[self.key(job_id), QUEUED_INDEX, RUNNING_INDEX],
+            args=[job_id, time.time(), self._max_attempts, gave_up, now, *fields],
+        )
+        return StartOutcome(as_text(outcome))
 
     def progress(self, job_id: str, progress: float, stage: str | None = None) -> None:
         """Report how far a running job has come (0..1) and, optionally, its stage."""
@@ -167,9 +262,9 @@ class JobStore:
             fields += ["stage", stage]
         self._update(keys=[self.key(job_id)], args=fields)
 
-    def succeed(self, job_id: str, result: dict[str, Any]) -> None:
-        """Store the result and mark the job succeeded."""
-        self._finish(
+    def succeed(self, job_id: str, result: dict[str, Any]) -> bool:
+        """Store the result and mark the job succeeded; False if it had already ended."""
+        return self._finish(
             job_id, JobStatus.SUCCEEDED, result=json.dumps(result), progress="1", stage="done"
         )
 
@@ -179,18 +274,44 @@ class JobStore:
         error_type: str,
         message: str,
         details: list[dict[str, Any]] | None = None,
-    ) -> None:
-        """Mark the job failed with a reason a person can read."""
+    ) -> bool:
+        """Mark the job failed with a reason a person can read; False if it had ended."""
         error = json.dumps({"type": error_type, "message": message, "details": details})
-        self._finish(job_id, JobStatus.FAILED, error=error)
+        return self._finish(job_id, JobStatus.FAILED, error=error)
 
-    def _finish(self, job_id: str, status: JobStatus, **extra: str) -> None:
-        key = self.key(job_id)
-        if not self._redis.exists(key):  # expired meanwhile: never resurrect half a record
-            return
-        fields: Fields = {"status": status.value, "finished_at": _now()}
-        fields.update(extra)
+    def cancel(self, job_id: str, by: str) -> bool:
+        """Mark the job canceled; False if it had already ended. Workers notice and stop."""
+        error = json.dumps({"type": "canceled", "message": f"canceled by {by}", "details": None})
+        return self._finish(job_id, JobStatus.CANCELED, error=error)
+
+    def _finish(self, job_id: str, status: JobStatus, **extra: str) -> bool:
+        fields = ["status", status.value, "finished_at", _now()]
+        for name, value in extra.items():
+            fields += [name, value]
+        done = self._finish_script(
+            keys=[self.key(job_id), QUEUED_INDEX, RUNNING_INDEX, self.expired_key(job_id)],
+            args=[job_id, self._ttl, self._ttl + EXPIRED_MEMORY_SECONDS, *fields],
+        )
+        return bool(done)
+
+    def queued_before(self, cutoff: float, limit: int = 1000) -> list[str]:
+        """Ids of jobs queued before `cutoff` (epoch seconds) and not started since."""
+        ids = self._redis.zrangebyscore(QUEUED_INDEX, "-inf", cutoff, start=0, num=limit)
+        return [as_text(job_id) for job_id in ids if isinstance(job_id, bytes | str)]
+
+    def running_before(self, cutoff: float, limit: int = 1000) -> list[str]:
+        """Ids of jobs whose current attempt started before `cutoff` and has not ended."""
+        ids = self._redis.zrangebyscore(RUNNING_INDEX, "-inf", cutoff, start=0, num=limit)
+        return [as_text(job_id) for job_id in ids if isinstance(job_id, bytes | str)]
+
+    def touch_index_entry(self, job_id: str, status: JobStatus, now: float) -> None:
+        """Look at this job again only after another full threshold."""
+        index = QUEUED_INDEX if status is JobStatus.QUEUED else RUNNING_INDEX
+        self._redis.zadd(index, {job_id: now}, xx=True)
+
+    def forget_index_entry(self, job_id: str) -> None:
+        """Drop a job whose record expired from the queued and running indexes."""
         with self._redis.pipeline() as pipe:
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, self._ttl)
+            pipe.zrem(QUEUED_INDEX, job_id)
+            pipe.zrem(RUNNING_INDEX, job_id)
             pipe.execute()

@@ -6,8 +6,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["predict", "admin"]
+
+
+class ApiKey(BaseModel):
+    """One API key as configured: its name, its role, and the SHA-256 of the secret.
+
+    Keys are 256-bit random tokens, so one SHA-256 is enough to keep them safe at rest (a
+    slow password hash protects guessable secrets, which these are not).
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    role: Role
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class Settings(BaseSettings):
@@ -59,14 +73,66 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="`json`: one JSON object a line (containers, log collectors)."
     )
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description="JSON list of {name, role, sha256}; `python -m irisq.keys new` makes one. "
+        "Empty: the API is open (refused when IRISQ_ENV=production).",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="The key the frontend sends to the API (admin, to offer training)."
+    )
+    rate_limit_per_second: int = Field(
+        200, ge=0, description="Requests per second allowed to each API key (0: no limit)."
+    )
+    max_queue_depth: int = Field(
+        10_000, gt=0, description="Submissions get 503 while this many tasks wait in a queue."
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="Deliveries of one job before it fails (a task that kills its worker)."
+    )
+    predict_time_limit_seconds: int = Field(60, gt=0, description="Hard limit of a prediction.")
+    batch_time_limit_seconds: int = Field(1800, gt=0, description="Hard limit of a batch job.")
+    train_time_limit_seconds: int = Field(1800, gt=0, description="Hard limit of a training.")
+    visibility_timeout_seconds: int = Field(
+        3900,
+        gt=0,
+        description="When Redis re-delivers a task no worker acknowledged (its worker died). "
+        "Must exceed every hard time limit, or running tasks are delivered twice.",
+    )
+    reconcile_after_seconds: int = Field(
+        60, gt=0, description="A job queued this long with no task in the queue is re-sent."
+    )
+    reconcile_every_seconds: float = Field(
+        15, gt=0, description="How often a worker looks for lost jobs and expired batch files."
+    )
     bootstrap_champion: bool = Field(
         True, description="A train worker trains a first model when the registry has no champion."
     )
+
+    @property
+    def longest_time_limit(self) -> int:
+        return max(
+            self.predict_time_limit_seconds,
+            self.batch_time_limit_seconds,
+            self.train_time_limit_seconds,
+        )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production" and "*" in self.cors_origins:
             raise ValueError("IRISQ_CORS_ORIGINS='*' is refused when IRISQ_ENV=production")
+        return self
+
+    @model_validator(mode="after")
+    def _redeliver_only_dead_tasks(self) -> Settings:
+        if self.visibility_timeout_seconds <= self.longest_time_limit:
+            raise ValueError(
+                f"IRISQ_VISIBILITY_TIMEOUT_SECONDS ({self.visibility_timeout_seconds}) must "
+                f"exceed the longest task time limit ({self.longest_time_limit} s): Redis "
+                "would otherwise deliver a task again while it still runs"
+            )
+        if len({key.name for key in self.api_keys}) != len(self.api_keys):
+            raise ValueError("IRISQ_API_KEYS: two keys share a name; names must be unique")
         return self
 
 

@@ -69,10 +69,18 @@ def _bootstrap_champion() -> None:
         logger.exception("could not make sure a champion exists")
 
 
+def _reconcile_loop() -> None:
+    from worker.context import job_store
+    from worker.reconciler import Reconciler
+
+    Reconciler(get_settings(), app, job_store()).loop(_stopping)
+
+
 @worker_ready.connect
 def _on_ready(**_: Any) -> None:
     # Threads start here, in the main process after the pool has forked, never in children.
     threading.Thread(target=_heartbeat_loop, name="irisq-heartbeat", daemon=True).start()
+    threading.Thread(target=_reconcile_loop, name="irisq-reconciler", daemon=True).start()
     if TRAIN_QUEUE in _identity.get("queues", []) and get_settings().bootstrap_champion:
         threading.Thread(target=_bootstrap_champion, name="irisq-bootstrap", daemon=True).start()
 

@@ -19,7 +19,8 @@ def redis_client() -> redis.Redis:
 
 @lru_cache
 def job_store() -> JobStore:
-    return JobStore(redis_client(), get_settings().job_ttl_seconds)
+    settings = get_settings()
+    return JobStore(redis_client(), settings.job_ttl_seconds, settings.max_attempts)
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -11,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from irisq.schema import CHAMPION, is_version
-from worker.registry import ModelNotFoundError, Registry
+from worker.registry import ModelNotFoundError, Registry, RegistryUnavailableError
+
+logger = logging.getLogger(__name__)
 
 # Loaded estimators kept per process: the champion, the one before it (jobs in flight during
 # a swap), and one pinned version. An Iris pipeline is a few KB, so this bounds nothing big.
@@ -22,7 +25,9 @@ class ModelCache:
     """Resolves model references to versions and keeps the loaded estimators.
 
     The champion alias is re-resolved at most every `refresh_seconds`: resolving costs one
-    registry round trip, so doing it per job would put MLflow on the hot path.
+    registry round trip, so doing it per job would put MLflow on the hot path. While the
+    registry is unreachable, the last champion this process (or machine) resolved goes on
+    serving, and results say so (`model_source`).
     """
 
     def __init__(
@@ -38,18 +43,43 @@ class ModelCache:
         self._champion: str | None = None
         self._champion_checked_at = float("-inf")
         self._loaded: OrderedDict[str, Any] = OrderedDict()
+        self.registry_reachable = True
 
     def champion_version(self) -> str:
         """The champion's version, from the registry when the last look is stale."""
         with self._lock:
-            if self._champion is None or self._clock() - self._champion_checked_at >= self._refresh:
-                self._champion = self._registry.champion_version()
+            # While the registry is down, ask it again only now and then: each try costs
+            # MLflow's connection retries (about a second), paid by the job that asks.
+            refresh = self._refresh if self.registry_reachable else max(self._refresh, 15.0)
+            if self._champion is None or self._clock() - self._champion_checked_at >= refresh:
+                self._champion = self._resolve_champion()
                 self._champion_checked_at = self._clock()
             if self._champion is None:
                 raise ModelNotFoundError(
                     "no champion model is registered yet; train one with POST /v1/training"
                 )
             return self._champion
+
+    def _resolve_champion(self) -> str | None:
+        try:
+            version = self._registry.champion_version()
+        except RegistryUnavailableError as exc:
+            fallback = self._champion or self._registry.last_known_champion()
+            if fallback is None:
+                raise
+            if self.registry_reachable:
+                logger.warning("%s; serving the last known champion, version %s", exc, fallback)
+            self.registry_reachable = False
+            return fallback
+        if not self.registry_reachable:
+            logger.info("the registry is reachable again; champion is version %s", version)
+        self.registry_reachable = True
+        return version
+
+    @property
+    def source(self) -> str:
+        """Where the champion's identity came from: `registry`, or `last_known` when down."""
+        return "registry" if self.registry_reachable else "last_known"
 
     def get(self, reference: str = CHAMPION) -> tuple[str, Any]:
         """(version, estimator) for `"champion"` or a version number."""
@@ -63,7 +93,7 @@ class ModelCache:
             if version in self._loaded:
                 self._loaded.move_to_end(version)
                 return version, self._loaded[version]
-        if reference != CHAMPION:
+        if reference != CHAMPION and not self._registry.has_copy(version):
             self._registry.require_version(version)
         estimator = self._registry.load(version)
         with self._lock:
@@ -91,4 +121,8 @@ def score(estimator: Any, rows: Sequence[Sequence[float]]) -> list[dict[str, Any
 def predict(cache: ModelCache, rows: Sequence[Sequence[float]], reference: str) -> dict[str, Any]:
     """The result of a prediction job: the version that scored it and one entry per row."""
     version, estimator = cache.get(reference)
-    return {"model_version": version, "predictions": score(estimator, rows)}
+    return {
+        "model_version": version,
+        "model_source": cache.source if reference == CHAMPION else "registry",
+        "predictions": score(estimator, rows),
+    }

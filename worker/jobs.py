@@ -7,19 +7,34 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from irisq import metrics
-from irisq.jobs import JobStore
+from irisq.jobs import JobStatus, JobStore, StartOutcome
 from irisq.logs import job_context
 from worker.csv_reading import BatchRejectedError
-from worker.registry import ModelNotFoundError
+from worker.registry import ModelNotFoundError, RegistryUnavailableError
 
 logger = logging.getLogger(__name__)
+
+
+class JobCanceledError(Exception):
+    """The job was canceled while it ran; raised at the next check, between chunks."""
+
 
 # Errors that say something about the request or the registry, shown to the user as they are.
 EXPECTED_ERRORS: dict[type[Exception], str] = {
     ModelNotFoundError: "model_not_found",
     BatchRejectedError: "invalid_csv",
+    RegistryUnavailableError: "registry_unavailable",
+    SoftTimeLimitExceeded: "time_limit",
 }
+
+
+def stop_if_canceled(store: JobStore, job_id: str) -> None:
+    """Raise JobCanceledError if the job was canceled (one small Redis read)."""
+    if store.status(job_id) is JobStatus.CANCELED:
+        raise JobCanceledError(job_id)
 
 
 def run_job(
@@ -29,28 +44,47 @@ def run_job(
     work: Callable[[], dict[str, Any]],
     stage: str | None = None,
 ) -> None:
-    """Mark the job running, run `work`, and store its result or a readable error."""
+    """Mark the job running, run `work`, and store its result or a readable error.
+
+    A job that is already final (a second delivery, or canceled) is skipped; one delivered
+    too many times fails instead of running again. Whichever delivery finishes first stores
+    its outcome; a later one finds the job final and drops its own (the store's scripts).
+    """
     with job_context(job_id):
-        if not store.start(job_id, stage):
-            logger.warning("job is unknown, expired or already finished; skipping it")
+        outcome = store.start(job_id, stage)
+        if outcome is StartOutcome.SKIPPED:
+            logger.warning("job is unknown, expired, canceled or already finished; skipping it")
+            return
+        if outcome is StartOutcome.GAVE_UP:
+            logger.error("job delivered too many times: failed without running it again")
+            _record(store, kind, "failed", 0.0, {})
             return
         started = time.perf_counter()
         result: dict[str, Any] = {}
         try:
             result = work()
+        except JobCanceledError:
+            logger.info("job canceled while running: stopped")
+            status = "canceled"
         except tuple(EXPECTED_ERRORS) as exc:
             logger.info("job failed: %s", exc)
             kind_of = next(name for cls, name in EXPECTED_ERRORS.items() if isinstance(exc, cls))
-            store.fail(job_id, kind_of, str(exc), getattr(exc, "errors", None))
+            message = str(exc) or kind_of
+            if isinstance(exc, SoftTimeLimitExceeded):
+                message = "the job ran past its time limit and was stopped"
+            store.fail(job_id, kind_of, message, getattr(exc, "errors", None))
             status = "failed"
         except Exception as exc:
             logger.exception("job failed unexpectedly")
             store.fail(job_id, "internal_error", f"{type(exc).__name__}: {exc}")
             status = "failed"
         else:
-            store.succeed(job_id, result)
-            logger.info("job succeeded")
-            status = "succeeded"
+            if store.succeed(job_id, result):
+                logger.info("job succeeded")
+                status = "succeeded"
+            else:  # canceled meanwhile, or another delivery finished first
+                logger.warning("job had already ended: this delivery's result was dropped")
+                status, result = "dropped", {}
         _record(store, kind, status, time.perf_counter() - started, result)
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 # MLflow defaults that do not suit a worker, set before MLflow reads them (env still wins):
@@ -11,6 +17,7 @@ from typing import Any
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")  # with 2 retries: ~2 s in all
 
 import mlflow
 import mlflow.sklearn  # load() needs it; importing here also loads it before workers fork
@@ -20,13 +27,49 @@ from mlflow.tracking import MlflowClient
 
 from irisq.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 
 class ModelNotFoundError(LookupError):
     """The requested model version, or a champion, does not exist in the registry."""
 
 
+class RegistryUnavailableError(ConnectionError):
+    """The MLflow server cannot be reached (down, or not answering)."""
+
+
 def _is_missing(exc: MlflowException) -> bool:
     return bool(exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST))
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """MLflow wraps a failed connection in a generic MlflowException; look at the cause."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.ConnectionError | requests.Timeout | ConnectionError):
+            return True
+        if isinstance(seen, MlflowException) and "Max retries exceeded" in seen.message:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextmanager
+def registry_errors(uri: str, doing: str) -> Iterator[None]:
+    """Turn "MLflow is unreachable" into RegistryUnavailableError, with what failed."""
+    try:
+        yield
+    except RegistryUnavailableError:
+        raise
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise RegistryUnavailableError(
+                f"the MLflow server at {uri} cannot be reached, so {doing} failed; "
+                "try again when it is back"
+            ) from exc
+        raise
 
 
 class Registry:
@@ -36,6 +79,9 @@ class Registry:
         self.settings = settings
         self.name = settings.model_name
         self.alias = settings.champion_alias
+        # Local copies of the versions this machine has loaded, and the last champion seen:
+        # what inference falls back on while the MLflow server is down.
+        self.copies = settings.models_dir / ".registry" / self.name
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
         self.client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
@@ -45,18 +91,42 @@ class Registry:
         # Read the alias off the registered model: asking for a missing alias directly is an
         # INVALID_PARAMETER_VALUE error, indistinguishable from a real bad request.
         try:
-            aliases = self.client.get_registered_model(self.name).aliases
+            with registry_errors(self.settings.mlflow_tracking_uri, "resolving the champion"):
+                aliases = self.client.get_registered_model(self.name).aliases
         except MlflowException as exc:
             if _is_missing(exc):
                 return None
             raise
         version = aliases.get(self.alias)
+        if version is not None:
+            self._remember_champion(str(version))
         return None if version is None else str(version)
+
+    def last_known_champion(self) -> str | None:
+        """The champion this machine last resolved, for when the registry is unreachable."""
+        pointer = self.copies / "champion"
+        return pointer.read_text().strip() if pointer.exists() else None
+
+    def has_copy(self, version: str) -> bool:
+        return (self.copies / version / "MLmodel").exists()
+
+    def _remember_champion(self, version: str) -> None:
+        pointer = self.copies / "champion"
+        try:
+            if pointer.exists() and pointer.read_text().strip() == version:
+                return
+            self.copies.mkdir(parents=True, exist_ok=True)
+            temporary = pointer.with_name(f"champion.{os.getpid()}")
+            temporary.write_text(version)
+            temporary.replace(pointer)  # atomic: a reader sees the old or the new version
+        except OSError as exc:  # a read-only models dir only costs the fallback
+            logger.warning("could not remember the champion locally: %s", exc)
 
     def require_version(self, version: str) -> None:
         """Raise ModelNotFoundError unless `version` is registered."""
         try:
-            self.client.get_model_version(self.name, version)
+            with registry_errors(self.settings.mlflow_tracking_uri, f"finding version {version}"):
+                self.client.get_model_version(self.name, version)
         except MlflowException as exc:
             if _is_missing(exc):
                 raise ModelNotFoundError(
@@ -65,13 +135,50 @@ class Registry:
             raise
 
     def load(self, version: str) -> Any:
-        """The scikit-learn estimator registered as `version`."""
-        return mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
+        """The scikit-learn estimator registered as `version`, from the local copy if any.
+
+        A registered version never changes, so the copy is downloaded once and reused; it is
+        what lets inference go on while the MLflow server is down.
+        """
+        copy = self.copies / version
+        if not self.has_copy(version):
+            self._download(version, copy)
+        return mlflow.sklearn.load_model(str(copy))
+
+    def _download(self, version: str, copy: Path) -> None:
+        self.copies.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.copies))
+        try:
+            with registry_errors(self.settings.mlflow_tracking_uri, f"loading version {version}"):
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{self.name}/{version}", dst_path=str(staging)
+                )
+            try:
+                staging.rename(copy)  # atomic; another process may have won the race
+            except OSError:
+                if not self.has_copy(version):
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def promote(self, version: str) -> None:
         """Point the champion alias at `version`."""
-        self.client.set_registered_model_alias(self.name, self.alias, version)
+        with registry_errors(self.settings.mlflow_tracking_uri, "promoting the new version"):
+            self.client.set_registered_model_alias(self.name, self.alias, version)
 
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_model_version_tag(self.name, version, key, value)
+        with registry_errors(self.settings.mlflow_tracking_uri, "tagging the new version"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(self.name, version, key, value)
+
+    def version_tags(self, version: str) -> dict[str, str]:
+        with registry_errors(self.settings.mlflow_tracking_uri, "reading the version's tags"):
+            return dict(self.client.get_model_version(self.name, version).tags)
+
+    def version_of_job(self, job_id: str) -> str | None:
+        """The version a training job already registered (a re-delivered job looks first)."""
+        with registry_errors(self.settings.mlflow_tracking_uri, "looking for this job's version"):
+            found = self.client.search_model_versions(
+                f"name = '{self.name}' and tags.`irisq.job_id` = '{job_id}'"
+            )
+        return str(found[0].version) if found else None

@@ -1,26 +1,41 @@
-"""Celery tasks: thin wrappers that run the plain functions under a job record."""
+"""Celery tasks: thin wrappers that run the plain functions under a job record.
+
+Each task has a soft time limit (the job fails with a clear reason) a little under its hard
+one (the process is killed); Redis's visibility timeout exceeds both (irisq.settings).
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from typing import Any
 
 from redis.exceptions import RedisError
+from redis.lock import Lock
 
 from irisq.batches import BatchFiles
-from irisq.jobs import JobKind
+from irisq.jobs import JobKind, JobStatus
 from irisq.settings import get_settings
 from irisq.tasks import BATCH_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
 from worker import inference, training
 from worker.celery_app import app
-from worker.context import job_store, model_cache
-from worker.jobs import run_job
+from worker.context import job_store, model_cache, redis_client
+from worker.jobs import run_job, stop_if_canceled
 
 logger = logging.getLogger(__name__)
 
+REGISTRY_LOCK = "irisq:lock:registry"
+settings = get_settings()
 
-@app.task(name=PREDICT_TASK)
+
+def _limits(hard_seconds: int) -> dict[str, int]:
+    """Hard limit, and a soft one 10% (at least a second) earlier to fail the job cleanly."""
+    soft = hard_seconds - max(1, hard_seconds // 10)
+    return {"time_limit": hard_seconds, "soft_time_limit": soft}
+
+
+@app.task(name=PREDICT_TASK, **_limits(settings.predict_time_limit_seconds))
 def predict(job_id: str, rows: list[list[float]], model: str) -> None:
     """Score `rows` (in FEATURES order) with `model` ("champion" or a version)."""
     run_job(
@@ -31,12 +46,19 @@ def predict(job_id: str, rows: list[list[float]], model: str) -> None:
     )
 
 
-@app.task(name=TRAIN_TASK)
+def _registry_lock() -> Lock:
+    # Longer than a registration and a gate take; released early by the `with` block.
+    lock: Lock = redis_client().lock(REGISTRY_LOCK, timeout=300, blocking_timeout=300)
+    return lock
+
+
+@app.task(name=TRAIN_TASK, **_limits(settings.train_time_limit_seconds))
 def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
     """Train `algorithm` with `params`, register it, and offer it to the champion gate."""
     store = job_store()
 
     def report(progress: float, stage: str) -> None:
+        stop_if_canceled(store, job_id)  # a canceled training registers nothing
         try:
             store.progress(job_id, progress, stage)
         except RedisError as exc:
@@ -47,24 +69,26 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
         job_id,
         JobKind.TRAINING,
         lambda: training.train_and_register(
-            algorithm, params, get_settings(), job_id=job_id, report=report
+            algorithm, params, settings, job_id=job_id, report=report, registry_lock=_registry_lock
         ),
         stage="starting",
     )
 
 
-@app.task(name=BATCH_TASK)
+@app.task(name=BATCH_TASK, **_limits(settings.batch_time_limit_seconds))
 def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
     """Score the CSV uploaded for `job_id`; bad rows refuse the file or are skipped."""
     store = job_store()
 
     def report(progress: float) -> None:
+        # Called between chunks (a fraction of a second apart): a canceled batch stops here.
+        stop_if_canceled(store, job_id)
         try:
             store.progress(job_id, progress, "scoring")
         except RedisError as exc:  # progress is best-effort: never fail a batch over it
             logger.warning("progress not recorded: %s", exc)
 
-    files = BatchFiles(get_settings().batch_dir, job_id)
+    files = BatchFiles(settings.batch_dir, job_id)
     run_job(
         store,
         job_id,
@@ -72,3 +96,5 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
         lambda: batches.score_batch(files, model_cache(), on_invalid == "skip", rows_total, report),
         stage="scoring",
     )
+    if store.status(job_id) is JobStatus.CANCELED:  # canceled at any point: leave nothing
+        shutil.rmtree(files.folder, ignore_errors=True)

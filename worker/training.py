@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from irisq.schema import FEATURES, SPECIES
 from irisq.settings import Settings
 from worker.estimators import build_pipeline
 from worker.evaluation import evaluate, log_evaluation
-from worker.registry import Registry  # imported first: it sets MLflow's environment
+from worker.registry import Registry, registry_errors  # first: it sets MLflow's environment
 
 # One split for every run, so a candidate and the champion are judged on the same flowers.
 SPLIT_SEED = 42
@@ -39,6 +40,9 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 Report = Callable[[float, str], None]
+# Held while a version is registered and while the champion gate runs: another training (a
+# second worker, or a re-delivery of this job) waits instead of racing (one Redis lock).
+RegistryLock = Callable[[], AbstractContextManager[object]]
 
 
 def _no_report(progress: float, stage: str) -> None:
@@ -104,8 +108,26 @@ def train_and_register(
     settings: Settings,
     job_id: str | None = None,
     report: Report = _no_report,
+    registry_lock: RegistryLock = nullcontext,
 ) -> dict[str, Any]:
-    """Train, log and register a model; promote it through the quality gate. Returns the result."""
+    """Train, log and register a model; promote it through the quality gate. Returns the result.
+
+    Idempotent per job: a job delivered twice (its worker died, or stalled past the
+    visibility timeout) registers one version. The version is tagged with the job id when
+    it is created, and each delivery looks for that tag first, under the registry lock.
+    """
+    with registry_errors(settings.mlflow_tracking_uri, "training (MLflow tracks every run)"):
+        return _train_and_register(algorithm, params, settings, job_id, report, registry_lock)
+
+
+def _train_and_register(
+    algorithm: str,
+    params: dict[str, Any],
+    settings: Settings,
+    job_id: str | None,
+    report: Report,
+    registry_lock: RegistryLock,
+) -> dict[str, Any]:
     params = resolve_params(algorithm, params)
     registry = Registry(settings)
     report(0.05, "loading_data")
@@ -124,32 +146,42 @@ def train_and_register(
         mlflow.set_tags({"irisq.algorithm": algorithm, "irisq.job_id": job_id or "cli"})
         mlflow.log_params({"algorithm": algorithm, **params, "split_seed": SPLIT_SEED})
         log_evaluation(evaluation)
-        report(0.65, "registering")
         # The pipeline is fitted on bare arrays (the hot path scores numpy); MLflow checks
         # the named input example against it and scikit-learn warns about the names.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
-            info = _log_model(pipeline, x_test, settings.model_name)
-    version = str(info.registered_model_version)
+            info = _log_model(pipeline, x_test)
 
-    report(0.8, "promoting")
-    promoted, reason, previous = _gate(registry, evaluation["metrics"]["accuracy"], x_test, y_test)
-
-    report(0.9, "exporting")
-    exported = _export(pipeline, settings.models_dir)
-    registry.tag_version(
-        version,
-        {
-            "irisq.algorithm": algorithm,
-            "irisq.params": json.dumps(params, sort_keys=True),
-            "irisq.job_id": job_id or "cli",
-            "irisq.accuracy": f"{evaluation['metrics']['accuracy']:.6f}",
-            "irisq.f1_macro": f"{evaluation['metrics']['f1_macro']:.6f}",
-            "irisq.export": exported.name,
-        },
-    )
-    if promoted:
-        registry.promote(version)
+    report(0.65, "registering")
+    accuracy = evaluation["metrics"]["accuracy"]
+    with registry_lock():
+        version = registry.version_of_job(job_id) if job_id else None
+        if version is None:
+            registered = mlflow.register_model(
+                info.model_uri, settings.model_name, tags={"irisq.job_id": job_id or "cli"}
+            )
+            version = str(registered.version)
+        report(0.8, "promoting")
+        promoted, reason, previous = _gate(registry, accuracy, x_test, y_test)
+        if promoted and previous is not None and previous["version"] == version:
+            reason = f"version {version} is already the champion (this job ran before)"
+        report(0.9, "exporting")
+        # An earlier delivery may have exported and tagged this version already.
+        export = registry.version_tags(version).get("irisq.export")
+        if export is None:
+            export = _export(pipeline, settings.models_dir).name
+            registry.tag_version(
+                version,
+                {
+                    "irisq.algorithm": algorithm,
+                    "irisq.params": json.dumps(params, sort_keys=True),
+                    "irisq.accuracy": f"{accuracy:.6f}",
+                    "irisq.f1_macro": f"{evaluation['metrics']['f1_macro']:.6f}",
+                    "irisq.export": export,
+                },
+            )
+        if promoted:
+            registry.promote(version)
     return {
         "run_id": run.info.run_id,
         "experiment_id": experiment.experiment_id,
@@ -161,14 +193,14 @@ def train_and_register(
         "promoted": promoted,
         "reason": reason,
         "previous_champion": previous,
-        "export": exported.name,
+        "export": export,
         "run_url": f"{settings.mlflow_ui_url}/#/experiments/{experiment.experiment_id}"
         f"/runs/{run.info.run_id}",
     }
 
 
-def _log_model(pipeline: Any, x_test: np.ndarray, registered_name: str) -> Any:
-    """Log the pipeline with its signature and an input example, and register a version."""
+def _log_model(pipeline: Any, x_test: np.ndarray) -> Any:
+    """Log the pipeline with its signature and an input example (registered separately)."""
     return mlflow.sklearn.log_model(
         pipeline,
         name="model",
@@ -176,7 +208,6 @@ def _log_model(pipeline: Any, x_test: np.ndarray, registered_name: str) -> Any:
             _frame(x_test[:5]), pipeline.predict_proba(x_test[:5])
         ),
         input_example=_frame(x_test[:1]),
-        registered_model_name=registered_name,
         # Naming the requirements skips MLflow's import-capturing subprocess (seconds).
         pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
         skops_trusted_types=SKOPS_TRUSTED_TYPES,

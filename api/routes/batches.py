@@ -5,20 +5,22 @@ from __future__ import annotations
 import errno
 import shutil
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from api.accepted import JobAccepted, accepted
+from api.auth import CallerDep
 from api.deps import JobStoreDep, QueueDep, SettingsDep
-from api.problems import Problem
-from api.routes.jobs import JobId
+from api.problems import AUTH_PROBLEMS, Problem
+from api.routes.jobs import NOT_FOUND, JobId, find_job
+from api.submission import enqueue, ensure_room
 from api.upload import FILE_FIELD, CsvInspector, UploadRefusedError, receive_csv
 from irisq.batches import BatchFiles
 from irisq.jobs import JobKind, JobStatus, JobStore, new_job_id
-from irisq.queueing import submit
+from irisq.keys import Caller
 from irisq.tasks import BATCH_TASK
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -45,14 +47,23 @@ NOT_READY = {
     JobStatus.FAILED: "failed",
     JobStatus.CANCELED: "was canceled",
 }
-REFUSALS = {status_code: {"model": Problem} for status_code in (400, 413, 415, 422, 503, 507)}
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    **AUTH_PROBLEMS,
+    **{status_code: {"model": Problem} for status_code in (400, 413, 415, 422, 503, 507)},
+}
+DOWNLOAD_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **AUTH_PROBLEMS,
+    **NOT_FOUND,
+    200: {"content": {"text/csv": {}}},
+    409: {"model": Problem, "description": "The batch has not succeeded (yet)."},
+}
 
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses=REFUSALS,  # type: ignore[arg-type]
+    responses=REFUSALS,
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def create_batch(
@@ -61,16 +72,26 @@ async def create_batch(
     settings: SettingsDep,
     jobs: JobStoreDep,
     queue: QueueDep,
+    caller: CallerDep,
     on_invalid: OnInvalid = "reject",
 ) -> JobAccepted:
     """Upload a CSV (field `file`) of measurements to score; poll the job, then download."""
+    await run_in_threadpool(ensure_room, jobs, settings, BATCH_TASK)  # before storing 100 MB
     job_id = new_job_id()
     files = BatchFiles(settings.batch_dir, job_id)
     inspector = CsvInspector(settings.batch_max_bytes, settings.batch_max_rows)
     try:
         await receive_csv(request, files.input, inspector)
         job = await run_in_threadpool(
-            submit, queue, jobs, JobKind.BATCH, BATCH_TASK, [on_invalid, inspector.rows], job_id
+            enqueue,
+            queue,
+            jobs,
+            settings,
+            caller,
+            JobKind.BATCH,
+            BATCH_TASK,
+            [on_invalid, inspector.rows],
+            job_id,
         )
     except UploadRefusedError as exc:
         shutil.rmtree(files.folder, ignore_errors=True)
@@ -87,10 +108,10 @@ async def create_batch(
     return accepted(job, response)
 
 
-def _finished_batch(jobs: JobStore, job_id: str) -> None:
-    job = jobs.get(job_id)
-    if job is None or job.kind is not JobKind.BATCH:
-        raise HTTPException(404, f"no batch job with id {job_id!r}")
+def _finished_batch(jobs: JobStore, job_id: str, caller: Caller) -> None:
+    job = find_job(jobs, job_id, caller)
+    if job.kind is not JobKind.BATCH:
+        raise HTTPException(404, f"job {job_id!r} is a {job.kind.value} job, not a batch")
     if job.status is not JobStatus.SUCCEEDED:
         state = NOT_READY[job.status]
         reason = f": {job.error.message}" if job.error else ""
@@ -106,28 +127,24 @@ def _csv(path: Path, name: str) -> FileResponse:
 @router.get(
     "/{job_id}/result",
     response_class=FileResponse,
-    responses={
-        200: {"content": {"text/csv": {}}},
-        404: {"model": Problem},
-        409: {"model": Problem},
-    },
+    responses=DOWNLOAD_ANSWERS,
 )
-def get_batch_result(settings: SettingsDep, jobs: JobStoreDep, job_id: str = JobId) -> FileResponse:
+def get_batch_result(
+    settings: SettingsDep, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId
+) -> FileResponse:
     """The scored CSV: the input columns, then species, one probability per species, version."""
-    _finished_batch(jobs, job_id)
+    _finished_batch(jobs, job_id, caller)
     return _csv(BatchFiles(settings.batch_dir, job_id).result, f"irisq-{job_id}-result.csv")
 
 
 @router.get(
     "/{job_id}/errors",
     response_class=FileResponse,
-    responses={
-        200: {"content": {"text/csv": {}}},
-        404: {"model": Problem},
-        409: {"model": Problem},
-    },
+    responses=DOWNLOAD_ANSWERS,
 )
-def get_batch_errors(settings: SettingsDep, jobs: JobStoreDep, job_id: str = JobId) -> FileResponse:
+def get_batch_errors(
+    settings: SettingsDep, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId
+) -> FileResponse:
     """Rows left out by `on_invalid=skip`: line, column, value and why."""
-    _finished_batch(jobs, job_id)
+    _finished_batch(jobs, job_id, caller)
     return _csv(BatchFiles(settings.batch_dir, job_id).errors, f"irisq-{job_id}-errors.csv")

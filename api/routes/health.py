@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
 
 from api.deps import RedisDep, RegistryDep
 from api.problems import ServiceUnavailableError
+from irisq.keys import OPEN_WARNING
 from irisq.tasks import QUEUES
 from irisq.workers import live_workers
 
@@ -30,6 +31,8 @@ class Readiness(BaseModel):
     """Ready when Redis answers, every queue has a worker, and a champion is registered."""
 
     ready: bool
+    auth: str = Field(description="`api_keys`, or `open` when no keys are configured.")
+    warnings: list[str] = Field(default_factory=list)
     checks: dict[str, Check]
 
 
@@ -40,7 +43,9 @@ def get_health() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def get_readiness(response: Response, client: RedisDep, registry: RegistryDep) -> Readiness:
+def get_readiness(
+    request: Request, response: Response, client: RedisDep, registry: RegistryDep
+) -> Readiness:
     """Readiness of each part the service needs; 503 names the parts that are not ready."""
     checks: dict[str, Check] = {}
     try:
@@ -67,4 +72,10 @@ def get_readiness(response: Response, client: RedisDep, registry: RegistryDep) -
     ready = all(check.ok for check in checks.values())
     if not ready:
         response.status_code = 503
-    return Readiness(ready=ready, checks=checks)
+    is_open = request.app.state.keys.open
+    return Readiness(
+        ready=ready,
+        auth="open" if is_open else "api_keys",
+        warnings=[OPEN_WARNING] if is_open else [],
+        checks=checks,
+    )

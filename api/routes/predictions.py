@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.accepted import JobAccepted, accepted
-from api.deps import JobStoreDep, QueueDep
-from api.problems import Problem
+from api.auth import CallerDep
+from api.deps import JobStoreDep, QueueDep, SettingsDep
+from api.problems import AUTH_PROBLEMS, Problem
+from api.submission import enqueue
 from irisq.jobs import JobKind
-from irisq.queueing import submit
 from irisq.schema import PredictionRequest
 from irisq.tasks import PREDICT_TASK
 
@@ -19,12 +20,19 @@ router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses={422: {"model": Problem}, 503: {"model": Problem}},
+    responses={**AUTH_PROBLEMS, 422: {"model": Problem}, 503: {"model": Problem}},
 )
 def create_prediction(
-    request: PredictionRequest, response: Response, jobs: JobStoreDep, queue: QueueDep
+    request: PredictionRequest,
+    response: Response,
+    jobs: JobStoreDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> JobAccepted:
     """Queue 1 to 10,000 rows for scoring; poll the job for the species."""
     rows = [row.as_list() for row in request.rows]
-    job = submit(queue, jobs, JobKind.PREDICTION, PREDICT_TASK, [rows, request.model])
+    job = enqueue(
+        queue, jobs, settings, caller, JobKind.PREDICTION, PREDICT_TASK, [rows, request.model]
+    )
     return accepted(job, response)

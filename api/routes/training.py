@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.accepted import JobAccepted, accepted
-from api.deps import JobStoreDep, QueueDep
-from api.problems import Problem
+from api.auth import AdminDep
+from api.deps import JobStoreDep, QueueDep, SettingsDep
+from api.problems import ADMIN_PROBLEMS, Problem
+from api.submission import enqueue
 from irisq.algorithms import TrainingRequest
 from irisq.jobs import JobKind
-from irisq.queueing import submit
 from irisq.tasks import TRAIN_TASK
 
 router = APIRouter(prefix="/v1/training", tags=["training"])
@@ -19,11 +20,25 @@ router = APIRouter(prefix="/v1/training", tags=["training"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses={422: {"model": Problem}, 503: {"model": Problem}},
+    responses={**ADMIN_PROBLEMS, 422: {"model": Problem}, 503: {"model": Problem}},
 )
 def create_training(
-    request: TrainingRequest, response: Response, jobs: JobStoreDep, queue: QueueDep
+    request: TrainingRequest,
+    response: Response,
+    jobs: JobStoreDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    caller: AdminDep,
 ) -> JobAccepted:
-    """Queue a training run; its result says whether the new version became champion."""
-    job = submit(queue, jobs, JobKind.TRAINING, TRAIN_TASK, [request.algorithm, request.params])
+    """Queue a training run (admin keys); its result says whether the new version became
+    champion."""
+    job = enqueue(
+        queue,
+        jobs,
+        settings,
+        caller,
+        JobKind.TRAINING,
+        TRAIN_TASK,
+        [request.algorithm, request.params],
+    )
     return accepted(job, response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from devstack.processes import wait_for
-from irisq.jobs import JobKind, JobStatus, JobStore
+from irisq.jobs import JobKind, JobStatus, JobStore, StartOutcome
 
 
 def test_a_job_goes_from_queued_to_succeeded(redis_client: redis.Redis) -> None:
@@ -15,7 +15,7 @@ def test_a_job_goes_from_queued_to_succeeded(redis_client: redis.Redis) -> None:
     assert store.get(job.job_id) == job
     assert job.status is JobStatus.QUEUED
 
-    assert store.start(job.job_id, stage="scoring") is True
+    assert store.start(job.job_id, stage="scoring") is StartOutcome.STARTED
     store.progress(job.job_id, 0.5)
     running = store.get(job.job_id)
     assert running is not None
@@ -41,7 +41,7 @@ def test_a_finished_job_is_not_started_again(redis_client: redis.Redis) -> None:
     store.start(job.job_id)
     store.fail(job.job_id, "model_not_found", "no such version")
 
-    assert store.start(job.job_id) is False
+    assert store.start(job.job_id) is StartOutcome.SKIPPED
     failed = store.get(job.job_id)
     assert failed is not None
     assert failed.error is not None
@@ -56,7 +56,7 @@ def test_unknown_and_expired_jobs_are_gone_and_stay_gone(redis_client: redis.Red
     wait_for(lambda: store.get(job.job_id) is None, 5, "the record expired")
     store.succeed(job.job_id, {"late": True})  # a worker finishing after expiry
     store.progress(job.job_id, 0.5, "scoring")
-    assert store.start(job.job_id) is False
+    assert store.start(job.job_id) is StartOutcome.SKIPPED
     assert store.get(job.job_id) is None
     assert redis_client.exists(store.key(job.job_id)) == 0  # no half record left behind
 
