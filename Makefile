@@ -7,7 +7,7 @@ STAMP := $(VENV)/.irisq-installed
 ALGORITHM ?= logistic_regression
 PARAMS ?=
 
-.PHONY: install run test lint browser train clean-var
+.PHONY: install run test lint browser audit train clean-var
 
 # A venv from the machine's Python, with uv inside it; uv then installs from the lock file.
 $(BIN)/uv:
@@ -35,6 +35,13 @@ browser:
 
 test: install lint browser
 	$(BIN)/pytest
+
+# Known vulnerabilities in every locked dependency (PyPI's advisory data; needs its JSON API,
+# which this project's CI machines cannot reach: run it where they can).
+audit: install
+	mkdir -p var
+	$(BIN)/uv export --frozen --all-extras --no-emit-project --no-hashes --quiet -o var/audit-requirements.txt
+	$(BIN)/pip-audit --strict --progress-spinner off --no-deps --disable-pip -r var/audit-requirements.txt
 
 # Train from a shell against the running stack: make train ALGORITHM=svc PARAMS="C=2 kernel=linear"
 train: install

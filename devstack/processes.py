@@ -80,9 +80,13 @@ def tail(log: Path, lines: int = 40) -> str:
 
 
 @contextmanager
-def redis_server(data_dir: Path) -> Iterator[str]:
-    """A private Redis on a free port (never the machine's 6379); yields its URL."""
-    port = free_port()
+def redis_server(data_dir: Path, port: int | None = None) -> Iterator[str]:
+    """A private Redis on a free port (never the machine's 6379); yields its URL.
+
+    Given the `port` and `data_dir` of one that was stopped, it restarts that Redis from its
+    append-only file.
+    """
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "redis.log"
     with running(server_args(port, data_dir), log) as process:
@@ -98,8 +102,11 @@ def redis_server(data_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def mlflow_server(data_dir: Path) -> Iterator[str]:
-    """A real `mlflow server` with a SQLite store and served artifacts; yields its URL."""
+def mlflow_server(data_dir: Path, log: Path | None = None) -> Iterator[str]:
+    """A real `mlflow server` with a SQLite store and served artifacts; yields its URL.
+
+    A second server on the same `data_dir` (with its own `log`) serves the same registry.
+    """
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -116,7 +123,7 @@ def mlflow_server(data_dir: Path) -> Iterator[str]:
         "--artifacts-destination",
         str(data_dir / "artifacts"),
     ]
-    log = data_dir / "mlflow.log"
+    log = log or data_dir / "mlflow.log"
     with running(command, log, MLFLOW_SERVER_ENV):
         url = f"http://127.0.0.1:{port}"
         try:

@@ -21,7 +21,12 @@ from devstack.processes import ROOT
 
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
 BIN = Path(sys.executable).parent
-SECRETS = {"REDIS_PASSWORD": "test-redis", "POSTGRES_PASSWORD": "test-postgres"}
+SECRETS = {
+    "REDIS_PASSWORD": "test-redis",
+    "POSTGRES_PASSWORD": "test-postgres",
+    "IRISQ_API_KEYS": '[{"name": "frontend", "role": "admin", "sha256": "' + "0" * 64 + '"}]',
+    "IRISQ_FRONTEND_API_KEY": "irisq_test",
+}
 DOCKERFILES = sorted(ROOT.glob("*/Dockerfile"))
 # Where a process binds or keeps its data differs between a laptop and a container;
 # what it runs and on which port must not.
@@ -162,3 +167,9 @@ def test_every_service_has_a_healthcheck_and_a_restart_policy(config: dict[str, 
 def test_redis_and_postgres_are_not_published(config: dict[str, Any]) -> None:
     assert "ports" not in config["services"]["redis"]
     assert "ports" not in config["services"]["postgres"]
+
+
+def test_mlflow_is_published_on_the_loopback_only(config: dict[str, Any]) -> None:
+    # It has no authentication: other hosts must not reach the registry.
+    assert [p["host_ip"] for p in config["services"]["mlflow"]["ports"]] == ["127.0.0.1"]
+    assert "--allowed-hosts" in config["services"]["mlflow"]["command"]

@@ -221,6 +221,7 @@ def score_batch(
     label = None if header.label_index is None else header.columns[header.label_index]
     return {
         "model_version": version,
+        "model_source": cache.source,
         "rows_read": outcome.rows_read,
         "rows_scored": outcome.rows_scored,
         "rows_rejected": outcome.rows_rejected,

@@ -7,9 +7,11 @@ import threading
 import time
 from typing import Any
 
+from celery.exceptions import TimeLimitExceeded
 from celery.signals import (
     celeryd_after_setup,
     setup_logging,
+    task_failure,
     worker_process_init,
     worker_ready,
     worker_shutdown,
@@ -109,6 +111,24 @@ def _on_process_init(**_: Any) -> None:
     # prediction does not pay for the download (measured: ~3-5 s on a cold process).
     if PREDICT_QUEUE in _identity.get("queues", []):
         threading.Thread(target=_warm_model_cache, name="irisq-warm", daemon=True).start()
+
+
+@task_failure.connect
+def _on_hard_time_limit(task_id: str | None = None, exception: Any = None, **_: Any) -> None:
+    # The hard limit kills the pool process, so the job cannot record its own end: the
+    # main process, which sends this signal, does it for it.
+    if not isinstance(exception, TimeLimitExceeded) or task_id is None:
+        return
+    from worker.context import job_store
+
+    try:
+        job_store().fail(
+            task_id,
+            "time_limit",
+            f"the job ran past its hard time limit ({exception.args[0]} s) and was stopped",
+        )
+    except Exception as exc:  # the reconciler's stale-attempt check is the backstop
+        logger.warning("could not record the time limit of job %s: %s", task_id, exc)
 
 
 @worker_shutdown.connect

@@ -65,26 +65,29 @@ def run_job(
             result = work()
         except JobCanceledError:
             logger.info("job canceled while running: stopped")
-            status = "canceled"
+            status, stored = "canceled", True
         except tuple(EXPECTED_ERRORS) as exc:
-            logger.info("job failed: %s", exc)
             kind_of = next(name for cls, name in EXPECTED_ERRORS.items() if isinstance(exc, cls))
             message = str(exc) or kind_of
             if isinstance(exc, SoftTimeLimitExceeded):
                 message = "the job ran past its time limit and was stopped"
-            store.fail(job_id, kind_of, message, getattr(exc, "errors", None))
             status = "failed"
+            stored = store.fail(job_id, kind_of, message, getattr(exc, "errors", None))
+            if stored:
+                logger.info("job failed: %s", message)
         except Exception as exc:
-            logger.exception("job failed unexpectedly")
-            store.fail(job_id, "internal_error", f"{type(exc).__name__}: {exc}")
             status = "failed"
+            stored = store.fail(job_id, "internal_error", f"{type(exc).__name__}: {exc}")
+            if stored:
+                logger.exception("job failed unexpectedly")
         else:
-            if store.succeed(job_id, result):
+            status = "succeeded"
+            stored = store.succeed(job_id, result)
+            if stored:
                 logger.info("job succeeded")
-                status = "succeeded"
-            else:  # canceled meanwhile, or another delivery finished first
-                logger.warning("job had already ended: this delivery's result was dropped")
-                status, result = "dropped", {}
+        if not stored:  # canceled meanwhile, or another delivery ended it first
+            logger.warning("job had already ended: this delivery's %s result was dropped", status)
+            status, result = "dropped", {}
         _record(store, kind, status, time.perf_counter() - started, result)
 
 

@@ -47,8 +47,9 @@ def predict(job_id: str, rows: list[list[float]], model: str) -> None:
 
 
 def _registry_lock() -> Lock:
-    # Longer than a registration and a gate take; released early by the `with` block.
-    lock: Lock = redis_client().lock(REGISTRY_LOCK, timeout=300, blocking_timeout=300)
+    # Held for a registration and a gate (seconds). It expires by itself after a minute, so
+    # a holder that stalls (SIGSTOP, a paused VM) cannot block every other training.
+    lock: Lock = redis_client().lock(REGISTRY_LOCK, timeout=60, blocking_timeout=60)
     return lock
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from devstack.processes import wait_for
-from irisq.jobs import JobKind, JobStatus, JobStore, StartOutcome
+from irisq.jobs import FINAL_STATUSES, JobKind, JobStatus, JobStore, StartOutcome
 
 
 def test_a_job_goes_from_queued_to_succeeded(redis_client: redis.Redis) -> None:
@@ -70,3 +70,58 @@ def test_progress_is_clamped_to_zero_one(redis_client: redis.Redis) -> None:
     record = store.get(job.job_id)
     assert record is not None
     assert record.progress == 1.0
+
+
+def test_the_lua_scripts_know_every_final_status() -> None:
+    from irisq import jobs
+
+    for script in (jobs._START, jobs._FINISH):
+        for status in FINAL_STATUSES:
+            assert f"'{status.value}'" in script
+
+
+def test_a_job_is_given_up_after_max_attempts(redis_client: redis.Redis) -> None:
+    store = JobStore(redis_client, ttl_seconds=60, max_attempts=3)
+    job = store.create(JobKind.BATCH)
+
+    outcomes = [store.start(job.job_id) for _ in range(4)]
+
+    assert outcomes == [StartOutcome.STARTED] * 3 + [StartOutcome.GAVE_UP]
+    failed = store.get(job.job_id)
+    assert failed is not None
+    assert failed.error is not None
+    assert (failed.status, failed.error.type, failed.attempts) == (
+        JobStatus.FAILED,
+        "too_many_attempts",
+        4,
+    )
+    assert store.start(job.job_id) is StartOutcome.SKIPPED
+
+
+def test_the_first_outcome_stands(redis_client: redis.Redis) -> None:
+    """Two deliveries finishing, or a cancel racing a result: one outcome is stored."""
+    store = JobStore(redis_client, ttl_seconds=60)
+    job = store.create(JobKind.PREDICTION, task={"name": "irisq.predict", "args": []})
+    store.start(job.job_id)
+
+    assert store.succeed(job.job_id, {"model_version": "1"}) is True
+    assert store.succeed(job.job_id, {"model_version": "2"}) is False
+    assert store.fail(job.job_id, "internal_error", "late") is False
+    assert store.cancel(job.job_id, by="alice") is False
+
+    done = store.get(job.job_id)
+    assert done is not None
+    assert (done.status, done.result) == (JobStatus.SUCCEEDED, {"model_version": "1"})
+    assert store.task(job.job_id) is None  # the re-send copy goes once the job has ended
+    assert store.queued_before(float("inf")) == []
+    assert store.running_before(float("inf")) == []
+
+
+def test_an_expired_record_leaves_a_marker_naming_its_owner(redis_client: redis.Redis) -> None:
+    store = JobStore(redis_client, ttl_seconds=1)
+    job = store.create(JobKind.PREDICTION, owner="alice")
+
+    wait_for(lambda: store.get(job.job_id) is None, 5, "the record expired")
+
+    assert store.expired_owner(job.job_id) == "alice"
+    assert store.expired_owner("never-existed") is None

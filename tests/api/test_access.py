@@ -1,0 +1,118 @@
+"""API keys, roles, per-key jobs, the rate limit and the queue cap, on the real stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import OpenApiRefusedError, create_app
+from irisq.keys import hash_key, new_key
+from irisq.settings import ApiKey, Settings
+from tests.support.stack import SETOSA, Stack
+
+ALICE, BOB, ADMIN = new_key(), new_key(), new_key()
+KEYS = [
+    ApiKey(name="alice", role="predict", sha256=hash_key(ALICE)),
+    ApiKey(name="bob", role="predict", sha256=hash_key(BOB)),
+    ApiKey(name="ops", role="admin", sha256=hash_key(ADMIN)),
+]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def keyed(stack: Stack) -> Iterator[TestClient]:
+    settings = stack.settings.model_copy(update={"api_keys": KEYS})
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_calls_without_a_valid_key_are_401_with_a_bearer_challenge(keyed: TestClient) -> None:
+    missing = keyed.post("/v1/predictions", json={"rows": [SETOSA]})
+    wrong = keyed.get("/v1/models", headers=bearer("irisq_not-a-key"))
+    basic = keyed.get("/v1/models", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"})
+    for response in (missing, wrong, basic):
+        assert response.status_code == 401, response.text
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.headers["content-type"] == "application/problem+json"
+    assert keyed.get("/healthz").status_code == 200  # probes stay open
+    assert keyed.get("/readyz").json()["auth"] == "api_keys"
+
+
+def test_a_predict_key_predicts_but_may_not_train_or_promote(keyed: TestClient) -> None:
+    assert (
+        keyed.post("/v1/predictions", json={"rows": [SETOSA]}, headers=bearer(ALICE)).status_code
+        == 202
+    )
+    training = keyed.post(
+        "/v1/training", json={"algorithm": "logistic_regression"}, headers=bearer(ALICE)
+    )
+    promotion = keyed.post("/v1/models/1/promote", headers=bearer(ALICE))
+    for response in (training, promotion):
+        assert response.status_code == 403, response.text
+        assert "admin" in response.json()["detail"]
+    assert keyed.get("/v1/models", headers=bearer(ALICE)).status_code == 200
+
+
+def test_a_job_is_visible_to_its_key_and_admins_only(keyed: TestClient, stack: Stack) -> None:
+    submitted = keyed.post("/v1/predictions", json={"rows": [SETOSA]}, headers=bearer(ALICE))
+    job_id = submitted.json()["job_id"]
+
+    mine = keyed.get(f"/v1/jobs/{job_id}", headers=bearer(ALICE))
+    theirs = keyed.get(f"/v1/jobs/{job_id}", headers=bearer(BOB))
+    admin = keyed.get(f"/v1/jobs/{job_id}", headers=bearer(ADMIN))
+    bob_cancels = keyed.delete(f"/v1/jobs/{job_id}", headers=bearer(BOB))
+
+    assert (mine.status_code, admin.status_code) == (200, 200)
+    assert mine.json()["owner"] == "alice"
+    # Another key cannot even learn that the job exists: the same 404 as a made-up id.
+    assert (theirs.status_code, bob_cancels.status_code) == (404, 404)
+    assert theirs.json()["detail"] == f"no job with id {job_id!r}"
+    assert stack.wait(job_id)["status"] == "succeeded"  # Bob's DELETE changed nothing
+
+
+def test_open_mode_says_so_and_production_refuses_it(stack: Stack) -> None:
+    readiness = stack.api.get("/readyz").json()
+    assert readiness["auth"] == "open"
+    assert "NO API KEYS" in readiness["warnings"][0]
+
+    production = stack.settings.model_copy(update={"env": "production"})
+    with pytest.raises(OpenApiRefusedError, match="IRISQ_API_KEYS"):
+        create_app(production)
+    create_app(production.model_copy(update={"api_keys": KEYS}))  # with keys it starts
+
+
+def test_more_requests_than_the_rate_limit_get_429_with_retry_after(stack: Stack) -> None:
+    settings = stack.settings.model_copy(update={"api_keys": KEYS, "rate_limit_per_second": 5})
+    with TestClient(create_app(settings)) as client:
+        answers = [client.get("/v1/models", headers=bearer(BOB)) for _ in range(30)]
+        other = client.get("/v1/models", headers=bearer(ADMIN))
+    codes = [answer.status_code for answer in answers]
+    assert codes.count(200) >= 5
+    refused = [answer for answer in answers if answer.status_code == 429]
+    assert refused, codes
+    assert refused[0].headers["Retry-After"] == "1"
+    assert "more than 5 requests" in refused[0].json()["detail"]
+    assert other.status_code == 200  # the limit is per key
+
+
+def test_a_full_queue_is_a_503_and_nothing_is_recorded(stack: Stack, redis_url: str) -> None:
+    # A database no worker consumes, so the queue only grows.
+    idle = redis_url.rsplit("/", 1)[0] + "/6"
+    settings: Settings = stack.settings.model_copy(update={"redis_url": idle, "max_queue_depth": 3})
+    with TestClient(create_app(settings)) as client:
+        client.app.state.redis.flushdb()  # type: ignore[attr-defined]
+        codes = [
+            client.post("/v1/predictions", json={"rows": [SETOSA]}).status_code for _ in range(5)
+        ]
+        refused = client.post("/v1/predictions", json={"rows": [SETOSA]})
+        records = len(list(client.app.state.redis.scan_iter("irisq:job:*")))  # type: ignore[attr-defined]
+        client.app.state.redis.flushdb()  # type: ignore[attr-defined]
+    assert codes == [202, 202, 202, 503, 503]
+    assert refused.headers["Retry-After"].isdigit()
+    assert "queue is full" in refused.json()["detail"]
+    assert records == 3

@@ -1,0 +1,49 @@
+"""Cancel, expiry (410) and unknown ids (404), on a queue no worker consumes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from devstack.processes import wait_for
+from tests.support.stack import SETOSA, Stack
+
+
+@pytest.fixture
+def idle(stack: Stack, redis_url: str) -> Iterator[TestClient]:
+    """The API on a Redis database no worker consumes: jobs stay queued until touched."""
+    idle_url = redis_url.rsplit("/", 1)[0] + "/7"
+    settings = stack.settings.model_copy(update={"redis_url": idle_url, "job_ttl_seconds": 2})
+    with TestClient(create_app(settings)) as client:
+        yield client
+        client.app.state.redis.flushdb()  # type: ignore[attr-defined]
+
+
+def test_a_queued_job_is_canceled_once(idle: TestClient) -> None:
+    job_id = idle.post("/v1/predictions", json={"rows": [SETOSA]}).json()["job_id"]
+
+    canceled = idle.delete(f"/v1/jobs/{job_id}")
+    again = idle.delete(f"/v1/jobs/{job_id}")
+
+    assert canceled.status_code == 200
+    body = canceled.json()
+    assert (body["status"], body["error"]["type"]) == ("canceled", "canceled")
+    assert body["finished_at"] is not None
+    assert again.status_code == 409
+    assert "already ended: it is canceled" in again.json()["detail"]
+
+
+def test_an_expired_job_is_410_and_a_made_up_one_404(idle: TestClient) -> None:
+    job_id = idle.post("/v1/predictions", json={"rows": [SETOSA]}).json()["job_id"]
+    wait_for(lambda: idle.get(f"/v1/jobs/{job_id}").status_code == 410, 10, "the job expired")
+
+    expired = idle.get(f"/v1/jobs/{job_id}")
+    unknown = idle.get("/v1/jobs/00000000-0000-4000-8000-000000000000")
+
+    assert "has expired" in expired.json()["detail"]
+    assert expired.json()["title"] == "Gone"
+    assert unknown.status_code == 404
+    assert idle.delete(f"/v1/jobs/{job_id}").status_code == 410

@@ -1,0 +1,168 @@
+"""Fault injection on real processes: a private Redis (append-only file) and workers per test.
+
+Each test gets its own Redis, so killing it touches nothing else; the workers use the
+session's MLflow registry (and its champion) unless a test starts its own server. Delivery
+settings are shortened so re-delivery is seen in seconds, not the production hour:
+the visibility timeout still exceeds every hard time limit, as the settings require.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from devstack.processes import celery_worker, redis_server, wait_for
+from irisq.jobs import FINAL_STATUSES
+from irisq.settings import Settings
+from tests.support.stack import Stack
+
+FAULT_ENV = {
+    "IRISQ_VISIBILITY_TIMEOUT_SECONDS": "22",
+    "IRISQ_PREDICT_TIME_LIMIT_SECONDS": "15",  # a cold process loads the model first
+    "IRISQ_BATCH_TIME_LIMIT_SECONDS": "10",
+    "IRISQ_TRAIN_TIME_LIMIT_SECONDS": "20",  # MLflow logging alone takes seconds here
+    "IRISQ_RECONCILE_AFTER_SECONDS": "3",
+    "IRISQ_RECONCILE_EVERY_SECONDS": "1",
+    "IRISQ_BOOTSTRAP_CHAMPION": "false",
+    "IRISQ_CHAMPION_REFRESH_SECONDS": "0.5",
+}
+# Collected by every fault test, printed as one table at the end of the run.
+TALLIES: list[dict[str, Any]] = []
+
+
+@dataclass
+class FaultStack:
+    """A private Redis, an API on it, and helpers to start, kill and read workers."""
+
+    root: Path
+    redis_port: int
+    settings: Settings
+    env: dict[str, str]
+    api: TestClient
+    worker_logs: list[Path] = field(default_factory=list)
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.root / "redis"
+
+    def restart_redis(self) -> AbstractContextManager[str]:
+        """The same Redis again (port, data dir): it reloads its append-only file."""
+        return redis_server(self.redis_dir, port=self.redis_port)
+
+    def redis(self) -> redis.Redis:
+        client: redis.Redis = self.api.app.state.redis  # type: ignore[attr-defined]
+        return client
+
+    def worker(
+        self, queue: str, name: str, env: dict[str, str] | None = None
+    ) -> AbstractContextManager[subprocess.Popen[bytes]]:
+        log = self.root / f"{name}-{len(self.worker_logs)}.log"
+        self.worker_logs.append(log)
+        return celery_worker(queue, name, {**self.env, **(env or {})}, log)
+
+    def wait_worker_ready(self, queue: str, deadline_seconds: float = 60) -> None:
+        wait_for(
+            lambda: self.api.get("/readyz").json()["checks"][f"{queue}_workers"]["ok"],
+            deadline_seconds,
+            f"a worker on the {queue} queue",
+            every=0.2,
+        )
+
+    def log_count(self, pattern: str) -> int:
+        """Lines matching `pattern` in every worker log of this test."""
+        regex = re.compile(pattern)
+        return sum(
+            1
+            for log in self.worker_logs
+            if log.exists()
+            for line in log.read_text(errors="replace").splitlines()
+            if regex.search(line)
+        )
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.api.get(f"/v1/jobs/{job_id}").json()
+        return job
+
+    def wait(self, job_id: str, deadline_seconds: float) -> dict[str, Any]:
+        def final() -> dict[str, Any] | None:
+            job = self.job(job_id)
+            return job if job.get("status") in FINAL_STATUSES else None
+
+        return wait_for(final, deadline_seconds, f"job {job_id} finished", every=0.1)
+
+    def tally(self, fault: str, accepted: list[str], deadline_seconds: float) -> dict[str, Any]:
+        """Wait for every accepted job, then count: completed, lost, and duplicated (a job
+        whose result was stored by more than one delivery)."""
+        completed = lost = duplicated = 0
+        for job_id in accepted:
+            try:
+                job = self.wait(job_id, deadline_seconds)
+            except TimeoutError:
+                lost += 1
+                continue
+            completed += job["status"] == "succeeded"
+            stored = self.log_count(rf"job succeeded \[job {job_id}\]")
+            duplicated += max(0, stored - 1)
+        row = {
+            "fault": fault,
+            "accepted": len(accepted),
+            "completed": completed,
+            "lost": lost,
+            "duplicated": duplicated,
+        }
+        TALLIES.append(row)
+        print(f"\n{fault}: {row}")
+        return row
+
+
+def kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Send `sig` to the worker and its pool children (they share its process group)."""
+    os.killpg(process.pid, sig)
+
+
+@pytest.fixture
+def fault_stack(stack: Stack, tmp_path: Path) -> Iterator[FaultStack]:
+    """Needs the session stack only for its MLflow server and bootstrapped champion."""
+    redis_dir = tmp_path / "redis"
+    with redis_server(redis_dir) as redis_url:
+        port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+        settings = Settings(
+            redis_url=redis_url,
+            mlflow_tracking_uri=stack.settings.mlflow_tracking_uri,
+            mlflow_ui_url=stack.settings.mlflow_ui_url,
+            models_dir=tmp_path / "models",
+            batch_dir=tmp_path / "batches",
+            **{k.removeprefix("IRISQ_").lower(): v for k, v in FAULT_ENV.items()},  # type: ignore[arg-type]
+        )
+        env = {
+            **FAULT_ENV,
+            "IRISQ_REDIS_URL": redis_url,
+            "IRISQ_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+            "IRISQ_MODELS_DIR": str(settings.models_dir),
+            "IRISQ_BATCH_DIR": str(settings.batch_dir),
+        }
+        with TestClient(create_app(settings)) as api:
+            yield FaultStack(tmp_path, port, settings, env, api)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TALLIES:
+        return
+    terminalreporter.section("fault tests: accepted / completed / lost / duplicated")
+    for row in TALLIES:
+        terminalreporter.write_line(
+            f"{row['fault']:<58} {row['accepted']:>5} {row['completed']:>5} "
+            f"{row['lost']:>5} {row['duplicated']:>5}"
+        )

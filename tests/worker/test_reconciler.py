@@ -1,0 +1,57 @@
+"""The reconciler on the real stack: lost tasks are sent again, expired batch files go."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from irisq.jobs import QUEUED_INDEX, JobKind, JobStore
+from irisq.queueing import make_celery, task_message
+from irisq.tasks import PREDICT_TASK
+from tests.support.stack import Stack
+from worker.reconciler import ORPHAN_FILES_AFTER_SECONDS, Reconciler
+
+
+def _reconciler(stack: Stack) -> tuple[Reconciler, JobStore]:
+    settings = stack.settings.model_copy(update={"reconcile_after_seconds": 5})
+    store = JobStore(stack.api.app.state.redis, settings.job_ttl_seconds)  # type: ignore[attr-defined]
+    return Reconciler(settings, make_celery(settings), store), store
+
+
+def test_a_job_whose_task_never_reached_the_queue_is_sent_and_served(stack: Stack) -> None:
+    reconciler, store = _reconciler(stack)
+    lost = store.create(
+        JobKind.PREDICTION,
+        task=task_message(PREDICT_TASK, "lost-job", [[[5.1, 3.5, 1.4, 0.2]], "champion"]),
+        job_id="lost-job",
+    )
+    fresh = store.create(JobKind.PREDICTION, task=task_message(PREDICT_TASK, "fresh-job", []))
+    store.redis.zadd(QUEUED_INDEX, {lost.job_id: time.time() - 60})  # queued a minute ago
+
+    resent = reconciler.run_once()
+
+    assert resent == [lost.job_id]  # the fresh one is still within its threshold
+    job = stack.wait(lost.job_id)
+    assert (job["status"], job["result"]["predictions"][0]["species"]) == ("succeeded", "setosa")
+    assert reconciler.run_once() == []  # ended: nothing more to do
+    store.cancel(fresh.job_id, by="test")
+
+
+def test_files_of_expired_batches_are_removed_and_others_kept(stack: Stack) -> None:
+    reconciler, store = _reconciler(stack)
+    batch_dir = stack.settings.batch_dir
+    old = time.time() - ORPHAN_FILES_AFTER_SECONDS - 60
+    expired = batch_dir / "expired-batch"
+    uploading = batch_dir / "upload-in-progress"
+    live = batch_dir / store.create(JobKind.BATCH).job_id
+    for folder in (expired, uploading, live):
+        folder.mkdir(parents=True)
+        (folder / "input.csv").write_text("sepal_length\n")
+    os.utime(expired, (old, old))
+    os.utime(live, (old, old))
+
+    removed = reconciler.sweep_batch_files(time.time())
+
+    assert removed == [expired]
+    assert uploading.exists()
+    assert live.exists()
