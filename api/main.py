@@ -92,6 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.state.metrics = metrics.instrument(app, client)
     problems.install(app)
-    for module in (predictions, batches, training, jobs, models, health, metrics):
-        app.include_router(module.router)
+    problems.document(app, open_api=keys.open)
+    routers = [m.router for m in (predictions, batches, training, jobs, models, health, metrics)]
+    for router in routers:
+        app.include_router(router)
+    problems.index_methods(app, routers)
     return app

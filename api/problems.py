@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from re import Pattern
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -19,6 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
+# FastAPI documents its own 422 body for every operation with parameters; ours replaces it.
+FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 # How long a client should wait before retrying when a backing service is away.
 RETRY_AFTER_SECONDS = 5
 
@@ -62,6 +67,8 @@ class Problem(BaseModel):
 AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No API key, or not a valid one."},
     429: {"model": Problem, "description": "Too many requests with this key; see Retry-After."},
+    # Every key check counts the request in Redis, so Redis being away answers 503 anywhere.
+    503: {"model": Problem, "description": "A backing service is away; see Retry-After."},
 }
 ADMIN_PROBLEMS: dict[int | str, dict[str, Any]] = {
     **AUTH_PROBLEMS,
@@ -122,10 +129,60 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "Invalid request", shown + more, errors=errors)
 
 
-async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+# What FastAPI's JSON body reading raises besides a syntax error, as its 400 names no cause.
+_UNREADABLE_JSON = {
+    UnicodeDecodeError: "it is not UTF-8 text",
+    RecursionError: "it is nested too deeply",
+}
+
+
+def _unreadable_json(exc: StarletteHTTPException) -> JSONResponse | None:
+    """FastAPI answers a JSON body it cannot decode (not UTF-8, nested too deeply) with a
+    bare 400, while a syntax error is a 422 naming the body: make both the same 422."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    why = next((why for kind, why in _UNREADABLE_JSON.items() if isinstance(cause, kind)), None)
+    if why is None:
+        return None
+    error = FieldError(
+        field="body", message=f"the body is not valid JSON ({why})", type="json_invalid"
+    )
+    return problem_response(
+        422, "Invalid request", f"{error.field}: {error.message}", errors=[error]
+    )
+
+
+def index_methods(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """Remember which methods each path answers to, for the `Allow` header of a 405."""
+    app.state.route_methods = [
+        (route.path_regex, frozenset(route.methods or ()))
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the requested path answers to. Starlette's 405 names only those of the
+    first route matching the path, though `GET` and `DELETE /v1/jobs/{id}` are two routes."""
+    index: list[tuple[Pattern[str], frozenset[str]]] = getattr(
+        request.app.state, "route_methods", []
+    )
+    path = request.scope.get("path", "")
+    methods = {method for pattern, allowed in index if pattern.match(path) for method in allowed}
+    return ", ".join(sorted(methods)) or None
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if (unreadable := _unreadable_json(exc)) is not None:
+        return unreadable
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
     title = TITLES.get(exc.status_code, "Request refused")
-    return problem_response(exc.status_code, title, str(exc.detail), headers=exc.headers)
+    return problem_response(exc.status_code, title, str(exc.detail), headers=headers or None)
 
 
 def _unavailable_detail(exc: Exception) -> str:
@@ -149,6 +206,52 @@ async def _on_unavailable(_: Request, exc: Exception) -> JSONResponse:
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error")
     return problem_response(500, "Internal error", "an unexpected error occurred; it was logged")
+
+
+def _as_problem_json(document: dict[str, Any]) -> dict[str, Any]:
+    """Document every problem answer as what it is on the wire: `application/problem+json`
+    with the `Problem` schema. FastAPI puts a `responses=` model under `application/json`,
+    and adds its own `HTTPValidationError` 422, which the handler above never sends.
+    Idempotent: it rewrites `document` in place and may run on it again."""
+    replaced = {PROBLEM_REF, *(f"#/components/schemas/{n}" for n in FASTAPI_VALIDATION_SCHEMAS)}
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for answer in operation.get("responses", {}).values():
+                content = answer.get("content", {})
+                schema = content.get("application/json", {}).get("schema", {})
+                if schema.get("$ref") in replaced:
+                    del content["application/json"]
+                    content[PROBLEM_JSON] = {"schema": {"$ref": PROBLEM_REF}}
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name in FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    if "Problem" not in schemas:
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}), Problem=problem)
+    return document
+
+
+def _optional_auth(document: dict[str, Any]) -> dict[str, Any]:
+    """An open API (no keys configured) takes no key: say so, with an empty requirement."""
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            security = operation.get("security") if isinstance(operation, dict) else None
+            if security and {} not in security:
+                security.append({})
+    return document
+
+
+def document(app: FastAPI, open_api: bool) -> None:
+    """Make `/openapi.json` describe what this app really answers."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        described = _as_problem_json(generate())
+        return _optional_auth(described) if open_api else described
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install(app: FastAPI) -> None:

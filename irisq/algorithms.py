@@ -6,13 +6,32 @@ names it, not a failed job minutes later in the worker.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 Algorithm = Literal["logistic_regression", "svc", "decision_tree", "random_forest", "knn"]
 DEFAULT_ALGORITHM: Algorithm = "logistic_regression"
+
+
+def _whole_number(value: Any) -> Any:
+    """`13.0` is an integer to JSON Schema (and to the OpenAPI document), so it is one here
+    too; `13.5`, `"13"` and `true` stay refused by the strict check."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+# A tree depth. The bounds sit inside the annotation, before the validator: on the `Optional`
+# field, or after it, they would reach the JSON schema as unknown `ge`/`le` keywords.
+Depth = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)]
 
 
 class _Params(BaseModel):
@@ -23,7 +42,7 @@ class LogisticRegressionParams(_Params):
     """Multinomial logistic regression on standardised features."""
 
     C: float = Field(1.0, gt=0, le=1e6, description="Inverse regularisation strength.")
-    max_iter: int = Field(1000, ge=10, le=100_000, description="Solver iteration cap.")
+    max_iter: WholeNumber = Field(1000, ge=10, le=100_000, description="Solver iteration cap.")
 
 
 class SVCParams(_Params):
@@ -31,7 +50,17 @@ class SVCParams(_Params):
 
     C: float = Field(1.0, gt=0, le=1e6, description="Regularisation parameter.")
     kernel: Literal["linear", "rbf", "poly", "sigmoid"] = "rbf"
-    gamma: Literal["scale", "auto"] | float = Field("scale", description="Kernel coefficient.")
+    gamma: Literal["scale", "auto"] | float = Field(
+        "scale",
+        description="Kernel coefficient.",
+        # The validator below, in the schema: a number must be greater than 0.
+        json_schema_extra={
+            "anyOf": [
+                {"enum": ["scale", "auto"], "type": "string"},
+                {"type": "number", "exclusiveMinimum": 0},
+            ]
+        },
+    )
 
     @field_validator("gamma")
     @classmethod
@@ -44,23 +73,23 @@ class SVCParams(_Params):
 class DecisionTreeParams(_Params):
     """A single decision tree."""
 
-    max_depth: int | None = Field(None, ge=1, le=100, description="None grows the full tree.")
-    min_samples_leaf: int = Field(1, ge=1, le=100)
+    max_depth: Depth | None = Field(None, description="None grows the full tree.")
+    min_samples_leaf: WholeNumber = Field(1, ge=1, le=100)
     criterion: Literal["gini", "entropy", "log_loss"] = "gini"
 
 
 class RandomForestParams(_Params):
     """A random forest of decision trees."""
 
-    n_estimators: int = Field(100, ge=1, le=1000)
-    max_depth: int | None = Field(None, ge=1, le=100)
-    min_samples_leaf: int = Field(1, ge=1, le=100)
+    n_estimators: WholeNumber = Field(100, ge=1, le=1000)
+    max_depth: Depth | None = None
+    min_samples_leaf: WholeNumber = Field(1, ge=1, le=100)
 
 
 class KNNParams(_Params):
     """k-nearest neighbours on standardised features."""
 
-    n_neighbors: int = Field(5, ge=1, le=100)
+    n_neighbors: WholeNumber = Field(5, ge=1, le=100)
     weights: Literal["uniform", "distance"] = "uniform"
 
 
@@ -78,15 +107,29 @@ def resolve_params(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
     return PARAMS_BY_ALGORITHM[algorithm].model_validate(params).model_dump()
 
 
+def _params_per_algorithm(schema: dict[str, Any]) -> None:
+    """Say in the JSON schema which `params` each algorithm takes, as the validator of
+    `TrainingRequest.params` enforces it: one branch per algorithm (an absent `algorithm`
+    is the default one)."""
+    branches: list[dict[str, Any]] = []
+    for algorithm, params in PARAMS_BY_ALGORITHM.items():
+        branch: dict[str, Any] = {
+            "properties": {
+                "algorithm": {"const": algorithm},
+                "params": params.model_json_schema(),
+            }
+        }
+        if algorithm != DEFAULT_ALGORITHM:
+            branch["required"] = ["algorithm"]
+        branches.append(branch)
+    schema["oneOf"] = branches
+    schema["examples"] = [{"algorithm": "logistic_regression", "params": {"C": 1.0}}]
+
+
 class TrainingRequest(BaseModel):
     """Train a model and offer it to the champion gate."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"algorithm": "logistic_regression", "params": {"C": 1.0}}]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_params_per_algorithm)
 
     algorithm: Algorithm = DEFAULT_ALGORITHM
     params: dict[str, Any] = Field(

@@ -53,7 +53,9 @@ _VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
 def _model_reference(value: Any) -> str:
-    """Accept `"champion"`, `"3"` or `3`."""
+    """Accept `"champion"`, `"3"` or `3` (and `3.0`, which JSON Schema counts as an integer)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         value = str(value)
     if isinstance(value, str) and (value == CHAMPION or _VERSION.match(value)):
@@ -64,12 +66,21 @@ def _model_reference(value: Any) -> str:
     )
 
 
+def _model_reference_schema(schema: dict[str, Any]) -> None:
+    """What `_model_reference` accepts: the word, or a version as a string or a number."""
+    schema.pop("type", None)
+    schema["anyOf"] = [
+        {"type": "string", "pattern": rf"^({CHAMPION}|[1-9][0-9]{{0,8}})$"},
+        {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+    ]
+
+
 ModelReference = Annotated[
     str,
     PlainValidator(_model_reference, json_schema_input_type=str),
     Field(
         description='`"champion"` or a registered version number of the `iris` model.',
-        json_schema_extra={"pattern": rf"^({CHAMPION}|[1-9][0-9]{{0,8}})$"},
+        json_schema_extra=_model_reference_schema,
     ),
 ]
 

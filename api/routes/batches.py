@@ -32,8 +32,17 @@ UPLOAD_BODY = {
             "schema": {
                 "type": "object",
                 "required": [FILE_FIELD],
-                "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
-            }
+                "properties": {
+                    FILE_FIELD: {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "A UTF-8 CSV whose first line names the four "
+                        "measurement columns, then one flower a line.",
+                    }
+                },
+            },
+            # The part is a CSV file, not any bytes (the file picker of /docs stays).
+            "encoding": {FILE_FIELD: {"contentType": "text/csv"}},
         }
     },
 }

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path
 
 from api.auth import CallerDep, may_see
 from api.deps import JobStoreDep
-from api.problems import Problem
+from api.problems import AUTH_PROBLEMS, Problem
 from irisq.jobs import Job, JobStore
 from irisq.keys import Caller
 
@@ -38,7 +38,7 @@ def find_job(jobs: JobStore, job_id: str, caller: Caller) -> Job:
     raise HTTPException(404, f"no job with id {job_id!r}")
 
 
-@router.get("/{job_id}", response_model=Job, responses=NOT_FOUND)
+@router.get("/{job_id}", response_model=Job, responses={**AUTH_PROBLEMS, **NOT_FOUND})
 def get_job(jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> Job:
     """The job's status, progress, and its result or error once it has finished."""
     return find_job(jobs, job_id, caller)
@@ -47,7 +47,11 @@ def get_job(jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> Job:
 @router.delete(
     "/{job_id}",
     response_model=Job,
-    responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job already ended."}},
+    responses={
+        **AUTH_PROBLEMS,
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "The job already ended."},
+    },
 )
 def cancel_job(jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> Job:
     """Cancel a queued or running job: it ends `canceled`; a running batch stops within a
