@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,8 +14,11 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from api import metrics, problems
+from api.batching import MicroBatcher
 from api.registry import RegistryReader
-from api.routes import batches, health, jobs, models, predictions, training
+from api.routes import batches, health, invocations, jobs, models, predictions, training
+from api.submission import send_group
+from api.waiting import JobWaiter
 from irisq.jobs import JobStore
 from irisq.keys import OPEN_WARNING, KeyRing
 from irisq.logs import configure
@@ -73,7 +77,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = RegistryReader(
             settings.mlflow_tracking_uri, settings.model_name, settings.champion_alias
         )
+        app.state.waiter = JobWaiter(settings.redis_url)
+        await app.state.waiter.start()
+        app.state.batcher = MicroBatcher(
+            functools.partial(send_group, app.state.celery, app.state.jobs, settings),
+            max_rows=settings.micro_batch_max_rows,
+            max_delay_seconds=settings.micro_batch_max_delay_ms / 1000,
+            on_group=app.state.observe_group,
+        )
         yield
+        await app.state.waiter.close()
         app.state.registry.close()
         client.close()
 
@@ -91,9 +104,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.state.metrics = metrics.instrument(app, client)
+    app.state.observe_group = metrics.micro_batch_observer(app.state.metrics)
     problems.install(app)
     problems.document(app, open_api=keys.open)
-    routers = [m.router for m in (predictions, batches, training, jobs, models, health, metrics)]
+    routers = [
+        m.router
+        for m in (predictions, batches, training, jobs, models, health, invocations, metrics)
+    ]
     for router in routers:
         app.include_router(router)
     problems.index_methods(app, routers)

@@ -95,6 +95,23 @@ def instrument(app: FastAPI, client: redis.Redis) -> CollectorRegistry:
     return registry
 
 
+def micro_batch_observer(registry: CollectorRegistry) -> Callable[[int, int], None]:
+    """Histograms of the micro-batches the API forms: jobs and rows per group sent."""
+    sizes = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    jobs = Histogram(
+        "irisq_micro_batch_jobs", "Prediction jobs per task sent", buckets=sizes, registry=registry
+    )
+    rows = Histogram(
+        "irisq_micro_batch_rows", "Rows per task sent", buckets=sizes, registry=registry
+    )
+
+    def observe(job_count: int, row_count: int) -> None:
+        jobs.observe(job_count)
+        rows.observe(row_count)
+
+    return observe
+
+
 @router.get("/metrics", include_in_schema=False)
 def get_metrics(request: Request) -> Response:
     """Prometheus text exposition."""

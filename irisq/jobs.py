@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 from pydantic import BaseModel, Field
+from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 # What one HSET writes: field name → text, in the types redis-py declares.
@@ -30,6 +31,8 @@ Fields = dict[FieldT, EncodableT]
 KEY_PREFIX = "irisq:job:"
 # Marks a job that existed (value: its owner) for a while after its record expired.
 EXPIRED_PREFIX = "irisq:job-seen:"
+# Every job that ends is announced here (its id), so waiting requests need not poll.
+DONE_CHANNEL = "irisq:jobs:done"
 QUEUED_INDEX = "irisq:jobs:queued"  # job id → when it was queued (epoch seconds)
 RUNNING_INDEX = "irisq:jobs:running"  # job id → when its current attempt started
 # How long an expired job is still recognised (410 Gone) before it becomes unknown (404).
@@ -116,6 +119,7 @@ if attempts > tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4], 'finished_at', ARGV[5])
   redis.call('HDEL', KEYS[1], 'task')
   redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('PUBLISH', 'irisq:jobs:done', ARGV[1])
   return 'gave_up'
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
@@ -136,6 +140,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('EXPIRE', KEYS[4], ARGV[3])
+redis.call('PUBLISH', 'irisq:jobs:done', ARGV[1])
 return 1
 """
 
@@ -197,15 +202,45 @@ class JobStore:
         }
         if owner:
             fields["owner"] = owner
-        stored: Fields = {**fields, "task": json.dumps(task)} if task else fields
-        key = self.key(job_id)
         with self._redis.pipeline() as pipe:
-            pipe.hset(key, mapping=stored)
-            pipe.expire(key, self._ttl)
-            pipe.zadd(QUEUED_INDEX, {job_id: time.time()})
-            pipe.set(self.expired_key(job_id), owner or "", ex=self._ttl + EXPIRED_MEMORY_SECONDS)
+            self._queue_create(pipe, job_id, fields, task, owner)
             pipe.execute()
         return Job.model_validate(fields)
+
+    def create_many(
+        self, kind: JobKind, jobs: dict[str, dict[str, Any]], owners: dict[str, str]
+    ) -> dict[str, Job]:
+        """`create` for many jobs (id → task to re-send), in one round trip."""
+        now, created = _now(), {}
+        with self._redis.pipeline(transaction=False) as pipe:
+            for job_id, task in jobs.items():
+                fields: Fields = {
+                    "job_id": job_id,
+                    "kind": kind.value,
+                    "status": JobStatus.QUEUED.value,
+                    "progress": "0",
+                    "created_at": now,
+                    "attempts": "0",
+                    "owner": owners[job_id],
+                }
+                self._queue_create(pipe, job_id, fields, task, owners[job_id])
+                created[job_id] = Job.model_validate(fields)
+            pipe.execute()
+        return created
+
+    def _queue_create(
+        self,
+        pipe: Pipeline,
+        job_id: str,
+        fields: Fields,
+        task: dict[str, Any] | None,
+        owner: str | None,
+    ) -> None:
+        key = self.key(job_id)
+        pipe.hset(key, mapping={**fields, "task": json.dumps(task)} if task else fields)
+        pipe.expire(key, self._ttl)
+        pipe.zadd(QUEUED_INDEX, {job_id: time.time()})
+        pipe.set(self.expired_key(job_id), owner or "", ex=self._ttl + EXPIRED_MEMORY_SECONDS)
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when no such job exists (or it has expired)."""
@@ -236,6 +271,16 @@ class JobStore:
 
     def start(self, job_id: str, stage: str | None = None) -> StartOutcome:
         """Mark the job running and count the attempt; give up after too many attempts."""
+        return self.start_many([job_id], stage)[0]
+
+    def start_many(self, job_ids: list[str], stage: str | None = None) -> list[StartOutcome]:
+        """`start` for each job, in one round trip (a micro-batch of predictions)."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                self._queue_start(pipe, job_id, stage)
+            return [StartOutcome(as_text(outcome)) for outcome in pipe.execute()]
+
+    def _queue_start(self, pipe: Pipeline, job_id: str, stage: str | None) -> None:
         now = _now()
         fields: list[str] = ["status", JobStatus.RUNNING.value, "started_at", now]
         if stage:
@@ -249,11 +294,11 @@ class JobStore:
                 "details": None,
             }
         )
-        outcome = self._start(
+        self._start(
             keys=[self.key(job_id), QUEUED_INDEX, RUNNING_INDEX],
             args=[job_id, time.time(), self._max_attempts, gave_up, now, *fields],
+            client=pipe,
         )
-        return StartOutcome(as_text(outcome))
 
     def progress(self, job_id: str, progress: float, stage: str | None = None) -> None:
         """Report how far a running job has come (0..1) and, optionally, its stage."""
@@ -264,9 +309,21 @@ class JobStore:
 
     def succeed(self, job_id: str, result: dict[str, Any]) -> bool:
         """Store the result and mark the job succeeded; False if it had already ended."""
-        return self._finish(
-            job_id, JobStatus.SUCCEEDED, result=json.dumps(result), progress="1", stage="done"
-        )
+        return self.succeed_many({job_id: result})[0]
+
+    def succeed_many(self, results: dict[str, dict[str, Any]]) -> list[bool]:
+        """`succeed` for each job, in one round trip."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for job_id, result in results.items():
+                self._queue_finish(
+                    pipe,
+                    job_id,
+                    JobStatus.SUCCEEDED,
+                    result=json.dumps(result),
+                    progress="1",
+                    stage="done",
+                )
+            return [bool(done) for done in pipe.execute()]
 
     def fail(
         self,
@@ -285,14 +342,19 @@ class JobStore:
         return self._finish(job_id, JobStatus.CANCELED, error=error)
 
     def _finish(self, job_id: str, status: JobStatus, **extra: str) -> bool:
+        with self._redis.pipeline(transaction=False) as pipe:
+            self._queue_finish(pipe, job_id, status, **extra)
+            return bool(pipe.execute()[0])
+
+    def _queue_finish(self, pipe: Pipeline, job_id: str, status: JobStatus, **extra: str) -> None:
         fields = ["status", status.value, "finished_at", _now()]
         for name, value in extra.items():
             fields += [name, value]
-        done = self._finish_script(
+        self._finish_script(
             keys=[self.key(job_id), QUEUED_INDEX, RUNNING_INDEX, self.expired_key(job_id)],
             args=[job_id, self._ttl, self._ttl + EXPIRED_MEMORY_SECONDS, *fields],
+            client=pipe,
         )
-        return bool(done)
 
     def queued_before(self, cutoff: float, limit: int = 1000) -> list[str]:
         """Ids of jobs queued before `cutoff` (epoch seconds) and not started since."""

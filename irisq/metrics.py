@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Final
 
 import redis
+from redis.client import Pipeline
 
 from irisq.jobs import as_text
 
@@ -30,17 +31,29 @@ def record_job(
     model_version: str | None,
 ) -> None:
     """Count one finished job: its duration, and the species it predicted with which model."""
-    key = f"{JOB_SECONDS}{kind}:{status}"
     with client.pipeline(transaction=False) as pipe:
-        pipe.hincrbyfloat(key, "sum", seconds)
-        pipe.hincrby(key, "count", 1)
-        for bound in BUCKETS:
-            if seconds <= bound:
-                pipe.hincrby(key, f"le:{bound}", 1)
-        for name, count in species.items():
-            if count:
-                pipe.hincrby(PREDICTIONS, f"{model_version}:{name}", count)
+        add_job(pipe, kind, status, seconds, species, model_version)
         pipe.execute()
+
+
+def add_job(
+    pipe: Pipeline,
+    kind: str,
+    status: str,
+    seconds: float,
+    species: dict[str, int],
+    model_version: str | None,
+) -> None:
+    """Queue the writes of `record_job` on `pipe` (many jobs, one round trip)."""
+    key = f"{JOB_SECONDS}{kind}:{status}"
+    pipe.hincrbyfloat(key, "sum", seconds)
+    pipe.hincrby(key, "count", 1)
+    for bound in BUCKETS:
+        if seconds <= bound:
+            pipe.hincrby(key, f"le:{bound}", 1)
+    for name, count in species.items():
+        if count:
+            pipe.hincrby(PREDICTIONS, f"{model_version}:{name}", count)
 
 
 def job_histograms(

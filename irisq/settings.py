@@ -87,6 +87,21 @@ class Settings(BaseSettings):
     max_queue_depth: int = Field(
         10_000, gt=0, description="Submissions get 503 while this many tasks wait in a queue."
     )
+    micro_batch_max_rows: int = Field(
+        512,
+        gt=0,
+        description="Most rows in one micro-batch of predictions (one task, one model call).",
+    )
+    micro_batch_max_delay_ms: float = Field(
+        2.0,
+        ge=0,
+        description="Longest a prediction waits to join a micro-batch while another is sent.",
+    )
+    invocations_wait_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long `/invocations` holds a request for its result before a 504.",
+    )
     max_attempts: int = Field(
         3, ge=1, description="Deliveries of one job before it fails (a task that kills its worker)."
     )

@@ -12,6 +12,7 @@ The same round deletes the batch files of jobs whose records have expired (reten
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import shutil
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import redis
 from celery import Celery
@@ -26,7 +28,7 @@ from celery import Celery
 from irisq.jobs import JobStatus, JobStore
 from irisq.queueing import send
 from irisq.settings import Settings
-from irisq.tasks import QUEUES
+from irisq.tasks import PREDICT_GROUP_TASK, QUEUES
 
 logger = logging.getLogger(__name__)
 
@@ -37,20 +39,29 @@ ORPHAN_FILES_AFTER_SECONDS = 3600
 
 
 def task_ids_held(client: redis.Redis, queues: Iterable[str] = QUEUES) -> set[str]:
-    """Ids of the tasks waiting in `queues` or delivered and not yet acknowledged."""
+    """Ids of the jobs whose tasks wait in `queues` or are delivered and not yet acknowledged
+    (a micro-batch task holds the ids of all its jobs)."""
     held: set[str] = set()
     for queue in queues:
         for raw in client.lrange(queue, 0, -1):
-            held.add(_task_id(json.loads(raw)))
+            held.update(_job_ids(json.loads(raw)))
     for raw in client.hvals(UNACKED):
-        held.add(_task_id(json.loads(raw)[0]))  # [message, exchange, routing key]
+        held.update(_job_ids(json.loads(raw)[0]))  # [message, exchange, routing key]
     held.discard("")
     return held
 
 
-def _task_id(message: dict[str, object]) -> str:
+def _job_ids(message: dict[str, Any]) -> list[str]:
     headers = message.get("headers")
-    return str(headers.get("id", "")) if isinstance(headers, dict) else ""
+    if not isinstance(headers, dict):
+        return []
+    if headers.get("task") != PREDICT_GROUP_TASK:
+        return [str(headers.get("id", ""))]
+    try:  # Celery's message body: base64 of JSON [args, kwargs, embed]
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        return [str(member[0]) for member in args[0]]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return []
 
 
 class Reconciler:

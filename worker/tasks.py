@@ -16,9 +16,9 @@ from redis.lock import Lock
 from irisq.batches import BatchFiles
 from irisq.jobs import JobKind, JobStatus
 from irisq.settings import get_settings
-from irisq.tasks import BATCH_TASK, PREDICT_TASK, TRAIN_TASK
+from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
-from worker import inference, training
+from worker import grouped, inference, training
 from worker.celery_app import app
 from worker.context import job_store, model_cache, redis_client
 from worker.jobs import run_job, stop_if_canceled
@@ -44,6 +44,12 @@ def predict(job_id: str, rows: list[list[float]], model: str) -> None:
         JobKind.PREDICTION,
         lambda: inference.predict(model_cache(), rows, model),
     )
+
+
+@app.task(name=PREDICT_GROUP_TASK, **_limits(settings.predict_time_limit_seconds))
+def predict_group(members: list[list[Any]]) -> None:
+    """Score several prediction jobs ([job id, rows, model] each) in one task."""
+    grouped.run_group(job_store(), model_cache(), members)
 
 
 def _registry_lock() -> Lock:

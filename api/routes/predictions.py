@@ -1,38 +1,100 @@
-"""Predictions: submit rows to score; the result is read from the job."""
+"""Predictions: submit rows to score; answered at once with the result if asked to wait."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from api.accepted import JobAccepted, accepted
 from api.auth import CallerDep
-from api.deps import JobStoreDep, QueueDep, SettingsDep
+from api.batching import MicroBatcher, Pending
+from api.deps import JobStoreDep
 from api.problems import AUTH_PROBLEMS, Problem
-from api.submission import enqueue
-from irisq.jobs import JobKind
+from api.waiting import MAX_WAIT_SECONDS, JobWaiter, preferred_wait
+from irisq.jobs import Job, JobStore, new_job_id
 from irisq.schema import PredictionRequest
-from irisq.tasks import PREDICT_TASK
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
+
+WaitQuery = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds to wait for the result: `200` with the finished job if it ends "
+        "in time, else `202` as without it. Same as the header `Prefer: wait=<seconds>`.",
+    ),
+]
+PreferHeader = Annotated[
+    str | None, Header(description="RFC 7240, e.g. `wait=2`; `?wait=` wins if both are given.")
+]
+
+
+async def submit_and_wait(
+    request: Request,
+    jobs: JobStore,
+    rows: list[list[float]],
+    model: str,
+    owner: str,
+    wait: float | None,
+) -> tuple[Job, bool]:
+    """Queue one prediction job through the micro-batcher; wait for it if asked.
+
+    Returns the job (finished if `wait` allowed) and whether it finished."""
+    batcher: MicroBatcher = request.app.state.batcher
+    waiter: JobWaiter = request.app.state.waiter
+    pending = Pending(new_job_id(), rows, model, owner)
+    ended = waiter.expect(pending.job_id) if wait else None
+    try:
+        job = await batcher.submit(pending)
+    except BaseException:
+        if ended is not None:
+            waiter.forget(pending.job_id, ended)
+        raise
+    if ended is None or wait is None:
+        return job, False
+    if await waiter.wait(pending.job_id, ended, wait):
+        finished = await run_in_threadpool(jobs.get, pending.job_id)
+        if finished is not None:
+            return finished, True
+    return job, False
 
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses={**AUTH_PROBLEMS, 422: {"model": Problem}, 503: {"model": Problem}},
+    responses={
+        **AUTH_PROBLEMS,
+        200: {"model": Job, "description": "The job finished within the requested wait."},
+        422: {"model": Problem},
+        503: {"model": Problem},
+    },
 )
-def create_prediction(
-    request: PredictionRequest,
+async def create_prediction(
+    request: Request,
+    body: PredictionRequest,
     response: Response,
     jobs: JobStoreDep,
-    queue: QueueDep,
-    settings: SettingsDep,
     caller: CallerDep,
-) -> JobAccepted:
-    """Queue 1 to 10,000 rows for scoring; poll the job for the species."""
-    rows = [row.as_list() for row in request.rows]
-    job = enqueue(
-        queue, jobs, settings, caller, JobKind.PREDICTION, PREDICT_TASK, [rows, request.model]
-    )
-    return accepted(job, response)
+    wait: WaitQuery = None,
+    prefer: PreferHeader = None,
+) -> Any:
+    """Queue 1 to 10,000 rows for scoring; poll the job for the species, or ask to wait."""
+    from_header = preferred_wait(prefer)
+    seconds = wait if wait is not None else from_header
+    rows = [row.as_list() for row in body.rows]
+    job, finished = await submit_and_wait(request, jobs, rows, body.model, caller.name, seconds)
+    if not finished:
+        return accepted(job, response)
+    headers = {"Location": f"/v1/jobs/{job.job_id}"}
+    if wait is None and from_header is not None:
+        headers["Preference-Applied"] = f"wait={prefer_value(from_header)}"
+    return JSONResponse(job.model_dump(mode="json"), status_code=200, headers=headers)
+
+
+def prefer_value(seconds: float) -> str:
+    return str(int(seconds)) if seconds.is_integer() else str(seconds)

@@ -1,0 +1,96 @@
+"""Waiting for a job without polling: one Redis subscription per API process.
+
+Workers announce every job that ends on a pub/sub channel, inside the same Lua script that
+stores its outcome (irisq.jobs), so an announcement never precedes the result. A request
+that asked to wait registers a future for its job id before the job is even queued, and
+the listener resolves it. If the subscription drops (Redis restarting), waits time out and
+clients get the usual 202 to poll: the wait is an optimisation, never the only path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+
+import redis.asyncio as aioredis
+
+from irisq.jobs import DONE_CHANNEL
+
+logger = logging.getLogger("irisq.api")
+
+MAX_WAIT_SECONDS = 60.0
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+
+
+def preferred_wait(prefer: str | None) -> float | None:
+    """`Prefer: wait=5` (RFC 7240) → 5.0; None when the header asks no wait."""
+    if not prefer:
+        return None
+    found = _PREFER_WAIT.search(prefer)
+    return min(float(found.group(1)), MAX_WAIT_SECONDS) if found else None
+
+
+class JobWaiter:
+    def __init__(self, redis_url: str) -> None:
+        self._client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen(), name="irisq-job-waiter")
+
+    async def close(self) -> None:
+        if self._listener:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._client.aclose()
+
+    def expect(self, job_id: str) -> asyncio.Future[None]:
+        """Register interest before the job is queued, so its end cannot be missed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(job_id, []).append(future)
+        return future
+
+    async def wait(self, job_id: str, future: asyncio.Future[None], seconds: float) -> bool:
+        """True if the job ended within `seconds`."""
+        try:
+            if not self._subscribed.is_set():
+                return False  # not listening (Redis away): do not hold the request for nothing
+            await asyncio.wait_for(future, timeout=seconds)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.forget(job_id, future)
+
+    def forget(self, job_id: str, future: asyncio.Future[None]) -> None:
+        futures = self._waiting.get(job_id, [])
+        if future in futures:
+            futures.remove(future)
+        if not futures:
+            self._waiting.pop(job_id, None)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._client.pubsub() as pubsub:
+                    await pubsub.subscribe(DONE_CHANNEL)
+                    self._subscribed.set()
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._resolve(message["data"].decode())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: waits time out meanwhile; retry
+                self._subscribed.clear()
+                logger.warning("job announcements unavailable (%s); retrying", exc)
+                await asyncio.sleep(1)
+
+    def _resolve(self, job_id: str) -> None:
+        for future in self._waiting.get(job_id, []):
+            if not future.done():
+                future.set_result(None)

@@ -1,0 +1,94 @@
+"""A micro-batch of prediction jobs: one `predict_proba` call per model, one result per job.
+
+The API groups single predictions that arrive close together into one task (api/batching);
+here each job is started, scored and finished exactly as a lone one would be, but the
+Redis writes go in one round trip and the model runs once for all their rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from irisq import metrics
+from irisq.jobs import JobKind, JobStore, StartOutcome
+from irisq.logs import job_context
+from worker.inference import ModelCache, score
+from worker.jobs import EXPECTED_ERRORS
+
+logger = logging.getLogger(__name__)
+
+Member = tuple[str, list[list[float]], str]  # job id, rows, model reference
+
+
+def run_group(store: JobStore, cache: ModelCache, members: Sequence[Sequence[Any]]) -> None:
+    started_at = time.perf_counter()
+    jobs: list[Member] = [(str(m[0]), list(m[1]), str(m[2])) for m in members]
+    outcomes = store.start_many([job_id for job_id, _, _ in jobs])
+    by_model: dict[str, list[Member]] = defaultdict(list)
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if outcome is StartOutcome.STARTED:
+            by_model[job[2]].append(job)
+        elif outcome is StartOutcome.GAVE_UP:
+            with job_context(job[0]):
+                logger.error("job delivered too many times: failed without running it again")
+    results: dict[str, dict[str, Any]] = {}
+    for reference, group in by_model.items():
+        try:
+            results.update(_score_group(cache, reference, group))
+        except tuple(EXPECTED_ERRORS) as exc:
+            kind_of = next(name for cls, name in EXPECTED_ERRORS.items() if isinstance(exc, cls))
+            for job_id, _, _ in group:
+                store.fail(job_id, kind_of, str(exc) or kind_of)
+        except Exception as exc:
+            logger.exception("a group of %d predictions failed", len(group))
+            for job_id, _, _ in group:
+                store.fail(job_id, "internal_error", f"{type(exc).__name__}: {exc}")
+    stored = store.succeed_many(results) if results else []
+    seconds = time.perf_counter() - started_at
+    for job_id, done in zip(results, stored, strict=True):
+        with job_context(job_id):
+            if done:
+                logger.info("job succeeded")
+            else:
+                logger.warning("job had already ended: this delivery's result was dropped")
+    _record(store, results, stored, seconds)
+
+
+def _score_group(cache: ModelCache, reference: str, group: list[Member]) -> dict[str, Any]:
+    version, estimator = cache.get(reference)
+    source = cache.source if reference == "champion" else "registry"
+    rows = [row for _, job_rows, _ in group for row in job_rows]
+    predictions = score(estimator, rows)  # one call for the whole group
+    results, start = {}, 0
+    for job_id, job_rows, _ in group:
+        end = start + len(job_rows)
+        results[job_id] = {
+            "model_version": version,
+            "model_source": source,
+            "predictions": predictions[start:end],
+        }
+        start = end
+    return results
+
+
+def _record(
+    store: JobStore, results: dict[str, dict[str, Any]], stored: list[bool], seconds: float
+) -> None:
+    try:
+        with store.redis.pipeline(transaction=False) as pipe:
+            for result, done in zip(results.values(), stored, strict=True):
+                if not done:
+                    continue
+                species: dict[str, int] = {}
+                for prediction in result["predictions"]:
+                    species[prediction["species"]] = species.get(prediction["species"], 0) + 1
+                metrics.add_job(
+                    pipe, JobKind.PREDICTION, "succeeded", seconds, species, result["model_version"]
+                )
+            pipe.execute()
+    except Exception as exc:
+        logger.warning("could not record job metrics: %s", exc)
