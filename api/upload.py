@@ -68,9 +68,10 @@ class CsvInspector:
                 f"the file is not UTF-8 text (invalid byte at offset {offset:,}); "
                 "save it as 'CSV UTF-8' and upload it again",
             ) from None
+        # Before the early return: the last call brings no text but may end on a lone CR.
+        self._refuse_bare_carriage_returns(text, final)
         if not text:
             return
-        self._refuse_bare_carriage_returns(text, final)
         self.newlines += text.count("\n")
         self.ends_with_newline = text.endswith("\n")
         if not self.header_done:
@@ -97,9 +98,9 @@ class CsvInspector:
         """Collect the first line and check its columns; returns the text after it."""
         self._head += text
         line, newline, rest = self._head.partition("\n")
+        if len(line) > MAX_HEADER_LINE:  # whether the line arrived whole or in pieces
+            raise UploadRefusedError(422, "the first line (the header) is too long")
         if not newline:
-            if len(self._head) > MAX_HEADER_LINE:
-                raise UploadRefusedError(422, "the first line (the header) is too long")
             return ""
         self.header_done = True
         line = line.lstrip(BOM).rstrip("\r")

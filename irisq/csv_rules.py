@@ -22,6 +22,10 @@ _FEATURE_KEYS: Final = {feature.replace("_", ""): feature for feature in FEATURE
 LABEL_KEYS: Final = ("species", "variety", "class", "label", "target", "irisspecies", "irisclass")
 
 
+# A quoted cell: the quote opens a cell (after either delimiter), `""` inside is a quote.
+_QUOTED_CELL: Final = re.compile(r'(?:^|(?<=[,;]))"(?:[^"]|"")*"')
+
+
 class CsvRejectedError(ValueError):
     """The file cannot be scored as it is; the message says why, for a person."""
 
@@ -29,7 +33,8 @@ class CsvRejectedError(ValueError):
 def normalise_name(name: str) -> str:
     """`" Sepal.Length (cm)"` → `"sepallength"`: case, spaces, punctuation and units dropped."""
     name = name.strip().strip(BOM).lower()
-    name = re.sub(r"\((cm|mm|centimet(er|re)s?)\)", "", name)
+    # Only centimetres: a column in millimetres must not be read as if it were in cm.
+    name = re.sub(r"\((cm|centimet(er|re)s?)\)", "", name)
     name = re.sub(r"[^a-z0-9]", "", name)
     return re.sub(r"(incm|cm)$", "", name)
 
@@ -67,12 +72,16 @@ def parse_header(columns: list[str]) -> Header:
 
 
 def detect_delimiter(header_line: str) -> str:
-    """`;` when the header has more semicolons than commas (European spreadsheets), else `,`."""
-    return ";" if header_line.count(";") > header_line.count(",") else ","
+    """`;` when the header has more semicolons than commas (European spreadsheets), else `,`.
+
+    Quoted cells do not count: `"Notes, remarks, etc."` holds no delimiter.
+    """
+    bare = _QUOTED_CELL.sub("", header_line)
+    return ";" if bare.count(";") > bare.count(",") else ","
 
 
 def split_header(header_line: str, delimiter: str) -> list[str]:
-    """The header's cells; quotes are removed (a header cell never holds the delimiter here)."""
+    """The header's cells, quotes removed (a quoted cell may hold the delimiter)."""
     import csv
 
     return next(csv.reader([header_line], delimiter=delimiter))
@@ -84,6 +93,10 @@ def normalise_label(value: str) -> str | None:
     return key if key in SPECIES else None
 
 
+_DECIMAL: Final = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_NOT_FINITE: Final = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
+
+
 def check_measurement(text: str) -> tuple[float | None, str | None]:
     """(value, None) for a valid centimetre measurement, else (None, why not).
 
@@ -92,10 +105,11 @@ def check_measurement(text: str) -> tuple[float | None, str | None]:
     raw = text.strip()
     if not raw:
         return None, "empty cell"
-    try:
-        value = float(raw.replace(",", "."))
-    except ValueError:
+    number = raw.replace(",", ".")
+    # Only plain decimals, as pyarrow reads them: float() alone would take `1_0` or `٣`.
+    if not (_DECIMAL.fullmatch(number) or _NOT_FINITE.fullmatch(number)):
         return None, f"not a number: {raw[:40]!r}"
+    value = float(number)
     if value != value:
         return None, "NaN is not a measurement"
     if value in (float("inf"), float("-inf")):
@@ -109,9 +123,10 @@ def check_measurement(text: str) -> tuple[float | None, str | None]:
 
 def neutralise(cell: str) -> str:
     """Defuse spreadsheet formulas (CSV injection) in carried-through text: `=1+1` → `'=1+1`."""
-    if cell and cell[0] in "=+-@\t\r" and not _NUMBER.match(cell):
+    if cell and cell[0] in "=+-@\t\r" and not _NUMBER.fullmatch(cell):
         return "'" + cell
     return cell
 
 
-_NUMBER: Final = re.compile(r"^[+-]?\d+([.,]\d+)?([eE][+-]?\d+)?$")
+# ASCII digits and no newline before the end, as the worker's pyarrow (RE2) pattern reads.
+_NUMBER: Final = re.compile(r"[+-]?[0-9]+([.,][0-9]+)?([eE][+-]?[0-9]+)?")

@@ -49,7 +49,8 @@ class FeatureRow(BaseModel):
         return [self.sepal_length, self.sepal_width, self.petal_length, self.petal_width]
 
 
-_VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
+# fullmatch, never `$`: it lets a trailing newline through ("3\n").
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
 
 def _model_reference(value: Any) -> str:
@@ -58,7 +59,7 @@ def _model_reference(value: Any) -> str:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         value = str(value)
-    if isinstance(value, str) and (value == CHAMPION or _VERSION.match(value)):
+    if isinstance(value, str) and (value == CHAMPION or _VERSION.fullmatch(value)):
         return value
     raise PydanticCustomError(
         "model_reference",
@@ -87,7 +88,7 @@ ModelReference = Annotated[
 
 def is_version(reference: str) -> bool:
     """True when a model reference names a registered version rather than the champion."""
-    return bool(_VERSION.match(reference))
+    return bool(_VERSION.fullmatch(reference))
 
 
 class PredictionRequest(BaseModel):

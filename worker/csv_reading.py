@@ -7,6 +7,8 @@ so that each bad cell can be named by line and column.
 
 from __future__ import annotations
 
+import codecs
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,13 @@ MAX_REPORTED_ERRORS = 20
 PROBABILITY_COLUMNS = tuple(f"probability_{species}" for species in SPECIES)
 _FORMULA_START = r"^[=+\-@\t\r]"
 _PLAIN_NUMBER = r"^[+-]?\d+([.,]\d+)?([eE][+-]?\d+)?$"
+# A record (a quoted cell holding line breaks) may go on past its block by this much.
+MAX_OPEN_RECORD = 1 << 20
+# A quoted cell: its quote opens the cell; `""` inside is a quote. By delimiter.
+_QUOTED_CELL = {
+    d: re.compile(rb"(?:^|(?<=[\r\n" + re.escape(d.encode()) + rb']))"[^"]*(?:""[^"]*)*"?')
+    for d in (",", ";")
+}
 
 Progress = Callable[[int], None]
 Problem = tuple[int, str, str]  # (row in chunk, column name, message)
@@ -71,17 +80,26 @@ class Reading:
     """Where the reader is: the current block's first line and the rows it could not split."""
 
     first_line: int = 2
-    block_malformed: list[int] = field(default_factory=list)
+    block_malformed: list[int] = field(default_factory=list)  # record indexes in the block
     malformed: list[tuple[int, str]] = field(default_factory=list)
+    # The line of each record of the block, when a quoted cell holds a line break (else
+    # record i is on line first_line + i).
+    record_lines: list[int] | None = None
 
     def line_of(self, index: int) -> int:
         """The physical line of record `index` of the current block (blank lines are records;
-        malformed rows are not, so each one before it shifts it down a line)."""
-        line = self.first_line + index
+        malformed rows are not, so each one before it shifts it down a record)."""
+        record = index
         for skipped in self.block_malformed:
-            if skipped <= line:
-                line += 1
-        return line
+            if skipped <= record:
+                record += 1
+        return self.record_line(record)
+
+    def record_line(self, record: int) -> int:
+        """The line on which record `record` of the block (malformed ones included) starts."""
+        if self.record_lines is not None and record < len(self.record_lines):
+            return self.record_lines[record]
+        return self.first_line + record
 
 
 def output_names(header: Header) -> list[str]:
@@ -140,6 +158,32 @@ def _blocks(path: Path) -> Iterator[tuple[int, bytes]]:
         yield line, rest
 
 
+def record_starts(block: bytes, delimiter: str) -> tuple[list[int], int]:
+    """The line (counted from 0 in `block`) on which each record starts, and the offset just
+    past the last line break outside quotes (`len(block)` when the block ends a record).
+
+    As pyarrow reads: a quote opens a cell only at the cell's start, `""` inside is a quote.
+    A regex over every quoted cell is slow, so this is only for blocks where a quoted cell
+    holds a line break (pyarrow then finds fewer records than lines).
+    """
+    spans = [
+        m.span()
+        for m in _QUOTED_CELL[delimiter].finditer(block)
+        if block.find(b"\n", m.start(), m.end()) != -1
+    ]
+    starts, line, position, end = [0], 0, 0, 0
+    for start, stop in [*spans, (len(block), len(block))]:
+        while (newline := block.find(b"\n", position, start)) != -1:  # outside quotes
+            line += 1
+            position = end = newline + 1
+            starts.append(line)
+        line += block.count(b"\n", start, stop)
+        position = stop
+    if end == len(block):
+        starts.pop()  # nothing after the last line break
+    return starts, end
+
+
 def read_batches(
     path: Path, header: Header, delimiter: str, decimal: str | None, reading: Reading
 ) -> Iterator[pa.RecordBatch]:
@@ -149,33 +193,79 @@ def read_batches(
     convert = pacsv.ConvertOptions(
         column_types=types,
         decimal_point=decimal or ".",
+        # Only an empty cell is missing: `NA` or `nan` in a measurement column must reach
+        # the checks (a row of them would otherwise pass for a blank line).
+        null_values=[""],
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
 
-    for first_line, block in _blocks(path):
+    def parse(block: bytes) -> tuple[pa.Table, list[tuple[int, str]]]:
+        """The block's records, and (record index, why) of those it could not split."""
+        skipped: list[tuple[int, str]] = []
+        # pyarrow drops a BOM at the start of what it reads (and calls a block of just that
+        # an empty file): a blank line before it keeps it as data, as anywhere else.
+        lead = 1 if block.startswith(codecs.BOM_UTF8) else 0
+        data = b"\n" + block if lead else block
 
-        def on_invalid_row(row: Any, first_line: int = first_line) -> str:
-            # ignore_empty_lines=False keeps `row.number` a true line count within the block;
+        def on_invalid_row(row: Any) -> str:
+            # ignore_empty_lines=False keeps `row.number` a true record count within the block;
             # blank lines arrive as records of empty cells and are dropped later.
-            line = first_line + row.number - 1
-            reading.block_malformed.append(line)
             message = f"expected {row.expected_columns} cells, found {row.actual_columns}"
-            reading.malformed.append((line, message))
+            skipped.append((row.number - 1 - lead, message))
             return "skip"
 
-        reading.first_line, reading.block_malformed = first_line, []
         table = pacsv.read_csv(
-            pa.py_buffer(block),
+            pa.py_buffer(data),
             read_options=pacsv.ReadOptions(
-                column_names=names, block_size=len(block) + 1, use_threads=False
+                column_names=names, block_size=len(data) + 1, use_threads=False
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, ignore_empty_lines=False, invalid_row_handler=on_invalid_row
             ),
             convert_options=convert,
         )
-        if table.num_rows:  # one batch per block, so record indexes are block positions
+        return table.slice(lead), skipped
+
+    def read(first_line: int, block: bytes, final: bool) -> tuple[pa.Table | None, bytes]:
+        """The block's records, and the start of a record left open at its end (a quoted
+        cell going on past the block), to read with the next block."""
+        table, skipped = parse(block)
+        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        starts: list[int] | None = None  # None: one record a line
+        end = len(block)
+        if table.num_rows + len(skipped) != lines:  # some quoted cell holds a line break
+            starts, end = record_starts(block, delimiter)
+        elif block.endswith(b"\n"):  # else only the last line may open a quote going on
+            last = block.rfind(b"\n", 0, -1) + 1
+            if record_starts(block[last:], delimiter)[1] == 0:
+                end = last
+        rest = b""
+        # An unclosed quote must not make the reader hold the rest of the file: a record
+        # longer than MAX_OPEN_RECORD is cut at the block's end, as pyarrow would.
+        if end < len(block) and not final and len(block) - end <= MAX_OPEN_RECORD:
+            block, rest = block[:end], block[end:]
+            starts = None if starts is None else starts[:-1]
+            if not block:
+                return None, rest
+            table, skipped = parse(block)
+        reading.first_line = first_line
+        reading.record_lines = None if starts is None else [first_line + s for s in starts]
+        reading.block_malformed = [record for record, _ in skipped]
+        reading.malformed.extend((reading.record_line(r), message) for r, message in skipped)
+        return table, rest
+
+    rest, rest_line = b"", 0
+    for first_line, block in _blocks(path):
+        if rest:
+            first_line, block = rest_line, rest + block
+        table, rest = read(first_line, block, final=False)
+        rest_line = first_line + block.count(b"\n") - rest.count(b"\n")
+        if table is not None and table.num_rows:  # one batch per block: indexes are positions
+            yield from table.combine_chunks().to_batches()
+    if rest:
+        table, _ = read(rest_line, rest, final=True)
+        if table is not None and table.num_rows:
             yield from table.combine_chunks().to_batches()
 
 

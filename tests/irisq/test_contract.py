@@ -51,3 +51,11 @@ def test_svc_gamma_takes_a_word_or_a_positive_number() -> None:
 def test_production_refuses_open_cors() -> None:
     with pytest.raises(ValidationError, match="IRISQ_CORS_ORIGINS"):
         Settings(env="production", cors_origins=["*"])
+
+
+def test_a_column_in_millimetres_is_not_taken_for_centimetres() -> None:
+    from irisq.csv_rules import CsvRejectedError, parse_header
+
+    columns = ["sepal length (mm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+    with pytest.raises(CsvRejectedError, match="missing required column"):
+        parse_header(columns)
