@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
+import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import RedisDep, SettingsDep
+from api.deps import SettingsDep
 from irisq.keys import ANONYMOUS, Caller, KeyRing
 
 RATE_PREFIX = "irisq:rate:"
@@ -28,10 +29,9 @@ def _key_ring(request: Request) -> KeyRing:
     return ring
 
 
-def _caller(
+async def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    client: RedisDep,
     settings: SettingsDep,
 ) -> Caller:
     ring = _key_ring(request)
@@ -47,19 +47,20 @@ def _caller(
         if found is None:
             raise HTTPException(401, "this API key is not valid", _CHALLENGE)
         caller, bucket = found, found.name
-    _rate_limit(client, bucket, settings.rate_limit_per_second)
+    await _rate_limit(request.app.state.async_redis, bucket, settings.rate_limit_per_second)
     return caller
 
 
-def _rate_limit(client: RedisDep, bucket: str, per_second: int) -> None:
-    """A fixed one-second window per key: one INCR, no read-modify-write race."""
+async def _rate_limit(client: aioredis.Redis, bucket: str, per_second: int) -> None:
+    """A fixed one-second window per key, counted in Redis so that every API instance
+    shares it: one INCR, no read-modify-write race."""
     if per_second == 0:
         return
     key = f"{RATE_PREFIX}{bucket}:{int(time.time())}"
-    with client.pipeline() as pipe:
+    async with client.pipeline(transaction=False) as pipe:
         pipe.incr(key)
         pipe.expire(key, 2)
-        count, _ = pipe.execute()
+        count, _ = await pipe.execute()
     if int(count) > per_second:
         raise HTTPException(
             429,
@@ -68,7 +69,7 @@ def _rate_limit(client: RedisDep, bucket: str, per_second: int) -> None:
         )
 
 
-def _admin(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+async def _admin(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
     if not caller.is_admin:
         raise HTTPException(403, f"the key {caller.name!r} has the predict role; this needs admin")
     return caller

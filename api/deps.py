@@ -13,27 +13,27 @@ from irisq.jobs import JobStore
 from irisq.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _redis(request: Request) -> redis.Redis:
+async def _redis(request: Request) -> redis.Redis:
     client: redis.Redis = request.app.state.redis
     return client
 
 
-def _jobs(request: Request) -> JobStore:
+async def _jobs(request: Request) -> JobStore:
     store: JobStore = request.app.state.jobs
     return store
 
 
-def _queue(request: Request) -> Celery:
+async def _queue(request: Request) -> Celery:
     queue: Celery = request.app.state.celery
     return queue
 
 
-def _registry(request: Request) -> RegistryReader:
+async def _registry(request: Request) -> RegistryReader:
     registry: RegistryReader = request.app.state.registry
     return registry
 

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -72,6 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.keys = keys
         app.state.redis = client
+        # The same Redis for the few calls made on the event loop (rate limit, waits).
+        app.state.async_redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=1,
+            socket_timeout=5,
+            retry=AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
+        )
         app.state.jobs = JobStore(client, settings.job_ttl_seconds, settings.max_attempts)
         app.state.celery = make_celery(settings, main="irisq-api")
         app.state.registry = RegistryReader(
@@ -87,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         yield
         await app.state.waiter.close()
+        await app.state.async_redis.aclose()
         app.state.registry.close()
         client.close()
 

@@ -244,7 +244,11 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when no such job exists (or it has expired)."""
-        fields = self._redis.hgetall(self.key(job_id))
+        return self.parse(self._redis.hgetall(self.key(job_id)))
+
+    @staticmethod
+    def parse(fields: dict[Any, Any]) -> Job | None:
+        """A job from its record's fields (as HGETALL returns them); None if there are none."""
         if not fields:
             return None
         record: dict[str, Any] = {as_text(k): as_text(v) for k, v in fields.items()}

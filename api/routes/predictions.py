@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.accepted import JobAccepted, accepted
@@ -57,7 +56,8 @@ async def submit_and_wait(
     if ended is None or wait is None:
         return job, False
     if await waiter.wait(pending.job_id, ended, wait):
-        finished = await run_in_threadpool(jobs.get, pending.job_id)
+        fields = await request.app.state.async_redis.hgetall(JobStore.key(pending.job_id))
+        finished = JobStore.parse(fields)
         if finished is not None:
             return finished, True
     return job, False

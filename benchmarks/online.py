@@ -1,0 +1,215 @@
+"""Online speed: single-row predictions over HTTP, irisq against synchronous serving.
+
+    .venv/bin/python -m benchmarks.online [--requests 2000] [--concurrency 1 8 32]
+
+Starts a private stack (Redis, MLflow server, a champion, one predict worker, the API under
+uvicorn), then drives single-row predictions at each concurrency against, one after the
+other on the same machine and model:
+(a) irisq: `POST /v1/predictions?wait=5`, falling back to polling if a 202 comes back;
+(b) `mlflow models serve -w 2` on the same registered version (`/invocations`);
+(c) a minimal in-process FastAPI app (benchmarks/inprocess_app.py), the no-queue ceiling.
+It prints throughput and p50/p99 submit→result latency of each, and irisq's ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import numpy as np
+
+from devstack.processes import (
+    BIN,
+    api_server,
+    celery_worker,
+    free_port,
+    mlflow_server,
+    redis_server,
+    running,
+    wait_for,
+)
+from irisq.settings import Settings
+
+ROW = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
+# aiohttp, not httpx, drives the load: on two cores the client shares the CPU with the
+# servers it measures, and aiohttp costs it a fraction of httpx's time per request.
+Call = Callable[[aiohttp.ClientSession], Awaitable[None]]
+PREDICTION = {"rows": [ROW]}
+INVOCATION = {"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}}
+
+
+async def irisq_call(client: aiohttp.ClientSession) -> None:
+    async with client.post("/v1/predictions?wait=5", json=PREDICTION) as response:
+        if response.status == 200:
+            await response.read()
+            return
+        if response.status != 202:
+            raise RuntimeError(f"irisq answered {response.status}: {await response.text()}")
+        job_url = response.headers["Location"]
+    while True:  # not finished within the wait: poll, as a client would
+        async with client.get(job_url) as polled:
+            if (await polled.json())["status"] in ("succeeded", "failed"):
+                return
+        await asyncio.sleep(0.005)
+
+
+async def mlflow_call(client: aiohttp.ClientSession) -> None:
+    async with client.post("/invocations", json=INVOCATION) as response:
+        response.raise_for_status()
+        await response.read()
+
+
+async def inprocess_call(client: aiohttp.ClientSession) -> None:
+    async with client.post("/predict", json=ROW) as response:
+        response.raise_for_status()
+        await response.read()
+
+
+async def drive(url: str, call: Call, concurrency: int, requests: int) -> dict[str, float]:
+    """`requests` calls, `concurrency` at a time; throughput and latency percentiles."""
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
+        for _ in range(min(50, requests)):  # warm up connections and caches
+            await call(client)
+        remaining = requests
+
+        async def user() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                await call(client)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(user() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ms = np.asarray(latencies) * 1000
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+    }
+
+
+@contextmanager
+def mlflow_serve(tracking_uri: str, version: str, log: Path) -> Any:
+    port = free_port()
+    command = [
+        str(BIN / "mlflow"), "models", "serve", "-m", f"models:/iris/{version}",
+        "--env-manager", "local", "-w", "2", "-h", "127.0.0.1", "-p", str(port),
+    ]  # fmt: skip
+    # It starts `uvicorn` by name: the venv's bin must be on PATH.
+    path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    with running(command, log, {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}):
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: httpx.get(f"{url}/ping", timeout=1).is_success, 120, "mlflow serve")
+        yield url
+
+
+@contextmanager
+def inprocess_app(model_dir: Path, log: Path) -> Any:
+    port = free_port()
+    command = [
+        str(BIN / "uvicorn"), "benchmarks.inprocess_app:app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    with running(command, log, {"IRISQ_BENCH_MODEL": str(model_dir)}):
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: httpx.get(f"{url}/docs", timeout=1).is_success, 60, "in-process app")
+        yield url
+
+
+def measure(name: str, url: str, call: Call, levels: list[int], requests: int) -> dict[int, Any]:
+    results = {}
+    for concurrency in levels:
+        results[concurrency] = asyncio.run(drive(url, call, concurrency, requests))
+        r = results[concurrency]
+        print(
+            f"{name:<22} c={concurrency:<3} {r['rps']:8.0f} req/s   "
+            f"p50 {r['p50']:7.2f} ms   p99 {r['p99']:7.2f} ms",
+            flush=True,
+        )
+    return results
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="irisq-online-"))
+    print(f"{os.cpu_count()} CPUs; {args.requests} single-row requests per level")
+    try:
+        with redis_server(work / "redis") as redis_url, mlflow_server(work / "mlflow") as mlflow:
+            settings = Settings(
+                redis_url=redis_url, mlflow_tracking_uri=mlflow, models_dir=work / "models"
+            )
+            from worker.registry import Registry
+            from worker.training import train_and_register
+
+            result = train_and_register("logistic_regression", {}, settings)
+            version = result["model_version"]
+            Registry(settings).load(version)  # makes the local copy the ceiling app loads
+            env = {
+                "IRISQ_REDIS_URL": redis_url,
+                "IRISQ_MLFLOW_TRACKING_URI": mlflow,
+                "IRISQ_MODELS_DIR": str(settings.models_dir),
+                "IRISQ_BOOTSTRAP_CHAMPION": "false",
+                "IRISQ_RATE_LIMIT_PER_SECOND": "0",
+            }
+            table: dict[str, dict[int, Any]] = {}
+            with (
+                celery_worker("predict", "bench", env, work / "worker.log"),
+                api_server(env, work / "api.log") as api,
+            ):
+                wait_for(
+                    lambda: httpx.get(f"{api}/readyz", timeout=2).json()["checks"][
+                        "predict_workers"
+                    ]["ok"],
+                    120,
+                    "the predict worker",
+                )
+                table["irisq"] = measure(
+                    "irisq (queue + wait)", api, irisq_call, args.concurrency, args.requests
+                )
+            with mlflow_serve(mlflow, version, work / "serve.log") as url:
+                table["mlflow"] = measure(
+                    "mlflow models serve", url, mlflow_call, args.concurrency, args.requests
+                )
+            copy = settings.models_dir / ".registry" / "iris" / version
+            with inprocess_app(copy, work / "inprocess.log") as url:
+                table["inprocess"] = measure(
+                    "in-process FastAPI", url, inprocess_call, args.concurrency, args.requests
+                )
+        print("\nratios (throughput): irisq / mlflow serve, irisq / in-process")
+        for c in args.concurrency:
+            irisq, mlflow_rps, ceiling = (
+                table[k][c]["rps"] for k in ("irisq", "mlflow", "inprocess")
+            )
+            print(f"c={c:<3} {irisq / mlflow_rps:6.2f}x   {irisq / ceiling:6.2f}x")
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
