@@ -146,7 +146,10 @@ def test_invalid_utf8_is_refused_at_its_first_bad_byte(
     # The header is checked as soon as its line is complete: a bad byte after it may lose to
     # a header problem the insertion caused (a newline inserted into it), never to anything else.
     assert refused.value.status == 422
-    if offset < content.index(b"\n"):
+    # Inserted between a CR and its LF, the bad bytes also leave a lone CR behind: the file
+    # has two faults then, and naming either one is right.
+    splits_crlf = case.content[cut - 1 : cut] == b"\r"
+    if offset < content.index(b"\n") and not splits_crlf:
         assert "not UTF-8" in refused.value.detail
     if "not UTF-8" in refused.value.detail:
         assert f"invalid byte at offset {offset:,})" in refused.value.detail
