@@ -53,16 +53,14 @@ class RegistryReader:
         self._http.close()
 
     def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
-        try:
-            return self._http.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailableError(
-                f"the MLflow model registry cannot be reached: {exc}"
-            ) from exc
+        return self._request("GET", path, params=params)
 
     def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return self._request("POST", path, json=body)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return self._http.post(path, json=body)
+            return self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceUnavailableError(
                 f"the MLflow model registry cannot be reached: {exc}"

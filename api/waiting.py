@@ -34,6 +34,8 @@ def preferred_wait(prefer: str | None) -> float | None:
 
 class JobWaiter:
     def __init__(self, redis_url: str) -> None:
+        # Its own client: a subscription idles for as long as no job ends, which the API's
+        # shared client would take for a dead socket (its reads time out after 5 s).
         self._client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}
         self._listener: asyncio.Task[None] | None = None

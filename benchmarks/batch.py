@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 
+from benchmarks.scratch import scratch_folder
 from devstack.processes import api_server, celery_worker, mlflow_server, redis_server, wait_for
 from irisq.ranges import OBSERVED_RANGES
 from irisq.schema import FEATURES, SPECIES
@@ -92,18 +89,15 @@ def irisq_end_to_end(api: str, source: Path, target: Path) -> tuple[float, dict[
 
 
 def main() -> None:
-    # Ended with SIGTERM (timeout, kill): unwind, so the processes it started are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="irisq-bench-"))
-    source = work / "flowers.csv"
-    make_csv(source, args.rows)
-    size_mb = source.stat().st_size / 1e6
-    print(f"input: {args.rows:,} rows, {size_mb:.1f} MB, {os.cpu_count()} CPUs")
-    try:
+    with scratch_folder("irisq-bench-", args.keep) as work:
+        source = work / "flowers.csv"
+        make_csv(source, args.rows)
+        size_mb = source.stat().st_size / 1e6
+        print(f"input: {args.rows:,} rows, {size_mb:.1f} MB, {os.cpu_count()} CPUs")
         with redis_server(work / "redis") as redis_url, mlflow_server(work / "mlflow") as mlflow:
             settings = Settings(
                 redis_url=redis_url,
@@ -144,11 +138,6 @@ def main() -> None:
         print(f"worker pool process peak RSS:                         {rss:6.0f} MB")
         print(f"  of which before the job (imports, model):           {baseline:6.0f} MB")
         print(f"rows scored: {result['rows_scored']:,}, counts: {result['counts']}")
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import signal
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
@@ -30,6 +26,7 @@ import aiohttp
 import httpx
 import numpy as np
 
+from benchmarks.scratch import scratch_folder
 from devstack.processes import (
     BIN,
     api_server,
@@ -148,15 +145,13 @@ def measure(name: str, url: str, call: Call, levels: list[int], requests: int) -
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="irisq-online-"))
     print(f"{os.cpu_count()} CPUs; {args.requests} single-row requests per level")
-    try:
+    with scratch_folder("irisq-online-", args.keep) as work:
         with redis_server(work / "redis") as redis_url, mlflow_server(work / "mlflow") as mlflow:
             settings = Settings(
                 redis_url=redis_url, mlflow_tracking_uri=mlflow, models_dir=work / "models"
@@ -166,7 +161,8 @@ def main() -> None:
 
             result = train_and_register("logistic_regression", {}, settings)
             version = result["model_version"]
-            Registry(settings).load(version)  # makes the local copy the ceiling app loads
+            registry = Registry(settings)
+            registry.load(version)  # makes the local copy the ceiling app loads
             env = {
                 "IRISQ_REDIS_URL": redis_url,
                 "IRISQ_MLFLOW_TRACKING_URI": mlflow,
@@ -193,8 +189,7 @@ def main() -> None:
                 table["mlflow"] = measure(
                     "mlflow models serve", url, mlflow_call, args.concurrency, args.requests
                 )
-            copy = settings.models_dir / ".registry" / "iris" / version
-            with inprocess_app(copy, work / "inprocess.log") as url:
+            with inprocess_app(registry.copies / version, work / "inprocess.log") as url:
                 table["inprocess"] = measure(
                     "in-process FastAPI", url, inprocess_call, args.concurrency, args.requests
                 )
@@ -204,11 +199,6 @@ def main() -> None:
                 table[k][c]["rps"] for k in ("irisq", "mlflow", "inprocess")
             )
             print(f"c={c:<3} {irisq / mlflow_rps:6.2f}x   {irisq / ceiling:6.2f}x")
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -192,25 +193,15 @@ class JobStore:
     ) -> Job:
         """Record a new queued job (before its task is sent), with the task to re-send."""
         job_id = job_id or new_job_id()
-        fields: Fields = {
-            "job_id": job_id,
-            "kind": kind.value,
-            "status": JobStatus.QUEUED.value,
-            "progress": "0",
-            "created_at": _now(),
-            "attempts": "0",
-        }
-        if owner:
-            fields["owner"] = owner
-        with self._redis.pipeline() as pipe:
-            self._queue_create(pipe, job_id, fields, task, owner)
-            pipe.execute()
-        return Job.model_validate(fields)
+        return self.create_many(kind, {job_id: task}, {job_id: owner})[job_id]
 
     def create_many(
-        self, kind: JobKind, jobs: dict[str, dict[str, Any]], owners: dict[str, str]
+        self,
+        kind: JobKind,
+        jobs: Mapping[str, dict[str, Any] | None],
+        owners: Mapping[str, str | None],
     ) -> dict[str, Job]:
-        """`create` for many jobs (id → task to re-send), in one round trip."""
+        """Record queued jobs (id → task to re-send), all in one round trip."""
         now, created = _now(), {}
         with self._redis.pipeline(transaction=False) as pipe:
             for job_id, task in jobs.items():
@@ -221,26 +212,20 @@ class JobStore:
                     "progress": "0",
                     "created_at": now,
                     "attempts": "0",
-                    "owner": owners[job_id],
                 }
-                self._queue_create(pipe, job_id, fields, task, owners[job_id])
+                owner = owners[job_id]
+                if owner:
+                    fields["owner"] = owner
+                key = self.key(job_id)
+                pipe.hset(key, mapping={**fields, "task": json.dumps(task)} if task else fields)
+                pipe.expire(key, self._ttl)
+                pipe.zadd(QUEUED_INDEX, {job_id: time.time()})
+                pipe.set(
+                    self.expired_key(job_id), owner or "", ex=self._ttl + EXPIRED_MEMORY_SECONDS
+                )
                 created[job_id] = Job.model_validate(fields)
             pipe.execute()
         return created
-
-    def _queue_create(
-        self,
-        pipe: Pipeline,
-        job_id: str,
-        fields: Fields,
-        task: dict[str, Any] | None,
-        owner: str | None,
-    ) -> None:
-        key = self.key(job_id)
-        pipe.hset(key, mapping={**fields, "task": json.dumps(task)} if task else fields)
-        pipe.expire(key, self._ttl)
-        pipe.zadd(QUEUED_INDEX, {job_id: time.time()})
-        pipe.set(self.expired_key(job_id), owner or "", ex=self._ttl + EXPIRED_MEMORY_SECONDS)
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when no such job exists (or it has expired)."""

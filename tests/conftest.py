@@ -91,4 +91,4 @@ def stack(stack_settings: Settings, var_dir: Path) -> Iterator[Stack]:
                 f"--- train worker ---\n{tail(logs / 'train.log')}\n"
                 f"--- predict worker ---\n{tail(logs / 'predict.log')}"
             ) from None
-        yield Stack(client, stack_settings, logs, predict_worker, train_worker)
+        yield Stack(client, stack_settings, logs, predict_worker, train_worker, env)

@@ -17,7 +17,7 @@ from irisq import metrics
 from irisq.jobs import JobKind, JobStore, StartOutcome
 from irisq.logs import job_context
 from worker.inference import ModelCache, score
-from worker.jobs import EXPECTED_ERRORS
+from worker.jobs import EXPECTED_ERRORS, expected_error
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ def run_group(store: JobStore, cache: ModelCache, members: Sequence[Sequence[Any
         try:
             results.update(_score_group(cache, reference, group))
         except tuple(EXPECTED_ERRORS) as exc:
-            kind_of = next(name for cls, name in EXPECTED_ERRORS.items() if isinstance(exc, cls))
+            kind_of, message = expected_error(exc)
             for job_id, _, _ in group:
-                store.fail(job_id, kind_of, str(exc) or kind_of)
+                store.fail(job_id, kind_of, message)
         except Exception as exc:
             logger.exception("a group of %d predictions failed", len(group))
             for job_id, _, _ in group:

@@ -31,6 +31,14 @@ EXPECTED_ERRORS: dict[type[Exception], str] = {
 }
 
 
+def expected_error(exc: Exception) -> tuple[str, str]:
+    """(error type, message) for one of EXPECTED_ERRORS, as the job record shows them."""
+    kind_of = next(name for cls, name in EXPECTED_ERRORS.items() if isinstance(exc, cls))
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return kind_of, "the job ran past its time limit and was stopped"
+    return kind_of, str(exc) or kind_of
+
+
 def stop_if_canceled(store: JobStore, job_id: str) -> None:
     """Raise JobCanceledError if the job was canceled (one small Redis read)."""
     if store.status(job_id) is JobStatus.CANCELED:
@@ -67,10 +75,7 @@ def run_job(
             logger.info("job canceled while running: stopped")
             status, stored = "canceled", True
         except tuple(EXPECTED_ERRORS) as exc:
-            kind_of = next(name for cls, name in EXPECTED_ERRORS.items() if isinstance(exc, cls))
-            message = str(exc) or kind_of
-            if isinstance(exc, SoftTimeLimitExceeded):
-                message = "the job ran past its time limit and was stopped"
+            kind_of, message = expected_error(exc)
             status = "failed"
             stored = store.fail(job_id, kind_of, message, getattr(exc, "errors", None))
             if stored:

@@ -18,13 +18,7 @@ FLOWERS = [SETOSA, VERSICOLOR, VIRGINICA]
 @pytest.fixture(scope="module")
 def api_url(stack: Stack) -> Iterator[str]:
     """The API under uvicorn, on the test stack: MLflow's client speaks HTTP to a port."""
-    settings = stack.settings
-    env = {
-        "IRISQ_REDIS_URL": settings.redis_url,
-        "IRISQ_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-        "IRISQ_BATCH_DIR": str(settings.batch_dir),
-    }
-    with api_server(env, stack.logs / "api-invocations.log") as url:
+    with api_server(stack.env, stack.logs / "api-invocations.log") as url:
         yield url
 
 

@@ -30,13 +30,7 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 @pytest.fixture(scope="session")
 def frontend_url(stack: Stack) -> Iterator[str]:
     """The API under uvicorn and the Streamlit page, on the test stack's Redis and MLflow."""
-    settings = stack.settings
-    env = {
-        "IRISQ_REDIS_URL": settings.redis_url,
-        "IRISQ_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-        "IRISQ_MLFLOW_UI_URL": settings.mlflow_ui_url,
-        "IRISQ_BATCH_DIR": str(settings.batch_dir),
-    }
+    env = stack.env
     with (
         api_server(env, stack.logs / "api.log") as api,
         frontend_server({**env, "IRISQ_API_URL": api}, stack.logs / "frontend.log") as url,

@@ -104,6 +104,23 @@ class FaultStack:
 
         return wait_for(final, deadline_seconds, f"job {job_id} finished", every=0.1)
 
+    def upload(self, content: bytes) -> str:
+        """Upload a batch; its job id."""
+        response = self.api.post("/v1/batches", files={"file": ("big.csv", content, "text/csv")})
+        assert response.status_code == 202, response.text
+        job_id: str = response.json()["job_id"]
+        return job_id
+
+    def wait_running(self, job_id: str, progress: float = 0.0) -> dict[str, Any]:
+        """Wait until the job runs and has passed `progress`: the moment to break things."""
+
+        def running() -> dict[str, Any] | None:
+            job = self.job(job_id)
+            assert job["status"] in ("queued", "running"), job
+            return job if job["status"] == "running" and job["progress"] > progress else None
+
+        return wait_for(running, 60, f"job {job_id} running past {progress:.0%}", every=0.02)
+
     def tally(self, fault: str, accepted: list[str], deadline_seconds: float) -> dict[str, Any]:
         """Wait for every accepted job, then count: completed, lost, and duplicated (a job
         whose result was stored by more than one delivery)."""
@@ -127,6 +144,18 @@ class FaultStack:
         TALLIES.append(row)
         print(f"\n{fault}: {row}")
         return row
+
+
+MEASUREMENTS = ["5.1,3.5,1.4,0.2", "7.0,3.2,4.7,1.4", "6.3,3.3,6.0,2.5", "5.9,3.0,5.1,1.8"]
+
+
+def big_csv(path: Path, rows: int) -> bytes:
+    """A file that takes a predict worker a few seconds: time enough to break things."""
+    lines = ["sepal_length,sepal_width,petal_length,petal_width"]
+    lines += [MEASUREMENTS[i % len(MEASUREMENTS)] for i in range(rows)]
+    content = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(content)
+    return content
 
 
 def kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -5,42 +5,14 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from devstack.processes import wait_for
-from tests.faults.conftest import FaultStack, kill_group
+from tests.faults.conftest import FaultStack, big_csv, kill_group
 
 pytestmark = pytest.mark.slow
-
-MEASUREMENTS = ["5.1,3.5,1.4,0.2", "7.0,3.2,4.7,1.4", "6.3,3.3,6.0,2.5", "5.9,3.0,5.1,1.8"]
-
-
-def big_csv(path: Path, rows: int) -> bytes:
-    """A file that takes a predict worker a few seconds: time enough to break things."""
-    lines = ["sepal_length,sepal_width,petal_length,petal_width"]
-    lines += [MEASUREMENTS[i % len(MEASUREMENTS)] for i in range(rows)]
-    content = ("\n".join(lines) + "\n").encode()
-    path.write_bytes(content)
-    return content
-
-
-def upload(faults: FaultStack, content: bytes) -> str:
-    response = faults.api.post("/v1/batches", files={"file": ("big.csv", content, "text/csv")})
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
-
-
-def wait_running(faults: FaultStack, job_id: str, progress: float = 0.0) -> dict[str, Any]:
-    def running() -> dict[str, Any] | None:
-        job = faults.job(job_id)
-        assert job["status"] in ("queued", "running"), job
-        return job if job["status"] == "running" and job["progress"] > progress else None
-
-    return wait_for(running, 60, f"job {job_id} running past {progress:.0%}", every=0.02)
 
 
 def test_a_worker_killed_mid_batch_leaves_the_job_to_the_next_one(
@@ -48,13 +20,13 @@ def test_a_worker_killed_mid_batch_leaves_the_job_to_the_next_one(
 ) -> None:
     content = big_csv(tmp_path / "big.csv", 400_000)
     with fault_stack.worker("predict", "clean"):
-        clean = fault_stack.wait(upload(fault_stack, content), 60)
+        clean = fault_stack.wait(fault_stack.upload(content), 60)
     assert clean["status"] == "succeeded", clean
     expected = fault_stack.api.get(f"/v1/batches/{clean['job_id']}/result").content
 
     with fault_stack.worker("predict", "doomed") as doomed:
-        job_id = upload(fault_stack, content)
-        wait_running(fault_stack, job_id, progress=0.05)
+        job_id = fault_stack.upload(content)
+        fault_stack.wait_running(job_id, progress=0.05)
         kill_group(doomed, signal.SIGKILL)  # the worker and its pool: no goodbye, no ack
         doomed.wait()
     assert fault_stack.job(job_id)["status"] == "running"  # nobody left to finish it
@@ -84,7 +56,7 @@ def test_a_training_worker_stalled_past_the_visibility_timeout_registers_one_ver
         )
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
-        wait_running(fault_stack, job_id)
+        fault_stack.wait_running(job_id)
         first_log = fault_stack.worker_logs[-2]
         holder = first if f"irisq.train[{job_id}] received" in first_log.read_text() else second
         kill_group(holder, signal.SIGSTOP)
@@ -120,7 +92,7 @@ def test_a_job_that_keeps_killing_its_worker_fails_after_three_attempts(
     the worker re-queues it each time, and the fourth delivery gives up with a reason."""
     content = big_csv(tmp_path / "big.csv", 400_000)
     with fault_stack.worker("predict", "killer") as worker:
-        job_id = upload(fault_stack, content)
+        job_id = fault_stack.upload(content)
         for attempt in (1, 2, 3):
             wait_for(
                 lambda a=attempt: (  # type: ignore[misc]

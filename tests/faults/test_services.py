@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from devstack.processes import mlflow_server, wait_for
-from tests.faults.conftest import FaultStack
-from tests.faults.test_delivery import big_csv, upload, wait_running
+from tests.faults.conftest import FaultStack, big_csv
 from tests.support.stack import SETOSA, VIRGINICA, Stack
 
 pytestmark = pytest.mark.slow
@@ -142,8 +141,8 @@ def test_a_batch_is_scored_by_one_version_even_if_the_champion_moves(
     content = big_csv(tmp_path / "big.csv", 300_000)
     try:
         with fault_stack.worker("predict", "predict"):
-            job_id = upload(fault_stack, content)
-            wait_running(fault_stack, job_id, progress=0.05)
+            job_id = fault_stack.upload(content)
+            fault_stack.wait_running(job_id, progress=0.05)
             moved = fault_stack.api.post(f"/v1/models/{other}/promote")
             assert moved.status_code == 200, moved.text
             tally = fault_stack.tally("champion moved mid-batch", [job_id], 60)
@@ -162,8 +161,8 @@ def test_cancel_stops_a_running_batch_within_a_second_and_leaves_no_files(
 ) -> None:
     content = big_csv(tmp_path / "big.csv", 400_000)
     with fault_stack.worker("predict", "predict"):
-        job_id = upload(fault_stack, content)
-        wait_running(fault_stack, job_id, progress=0.05)
+        job_id = fault_stack.upload(content)
+        fault_stack.wait_running(job_id, progress=0.05)
         folder = fault_stack.settings.batch_dir / job_id
         started = time.monotonic()
         response = fault_stack.api.delete(f"/v1/jobs/{job_id}")

@@ -25,6 +25,7 @@ class Stack:
     logs: Path
     predict_worker: subprocess.Popen[bytes]
     train_worker: subprocess.Popen[bytes]
+    env: dict[str, str]  # what its processes run with: give it to any other one started
 
     def wait(self, job_id: str, deadline_seconds: float = 60) -> dict[str, Any]:
         """Poll the job until it is final; fail past the deadline."""
