@@ -89,11 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.waiter = JobWaiter(settings.redis_url)
         await app.state.waiter.start()
         app.state.batcher = MicroBatcher(
-            functools.partial(send_group, app.state.celery, app.state.jobs, settings),
+            functools.partial(
+                send_group, app.state.celery, app.state.jobs, app.state.async_redis, settings
+            ),
             max_rows=settings.micro_batch_max_rows,
             max_delay_seconds=settings.micro_batch_max_delay_ms / 1000,
+            slots=settings.micro_batch_slots,
             on_group=app.state.observe_group,
+            ends_announced=lambda: app.state.waiter.listening,
         )
+        app.state.waiter.on_end(app.state.batcher.job_ended)
         yield
         await app.state.waiter.close()
         await app.state.async_redis.aclose()

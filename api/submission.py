@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis.asyncio as aioredis
 from celery import Celery
 from fastapi import HTTPException
 
@@ -12,7 +13,7 @@ from api.batching import Pending
 from api.problems import RETRY_AFTER_SECONDS
 from irisq.jobs import Job, JobKind, JobStore, new_job_id
 from irisq.keys import Caller
-from irisq.queueing import queue_depth, send, submit, task_message
+from irisq.queueing import encode_task, queue_depth, submit, task_message
 from irisq.settings import Settings
 from irisq.tasks import PREDICT_GROUP_TASK, PREDICT_TASK, TASK_QUEUES
 
@@ -22,8 +23,12 @@ logger = logging.getLogger("irisq.jobs")
 def ensure_room(jobs: JobStore, settings: Settings, task_name: str) -> None:
     """503 while the task's queue holds `max_queue_depth` tasks: accepting more would only
     grow a backlog no one will see answered in time (and fill Redis)."""
-    queue = TASK_QUEUES[task_name]
-    depth = queue_depth(jobs.redis, queue)
+    refuse_if_full(
+        TASK_QUEUES[task_name], queue_depth(jobs.redis, TASK_QUEUES[task_name]), settings
+    )
+
+
+def refuse_if_full(queue: str, depth: int, settings: Settings) -> None:
     if depth >= settings.max_queue_depth:
         raise HTTPException(
             503,
@@ -47,25 +52,31 @@ def enqueue(
     return submit(queue, jobs, kind, task_name, args, job_id=job_id, owner=caller.name)
 
 
-def send_group(
-    queue: Celery, jobs: JobStore, settings: Settings, group: list[Pending]
+async def send_group(
+    queue: Celery, jobs: JobStore, client: aioredis.Redis, settings: Settings, group: list[Pending]
 ) -> dict[str, Job]:
-    """Record every prediction of a micro-batch (one round trip) and send one task for all.
+    """Record every prediction of a micro-batch and push one task for all, in one MULTI.
 
-    Each record keeps its own single-job task, which is what the reconciler re-sends if
-    the group's task is lost.
+    On the event loop, in two round trips (the queue's depth, then the MULTI): either every
+    record and the task are stored, or none is. Each record keeps its own single-job task,
+    which is what the reconciler re-sends if the group's task is lost.
     """
-    ensure_room(jobs, settings, PREDICT_TASK)
+    queue_name = TASK_QUEUES[PREDICT_TASK]
+    refuse_if_full(queue_name, await client.llen(queue_name), settings)
     tasks = {p.job_id: task_message(PREDICT_TASK, p.job_id, [p.rows, p.model]) for p in group}
-    created = jobs.create_many(JobKind.PREDICTION, tasks, {p.job_id: p.owner for p in group})
-    try:
-        if len(group) == 1:  # alone: the plain task, under the job's own id
-            send(queue, group[0].job_id, tasks[group[0].job_id])
-        else:
-            members = [[p.job_id, p.rows, p.model] for p in group]
-            queue.send_task(PREDICT_GROUP_TASK, args=[members], task_id=f"group-{new_job_id()}")
-    except Exception as exc:
-        for pending in group:
-            jobs.fail(pending.job_id, "enqueue_failed", f"the job could not be queued: {exc}")
-        raise
+    if len(group) == 1:  # alone: the plain task, under the job's own id
+        job_id = group[0].job_id
+        message = encode_task(queue, PREDICT_TASK, job_id, tasks[job_id]["args"], "[1 row]")
+    else:
+        members = [[p.job_id, p.rows, p.model] for p in group]
+        summary = f"[{len(group)} predictions]"
+        message = encode_task(
+            queue, PREDICT_GROUP_TASK, f"group-{new_job_id()}", [members], summary
+        )
+    async with client.pipeline(transaction=True) as pipe:
+        created = jobs.queue_create_many(
+            pipe, JobKind.PREDICTION, tasks, {p.job_id: p.owner for p in group}
+        )
+        pipe.lpush(queue_name, message)
+        await pipe.execute()
     return created

@@ -1,7 +1,8 @@
 """Waiting for a job without polling: one Redis subscription per API process.
 
 Workers announce every job that ends on a pub/sub channel, inside the same Lua script that
-stores its outcome (irisq.jobs), so an announcement never precedes the result. A request
+stores its outcome (irisq.jobs), so an announcement never precedes the result; it carries
+the record itself unless that is large, so a waiting request usually reads nothing more. A request
 that asked to wait registers a future for its job id before the job is even queued, and
 the listener resolves it. If the subscription drops (Redis restarting), waits time out and
 clients get the usual 202 to poll: the wait is an optimisation, never the only path.
@@ -13,12 +14,15 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from irisq.jobs import DONE_CHANNEL
+from irisq.jobs import DONE_CHANNEL, Job, JobStore, parse_announcement
 
 logger = logging.getLogger("irisq.api")
+
+Announced = asyncio.Future[dict[str, str] | None]
 
 MAX_WAIT_SECONDS = 60.0
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
@@ -37,9 +41,11 @@ class JobWaiter:
         # Its own client: a subscription idles for as long as no job ends, which the API's
         # shared client would take for a dead socket (its reads time out after 5 s).
         self._client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
-        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+        # Each future gets the record that came with the announcement, or None.
+        self._waiting: dict[str, list[Announced]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._on_end: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="irisq-job-waiter")
@@ -51,25 +57,35 @@ class JobWaiter:
                 await self._listener
         await self._client.aclose()
 
-    def expect(self, job_id: str) -> asyncio.Future[None]:
+    @property
+    def listening(self) -> bool:
+        return self._subscribed.is_set()
+
+    def on_end(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(job_id)` for every job whose end is announced (the batcher's slots)."""
+        self._on_end.append(callback)
+
+    def expect(self, job_id: str) -> Announced:
         """Register interest before the job is queued, so its end cannot be missed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: Announced = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(job_id, []).append(future)
         return future
 
-    async def wait(self, job_id: str, future: asyncio.Future[None], seconds: float) -> bool:
-        """True if the job ended within `seconds`."""
+    async def wait(self, job_id: str, future: Announced, seconds: float) -> Job | None:
+        """The finished job if it ended within `seconds`, else None."""
         try:
             if not self._subscribed.is_set():
-                return False  # not listening (Redis away): do not hold the request for nothing
-            await asyncio.wait_for(future, timeout=seconds)
-            return True
+                return None  # not listening (Redis away): do not hold the request for nothing
+            fields = await asyncio.wait_for(future, timeout=seconds)
         except TimeoutError:
-            return False
+            return None
         finally:
             self.forget(job_id, future)
+        if fields is None:  # a large record is announced by its id alone
+            return JobStore.parse(await self._client.hgetall(JobStore.key(job_id)))
+        return JobStore.parse(fields)
 
-    def forget(self, job_id: str, future: asyncio.Future[None]) -> None:
+    def forget(self, job_id: str, future: Announced) -> None:
         futures = self._waiting.get(job_id, [])
         if future in futures:
             futures.remove(future)
@@ -84,7 +100,7 @@ class JobWaiter:
                     self._subscribed.set()
                     async for message in pubsub.listen():
                         if message["type"] == "message":
-                            self._resolve(message["data"].decode())
+                            self._resolve(*parse_announcement(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: waits time out meanwhile; retry
@@ -92,7 +108,9 @@ class JobWaiter:
                 logger.warning("job announcements unavailable (%s); retrying", exc)
                 await asyncio.sleep(1)
 
-    def _resolve(self, job_id: str) -> None:
+    def _resolve(self, job_id: str, fields: dict[str, str] | None) -> None:
+        for callback in self._on_end:
+            callback(job_id)
         for future in self._waiting.get(job_id, []):
             if not future.done():
-                future.set_result(None)
+                future.set_result(fields)

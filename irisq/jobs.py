@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 from pydantic import BaseModel, Field
+from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
@@ -32,8 +33,9 @@ Fields = dict[FieldT, EncodableT]
 KEY_PREFIX = "irisq:job:"
 # Marks a job that existed (value: its owner) for a while after its record expired.
 EXPIRED_PREFIX = "irisq:job-seen:"
-# Every job that ends is announced here (its id), so waiting requests need not poll.
+# Every job that ends is announced here, so waiting requests need not poll (see _ANNOUNCE).
 DONE_CHANNEL = "irisq:jobs:done"
+ANNOUNCED_RECORD_MAX_BYTES = 64 * 1024
 QUEUED_INDEX = "irisq:jobs:queued"  # job id → when it was queued (epoch seconds)
 RUNNING_INDEX = "irisq:jobs:running"  # job id → when its current attempt started
 # How long an expired job is still recognised (410 Gone) before it becomes unknown (404).
@@ -100,6 +102,21 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+# Announces a job's end on DONE_CHANNEL: its whole record as a JSON array of field/value
+# pairs, so a waiting request needs no read of its own, or only its id when the record is
+# large (a 10,000-row result), which a waiting request then reads.
+_ANNOUNCE = f"""
+local function announce(key, job_id)
+  local record = redis.call('HGETALL', key)
+  local size = 0
+  for i = 2, #record, 2 do size = size + #record[i] end
+  if size <= {ANNOUNCED_RECORD_MAX_BYTES} then
+    redis.call('PUBLISH', '{DONE_CHANNEL}', cjson.encode(record))
+  else
+    redis.call('PUBLISH', '{DONE_CHANNEL}', job_id)
+  end
+end
+"""
 _UPDATE_EXISTING = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
@@ -108,7 +125,9 @@ return 1
 # Lua cannot see FINAL_STATUSES: the literal list below must match it (a test checks).
 # KEYS: record, queued index, running index. ARGV: job id, now (epoch), max attempts,
 # the error stored when giving up, now (ISO), then field/value pairs for a start.
-_START = """
+_START = (
+    _ANNOUNCE
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'skipped' end
 local status = redis.call('HGET', KEYS[1], 'status')
 for _, final in ipairs({'succeeded', 'failed', 'canceled'}) do
@@ -120,16 +139,19 @@ if attempts > tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4], 'finished_at', ARGV[5])
   redis.call('HDEL', KEYS[1], 'task')
   redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('PUBLISH', 'irisq:jobs:done', ARGV[1])
+  announce(KEYS[1], ARGV[1])
   return 'gave_up'
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return 'started'
 """
+)
 # KEYS: record, queued index, running index, expired marker. ARGV: job id, ttl, marker ttl,
 # then field/value pairs. A job that is already final keeps its first outcome.
-_FINISH = """
+_FINISH = (
+    _ANNOUNCE
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local status = redis.call('HGET', KEYS[1], 'status')
 for _, final in ipairs({'succeeded', 'failed', 'canceled'}) do
@@ -141,9 +163,19 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('EXPIRE', KEYS[4], ARGV[3])
-redis.call('PUBLISH', 'irisq:jobs:done', ARGV[1])
+announce(KEYS[1], ARGV[1])
 return 1
 """
+)
+
+
+def parse_announcement(data: bytes) -> tuple[str, dict[str, str] | None]:
+    """The job id and, if it came along, the record of a DONE_CHANNEL message."""
+    if data[:1] == b"[":
+        flat = json.loads(data)
+        fields = dict(zip(flat[0::2], flat[1::2], strict=True))
+        return fields["job_id"], fields
+    return data.decode(), None
 
 
 def as_text(value: bytes | str) -> str:
@@ -165,8 +197,9 @@ class JobStore:
         # Updates are scripts so that they touch only a record that exists: a plain HSET
         # on an expired job would leave a half record behind, with no expiry.
         self._update = client.register_script(_UPDATE_EXISTING)
-        self._start = client.register_script(_START)
-        self._finish_script = client.register_script(_FINISH)
+        # The scripts that run in pipelines go as EVAL, not as redis-py's registered scripts:
+        # those make every pipeline ask SCRIPT EXISTS first, a round trip more per job end.
+        # Redis caches the compiled script by its hash, so resending the text costs ~1 KB.
 
     @property
     def redis(self) -> redis.Redis:
@@ -202,29 +235,38 @@ class JobStore:
         owners: Mapping[str, str | None],
     ) -> dict[str, Job]:
         """Record queued jobs (id → task to re-send), all in one round trip."""
-        now, created = _now(), {}
         with self._redis.pipeline(transaction=False) as pipe:
-            for job_id, task in jobs.items():
-                fields: Fields = {
-                    "job_id": job_id,
-                    "kind": kind.value,
-                    "status": JobStatus.QUEUED.value,
-                    "progress": "0",
-                    "created_at": now,
-                    "attempts": "0",
-                }
-                owner = owners[job_id]
-                if owner:
-                    fields["owner"] = owner
-                key = self.key(job_id)
-                pipe.hset(key, mapping={**fields, "task": json.dumps(task)} if task else fields)
-                pipe.expire(key, self._ttl)
-                pipe.zadd(QUEUED_INDEX, {job_id: time.time()})
-                pipe.set(
-                    self.expired_key(job_id), owner or "", ex=self._ttl + EXPIRED_MEMORY_SECONDS
-                )
-                created[job_id] = Job.model_validate(fields)
+            created = self.queue_create_many(pipe, kind, jobs, owners)
             pipe.execute()
+        return created
+
+    def queue_create_many(
+        self,
+        pipe: Pipeline | AsyncPipeline,
+        kind: JobKind,
+        jobs: Mapping[str, dict[str, Any] | None],
+        owners: Mapping[str, str | None],
+    ) -> dict[str, Job]:
+        """Add the writes of `create_many` to a pipeline (sync or asyncio) left to execute."""
+        now, created = _now(), {}
+        for job_id, task in jobs.items():
+            fields: Fields = {
+                "job_id": job_id,
+                "kind": kind.value,
+                "status": JobStatus.QUEUED.value,
+                "progress": "0",
+                "created_at": now,
+                "attempts": "0",
+            }
+            owner = owners[job_id]
+            if owner:
+                fields["owner"] = owner
+            key = self.key(job_id)
+            pipe.hset(key, mapping={**fields, "task": json.dumps(task)} if task else fields)
+            pipe.expire(key, self._ttl)
+            pipe.zadd(QUEUED_INDEX, {job_id: time.time()})
+            pipe.set(self.expired_key(job_id), owner or "", ex=self._ttl + EXPIRED_MEMORY_SECONDS)
+            created[job_id] = Job.model_validate(fields)
         return created
 
     def get(self, job_id: str) -> Job | None:
@@ -283,10 +325,9 @@ class JobStore:
                 "details": None,
             }
         )
-        self._start(
-            keys=[self.key(job_id), QUEUED_INDEX, RUNNING_INDEX],
-            args=[job_id, time.time(), self._max_attempts, gave_up, now, *fields],
-            client=pipe,
+        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX]
+        pipe.eval(
+            _START, len(keys), *keys, job_id, time.time(), self._max_attempts, gave_up, now, *fields
         )
 
     def progress(self, job_id: str, progress: float, stage: str | None = None) -> None:
@@ -339,10 +380,15 @@ class JobStore:
         fields = ["status", status.value, "finished_at", _now()]
         for name, value in extra.items():
             fields += [name, value]
-        self._finish_script(
-            keys=[self.key(job_id), QUEUED_INDEX, RUNNING_INDEX, self.expired_key(job_id)],
-            args=[job_id, self._ttl, self._ttl + EXPIRED_MEMORY_SECONDS, *fields],
-            client=pipe,
+        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX, self.expired_key(job_id)]
+        pipe.eval(
+            _FINISH,
+            len(keys),
+            *keys,
+            job_id,
+            self._ttl,
+            self._ttl + EXPIRED_MEMORY_SECONDS,
+            *fields,
         )
 
     def queued_before(self, cutoff: float, limit: int = 1000) -> list[str]:

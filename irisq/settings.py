@@ -93,9 +93,15 @@ class Settings(BaseSettings):
         description="Most rows in one micro-batch of predictions (one task, one model call).",
     )
     micro_batch_max_delay_ms: float = Field(
-        2.0,
+        20.0,
         ge=0,
-        description="Longest a prediction waits to join a micro-batch while another is sent.",
+        description="Longest a prediction waits for a free slot before it is sent anyway.",
+    )
+    micro_batch_slots: int = Field(
+        2,
+        gt=0,
+        description="Micro-batches the API keeps at the predict workers at once (about one "
+        "per predict process); requests arriving meanwhile form the next group.",
     )
     invocations_wait_seconds: float = Field(
         30.0,

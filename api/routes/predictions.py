@@ -55,12 +55,8 @@ async def submit_and_wait(
         raise
     if ended is None or wait is None:
         return job, False
-    if await waiter.wait(pending.job_id, ended, wait):
-        fields = await request.app.state.async_redis.hgetall(JobStore.key(pending.job_id))
-        finished = JobStore.parse(fields)
-        if finished is not None:
-            return finished, True
-    return job, False
+    finished = await waiter.wait(pending.job_id, ended, wait)
+    return (finished, True) if finished is not None else (job, False)
 
 
 @router.post(

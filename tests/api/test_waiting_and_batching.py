@@ -115,34 +115,124 @@ def _job(job_id: str) -> Job:
     )
 
 
-def test_a_lone_request_is_sent_at_once_and_company_is_grouped() -> None:
-    """The batcher alone, with a recording sender: no timer is ever waited for here."""
-    sent: list[list[str]] = []
+ROW = [1.0, 1.0, 1.0, 1.0]
 
-    def send_group(group: list[Pending]) -> dict[str, Job]:
-        time.sleep(0.05)  # a slow round trip, so that others arrive meanwhile
-        sent.append([p.job_id for p in group])
+
+class RecordingSender:
+    """Stands in for the queue in the batcher-only tests: records each group it is given."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self.groups: list[list[str]] = []
+
+    async def __call__(self, group: list[Pending]) -> dict[str, Job]:
+        await asyncio.sleep(self.seconds)  # a round trip, so that others arrive meanwhile
+        self.groups.append([p.job_id for p in group])
         return {p.job_id: _job(p.job_id) for p in group}
 
-    async def scenario() -> float:
-        batcher = MicroBatcher(send_group, max_rows=4, max_delay_seconds=30)
+
+async def _settle() -> None:
+    for _ in range(5):  # let the loop run the sends it scheduled
+        await asyncio.sleep(0)
+
+
+def test_a_lone_request_goes_at_once_and_company_waits_for_a_free_slot() -> None:
+    """The batcher alone: no timer fires here (they are 30 s); groups end when told."""
+    sender = RecordingSender()
+
+    async def scenario() -> tuple[float, list[list[list[str]]]]:
+        batcher = MicroBatcher(sender, max_rows=4, max_delay_seconds=30, slots=1)
+        seen = []
         started = time.monotonic()
-        await batcher.submit(Pending("lone", [[1.0, 1.0, 1.0, 1.0]], "champion", "a"))
+        await batcher.submit(Pending("lone", [ROW], "champion", "a"))
         lone = time.monotonic() - started
-        first = asyncio.ensure_future(
-            batcher.submit(Pending("first", [[1.0, 1.0, 1.0, 1.0]], "champion", "a"))
-        )
-        await asyncio.sleep(0)  # the first group is on its way
+        seen.append(list(sender.groups))
+        # "lone" holds the only slot: whatever comes now gathers into the next group...
+        waiting = [
+            asyncio.ensure_future(batcher.submit(Pending(f"r{i}", [ROW], "champion", "a")))
+            for i in range(3)
+        ]
+        await _settle()
+        seen.append(list(sender.groups))
+        batcher.job_ended("lone")  # ...which leaves as soon as the slot is free
+        await asyncio.gather(*waiting)
+        seen.append(list(sender.groups))
+        return lone, seen
+
+    lone, seen = asyncio.run(scenario())
+
+    assert lone < 5  # far below the 30 s delay: the lone request waited for nothing
+    assert seen == [
+        [["lone"]],
+        [["lone"]],
+        [["lone"], ["r0", "r1", "r2"]],
+    ]
+
+
+def test_a_full_group_leaves_without_a_slot_and_the_rest_waits_for_one() -> None:
+    sender = RecordingSender()
+
+    async def scenario() -> list[list[str]]:
+        batcher = MicroBatcher(sender, max_rows=4, max_delay_seconds=30, slots=1)
+        await batcher.submit(Pending("first", [ROW], "champion", "a"))
         rest = [
-            batcher.submit(Pending(f"r{i}", [[1.0, 1.0, 1.0, 1.0]], "champion", "a"))
+            asyncio.ensure_future(batcher.submit(Pending(f"r{i}", [ROW], "champion", "a")))
             for i in range(6)
         ]
+        await asyncio.gather(*rest[:4])  # four rows: the row cap sends them, slot or not
+        batcher.job_ended("first")  # one slot, still held by r0..r3: r4, r5 keep waiting
+        await _settle()
+        assert sender.groups == [["first"], ["r0", "r1", "r2", "r3"]]
+        batcher.job_ended("r2")  # any job of a group frees its slot: its group has ended
+        await asyncio.gather(*rest)
+        return sender.groups
+
+    assert asyncio.run(scenario()) == [["first"], ["r0", "r1", "r2", "r3"], ["r4", "r5"]]
+
+
+def test_a_group_whose_end_is_never_heard_frees_its_slot_after_the_timeout() -> None:
+    sender = RecordingSender()
+
+    async def scenario() -> float:
+        batcher = MicroBatcher(
+            sender, max_rows=100, max_delay_seconds=30, slots=1, slot_timeout_seconds=0.2
+        )
+        await batcher.submit(Pending("lost", [ROW], "champion", "a"))  # never announced
+        started = time.monotonic()
+        await batcher.submit(Pending("next", [ROW], "champion", "a"))
+        return time.monotonic() - started
+
+    waited = asyncio.run(scenario())
+    assert 0.15 <= waited < 5
+    assert sender.groups == [["lost"], ["next"]]
+
+
+def test_a_request_waits_for_a_slot_at_most_the_delay() -> None:
+    sender = RecordingSender()
+
+    async def scenario() -> float:
+        batcher = MicroBatcher(sender, max_rows=100, max_delay_seconds=0.1, slots=1)
+        await batcher.submit(Pending("busy", [ROW], "champion", "a"))  # holds the slot
+        started = time.monotonic()
+        await batcher.submit(Pending("late", [ROW], "champion", "a"))
+        return time.monotonic() - started
+
+    waited = asyncio.run(scenario())
+    assert 0.08 <= waited < 5
+    assert sender.groups == [["busy"], ["late"]]
+
+
+def test_without_announcements_a_slot_is_free_once_its_group_is_sent() -> None:
+    sender = RecordingSender(seconds=0.05)
+
+    async def scenario() -> list[list[str]]:
+        batcher = MicroBatcher(
+            sender, max_rows=100, max_delay_seconds=30, slots=1, ends_announced=lambda: False
+        )
+        first = asyncio.ensure_future(batcher.submit(Pending("first", [ROW], "champion", "a")))
+        await _settle()  # "first" is being sent: the others gather meanwhile
+        rest = [batcher.submit(Pending(f"r{i}", [ROW], "champion", "a")) for i in range(3)]
         await asyncio.gather(first, *rest)
-        return lone
+        return sender.groups
 
-    lone = asyncio.run(scenario())
-
-    assert lone < 5  # far below the 30 s delay: nothing waited for company
-    # r0..r5 arrived while "first" was in flight: 4 rows went as soon as it landed (the
-    # row cap), then the last 2 when that group had been sent.
-    assert sent == [["lone"], ["first"], ["r0", "r1", "r2", "r3"], ["r4", "r5"]]
+    assert asyncio.run(scenario()) == [["first"], ["r0", "r1", "r2"]]

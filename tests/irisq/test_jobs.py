@@ -5,7 +5,16 @@ from __future__ import annotations
 import redis
 
 from devstack.processes import wait_for
-from irisq.jobs import FINAL_STATUSES, JobKind, JobStatus, JobStore, StartOutcome
+from irisq.jobs import (
+    ANNOUNCED_RECORD_MAX_BYTES,
+    DONE_CHANNEL,
+    FINAL_STATUSES,
+    JobKind,
+    JobStatus,
+    JobStore,
+    StartOutcome,
+    parse_announcement,
+)
 
 
 def test_a_job_goes_from_queued_to_succeeded(redis_client: redis.Redis) -> None:
@@ -125,3 +134,26 @@ def test_an_expired_record_leaves_a_marker_naming_its_owner(redis_client: redis.
 
     assert store.expired_owner(job.job_id) == "alice"
     assert store.expired_owner("never-existed") is None
+
+
+def test_a_job_end_is_announced_with_its_record_unless_that_is_large(
+    redis_client: redis.Redis,
+) -> None:
+    store = JobStore(redis_client, ttl_seconds=60)
+    small, large = store.create(JobKind.PREDICTION), store.create(JobKind.PREDICTION)
+    with redis_client.pubsub() as pubsub:
+        pubsub.subscribe(DONE_CHANNEL)
+        pubsub.get_message(timeout=2)  # the subscription's confirmation
+        store.start(small.job_id)
+        store.succeed(small.job_id, {"predictions": [{"species": "setosa"}]})
+        store.start(large.job_id)
+        store.succeed(large.job_id, {"padding": "x" * ANNOUNCED_RECORD_MAX_BYTES})
+        messages = [pubsub.get_message(timeout=2) for _ in range(2)]
+
+    (small_id, record), (large_id, nothing) = (
+        parse_announcement(m["data"]) for m in messages if m is not None
+    )
+    assert small_id == small.job_id
+    assert record is not None
+    assert JobStore.parse(record) == store.get(small.job_id)  # the whole record came along
+    assert (large_id, nothing) == (large.job_id, None)  # the id alone: read it if waiting
