@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -99,6 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ends_announced=lambda: app.state.waiter.listening,
         )
         app.state.waiter.on_end(app.state.batcher.job_ended)
+        # Everything made so far lives as long as the process: out of the collector's sight,
+        # a full collection scans only what requests leave behind. Without this, each one
+        # stopped the API for ~40 ms (measured), the p99 of a loaded minute.
+        gc.collect()
+        gc.freeze()
         yield
         await app.state.waiter.close()
         await app.state.async_redis.aclose()

@@ -2,8 +2,8 @@
 
     .venv/bin/python -m benchmarks.online [--requests 2000] [--concurrency 1 8 32]
 
-Starts a private stack (Redis, MLflow server, a champion, one predict worker, the API under
-uvicorn), then drives single-row predictions at each concurrency against, one after the
+Starts a private stack (Redis, MLflow server, a champion, a predict worker with two pool
+processes, the API under uvicorn), then drives single-row predictions at each concurrency against, one after the
 other on the same machine and model:
 (a) irisq: `POST /v1/predictions?wait=5`, falling back to polling if a 202 comes back;
 (b) `mlflow models serve -w 2` on the same registered version (`/invocations`);
@@ -76,24 +76,29 @@ async def inprocess_call(client: aiohttp.ClientSession) -> None:
 
 async def drive(url: str, call: Call, concurrency: int, requests: int) -> dict[str, float]:
     """`requests` calls, `concurrency` at a time; throughput and latency percentiles."""
-    latencies: list[float] = []
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
-        for _ in range(min(50, requests)):  # warm up connections and caches
-            await call(client)
-        remaining = requests
 
-        async def user() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                started = time.perf_counter()
-                await call(client)
-                latencies.append(time.perf_counter() - started)
+        async def run(count: int, latencies: list[float]) -> None:
+            remaining = count
 
+            async def user() -> None:
+                nonlocal remaining
+                while remaining > 0:
+                    remaining -= 1
+                    started = time.perf_counter()
+                    await call(client)
+                    latencies.append(time.perf_counter() - started)
+
+            await asyncio.gather(*(user() for _ in range(concurrency)))
+
+        # Warm up at the same concurrency, so that every connection is open (and every cache
+        # filled) before the clock starts: the first request on a connection pays its setup.
+        await run(max(50, 4 * concurrency), [])
+        latencies: list[float] = []
         started = time.perf_counter()
-        await asyncio.gather(*(user() for _ in range(concurrency)))
+        await run(requests, latencies)
         elapsed = time.perf_counter() - started
     ms = np.asarray(latencies) * 1000
     return {
@@ -172,7 +177,8 @@ def main() -> None:
             }
             table: dict[str, dict[int, Any]] = {}
             with (
-                celery_worker("predict", "bench", env, work / "worker.log"),
+                # Two pool processes, as `make run` and compose start the predict worker.
+                celery_worker("predict", "bench", env, work / "worker.log", concurrency=2),
                 api_server(env, work / "api.log") as api,
             ):
                 wait_for(

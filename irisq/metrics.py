@@ -43,14 +43,16 @@ def add_job(
     seconds: float,
     species: dict[str, int],
     model_version: str | None,
+    jobs: int = 1,
 ) -> None:
-    """Queue the writes of `record_job` on `pipe` (many jobs, one round trip)."""
+    """Queue the writes of `record_job` on `pipe`; `jobs` jobs that took `seconds` each
+    (a micro-batch's jobs end together: one set of writes for all, not one per job)."""
     key = f"{JOB_SECONDS}{kind}:{status}"
-    pipe.hincrbyfloat(key, "sum", seconds)
-    pipe.hincrby(key, "count", 1)
+    pipe.hincrbyfloat(key, "sum", seconds * jobs)
+    pipe.hincrby(key, "count", jobs)
     for bound in BUCKETS:
         if seconds <= bound:
-            pipe.hincrby(key, f"le:{bound}", 1)
+            pipe.hincrby(key, f"le:{bound}", jobs)
     for name, count in species.items():
         if count:
             pipe.hincrby(PREDICTIONS, f"{model_version}:{name}", count)

@@ -78,16 +78,28 @@ def _score_group(cache: ModelCache, reference: str, group: list[Member]) -> dict
 def _record(
     store: JobStore, results: dict[str, dict[str, Any]], stored: list[bool], seconds: float
 ) -> None:
+    """The group's jobs in the job metrics: one set of writes per model version used."""
+    jobs: dict[str, int] = defaultdict(int)  # model version → jobs whose result was stored
+    species: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for result, done in zip(results.values(), stored, strict=True):
+        if done:
+            version = result["model_version"]
+            jobs[version] += 1
+            for prediction in result["predictions"]:
+                species[version][prediction["species"]] += 1
+    if not jobs:
+        return
     try:
         with store.redis.pipeline(transaction=False) as pipe:
-            for result, done in zip(results.values(), stored, strict=True):
-                if not done:
-                    continue
-                species: dict[str, int] = {}
-                for prediction in result["predictions"]:
-                    species[prediction["species"]] = species.get(prediction["species"], 0) + 1
+            for version, count in jobs.items():
                 metrics.add_job(
-                    pipe, JobKind.PREDICTION, "succeeded", seconds, species, result["model_version"]
+                    pipe,
+                    JobKind.PREDICTION,
+                    "succeeded",
+                    seconds,
+                    species[version],
+                    version,
+                    jobs=count,
                 )
             pipe.execute()
     except Exception as exc:

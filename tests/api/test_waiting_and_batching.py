@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.batching import MicroBatcher, Pending
 from api.main import create_app
+from devstack.processes import wait_for
 from irisq.jobs import Job, JobKind, JobStatus
 from tests.support.stack import SETOSA, VIRGINICA, Stack
 
@@ -71,7 +72,7 @@ def test_concurrent_predictions_share_tasks_and_each_gets_its_own_rows(stack: St
     count = 120
     flowers = [_flower(i) for i in range(count)]
     expected = stack.predict(flowers)["result"]["predictions"]  # one job, rows in order
-    before = _groups(stack)
+    before, counted_before = _groups(stack), _counted(stack)
 
     def one(i: int) -> dict[str, object]:
         response = stack.api.post(
@@ -90,6 +91,29 @@ def test_concurrent_predictions_share_tasks_and_each_gets_its_own_rows(stack: St
     print(f"\n{count} concurrent predictions went out in {groups} tasks")
     assert grouped_jobs == count
     assert groups < count  # some tasks carried several jobs
+    # The job metrics count every grouped job and row once (written once per group, just
+    # after its results: the last group's may land a moment after its answers).
+    wait_for(lambda: _counted(stack)["jobs"] - counted_before["jobs"] >= count, 10, "metrics")
+    counted = _counted(stack)
+    assert counted["jobs"] - counted_before["jobs"] == count
+    for species in ("setosa", "virginica"):
+        rows = sum(1 for p in expected if p["species"] == species)
+        assert counted[species] - counted_before[species] == rows
+
+
+def _counted(stack: Stack) -> dict[str, float]:
+    """Finished prediction jobs, and rows predicted per species (all versions), from /metrics."""
+    counted = {"jobs": 0.0, "setosa": 0.0, "versicolor": 0.0, "virginica": 0.0}
+    for line in stack.api.get("/metrics").text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith("irisq_job_duration_seconds_count{") and (
+            'kind="prediction"' in name and 'status="succeeded"' in name
+        ):
+            counted["jobs"] += float(value)
+        elif name.startswith("irisq_predictions_total{"):
+            species = name.split('species="', 1)[1].split('"', 1)[0]
+            counted[species] += float(value)
+    return counted
 
 
 def _groups(stack: Stack) -> tuple[float, float]:

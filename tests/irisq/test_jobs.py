@@ -141,7 +141,7 @@ def test_a_job_end_is_announced_with_its_record_unless_that_is_large(
 ) -> None:
     store = JobStore(redis_client, ttl_seconds=60)
     small, large = store.create(JobKind.PREDICTION), store.create(JobKind.PREDICTION)
-    with redis_client.pubsub() as pubsub:
+    with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
         pubsub.subscribe(DONE_CHANNEL)
         pubsub.get_message(timeout=2)  # the subscription's confirmation
         store.start(small.job_id)
