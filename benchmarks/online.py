@@ -3,10 +3,12 @@
     .venv/bin/python -m benchmarks.online [--requests 2000] [--concurrency 1 8 32]
 
 Starts a private stack (Redis, MLflow server, a champion, a predict worker with two pool
-processes, the API under uvicorn), then drives single-row predictions at each concurrency against, one after the
-other on the same machine and model:
+processes, the API under uvicorn), then drives single-row predictions at each concurrency
+against, one after the other on the same machine and model:
 (a) irisq: `POST /v1/predictions?wait=5`, falling back to polling if a 202 comes back;
-(b) `mlflow models serve -w 2` on the same registered version (`/invocations`);
+(b) `mlflow models serve -w 2` on the same registered version (`/invocations`), once as
+    `pip install mlflow` runs it and once with uvicorn's uvloop and httptools (see
+    mlflow_serve);
 (c) a minimal in-process FastAPI app (benchmarks/inprocess_app.py), the no-queue ceiling.
 It prints throughput and p50/p99 submit→result latency of each, and irisq's ratios.
 """
@@ -109,7 +111,16 @@ async def drive(url: str, call: Call, concurrency: int, requests: int) -> dict[s
 
 
 @contextmanager
-def mlflow_serve(tracking_uri: str, version: str, log: Path) -> Any:
+def mlflow_serve(tracking_uri: str, version: str, log: Path, stock: bool) -> Any:
+    """`mlflow models serve -w 2` on `version`.
+
+    `stock`: as `pip install mlflow` runs it, on plain `uvicorn` (asyncio and h11; MLflow
+    does not ask for uvicorn's extras). With `--workers`, uvicorn then leaves Nagle's
+    algorithm on for every connection (uvicorn#3149, open in 0.54), and keep-alive answers
+    wait on the client's delayed ACK. This venv has uvicorn[standard] for irisq's own API,
+    so the stock run asks uvicorn for asyncio and h11 by its environment variables; the
+    other run keeps uvloop and httptools, which set TCP_NODELAY themselves.
+    """
     port = free_port()
     command = [
         str(BIN / "mlflow"), "models", "serve", "-m", f"models:/iris/{version}",
@@ -117,7 +128,10 @@ def mlflow_serve(tracking_uri: str, version: str, log: Path) -> Any:
     ]  # fmt: skip
     # It starts `uvicorn` by name: the venv's bin must be on PATH.
     path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    with running(command, log, {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}):
+    env = {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
+    if stock:
+        env |= {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"}
+    with running(command, log, env):
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(f"{url}/ping", timeout=1).is_success, 120, "mlflow serve")
         yield url
@@ -191,20 +205,20 @@ def main() -> None:
                 table["irisq"] = measure(
                     "irisq (queue + wait)", api, irisq_call, args.concurrency, args.requests
                 )
-            with mlflow_serve(mlflow, version, work / "serve.log") as url:
-                table["mlflow"] = measure(
-                    "mlflow models serve", url, mlflow_call, args.concurrency, args.requests
-                )
+            for name, stock in (("mlflow", True), ("mlflow+uvloop", False)):
+                with mlflow_serve(mlflow, version, work / f"{name}.log", stock) as url:
+                    table[name] = measure(
+                        f"{name} models serve", url, mlflow_call, args.concurrency, args.requests
+                    )
             with inprocess_app(registry.copies / version, work / "inprocess.log") as url:
                 table["inprocess"] = measure(
                     "in-process FastAPI", url, inprocess_call, args.concurrency, args.requests
                 )
-        print("\nratios (throughput): irisq / mlflow serve, irisq / in-process")
+        print("\nthroughput ratios: irisq / each")
+        print(f"{'':<6}" + "".join(f"{name:>16}" for name in table if name != "irisq"))
         for c in args.concurrency:
-            irisq, mlflow_rps, ceiling = (
-                table[k][c]["rps"] for k in ("irisq", "mlflow", "inprocess")
-            )
-            print(f"c={c:<3} {irisq / mlflow_rps:6.2f}x   {irisq / ceiling:6.2f}x")
+            ratios = [table["irisq"][c]["rps"] / table[n][c]["rps"] for n in table if n != "irisq"]
+            print(f"c={c:<4}" + "".join(f"{ratio:15.2f}x" for ratio in ratios))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from api import invocations
 from api.auth import CallerDep
-from api.deps import JobStoreDep, SettingsDep
+from api.deps import SettingsDep
 from api.problems import AUTH_PROBLEMS, Problem, field_path
 from api.routes.predictions import submit_and_wait
 from irisq.jobs import JobStatus
@@ -121,9 +121,7 @@ def version(request: Request) -> str:
         504: {"model": Problem, "description": "No result within the wait; poll `Location`."},
     },
 )
-async def invoke(
-    request: Request, jobs: JobStoreDep, settings: SettingsDep, caller: CallerDep
-) -> Any:
+async def invoke(request: Request, settings: SettingsDep, caller: CallerDep) -> Any:
     """Score rows with the champion and answer `{"predictions": [...]}`, like MLflow."""
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
@@ -141,7 +139,7 @@ async def invoke(
         raise HTTPException(422, f"{field_path(('body', *first['loc']))}: {first['msg']}") from None
     rows = [row.as_list() for row in parsed.rows]
     job, finished = await submit_and_wait(
-        request, jobs, rows, CHAMPION, caller.name, settings.invocations_wait_seconds
+        request, rows, CHAMPION, caller.name, settings.invocations_wait_seconds
     )
     if not finished:
         raise HTTPException(
