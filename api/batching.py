@@ -9,7 +9,7 @@ a lone request never waits for company. While every slot is taken, requests gath
 the next group, which leaves as soon as a group ends (its jobs' end is announced on
 pub/sub, see api.waiting), when it holds `max_rows` rows, or after `max_delay` seconds,
 whichever is first. So groups grow with the load and with nothing else: at concurrency 32
-they carry ~10-16 rows each, and the workers spend their time scoring, not in Celery.
+they carry about 9 rows each (measured), so the workers pay for Celery 9 times less.
 
 A group whose end is never announced (a lost worker, the subscription down) frees its slot
 after `slot_timeout` seconds, so nothing stalls behind it. Each job keeps its own record,
