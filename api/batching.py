@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from irisq.jobs import Job
-
-logger = logging.getLogger("irisq.api")
 
 
 @dataclass
@@ -62,12 +60,13 @@ class MicroBatcher:
         self.slot_timeout = slot_timeout_seconds
         self._on_group = on_group
         self._ends_announced = ends_announced
-        self._pending: list[Pending] = []
+        self._pending: deque[Pending] = deque()
         self._rows = 0
         self._timer: asyncio.TimerHandle | None = None
         self._group_numbers = itertools.count()
         self._busy: dict[int, _Slot] = {}  # the groups at the workers, by number
         self._group_of: dict[str, int] = {}  # job id → its group's number, until it ends
+        self._sending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def submit(self, pending: Pending) -> Job:
         """Queue `pending` with the next group; returns its job once the group was sent."""
@@ -81,10 +80,6 @@ class MicroBatcher:
         number = self._group_of.pop(job_id, None)
         if number is not None:
             self._free(number)
-
-    @property
-    def busy_slots(self) -> int:
-        return len(self._busy)
 
     def _maybe_flush(self) -> None:
         if not self._pending:
@@ -106,7 +101,7 @@ class MicroBatcher:
         group: list[Pending] = []
         rows = 0
         while self._pending and (not group or rows + len(self._pending[0].rows) <= self.max_rows):
-            taken = self._pending.pop(0)
+            taken = self._pending.popleft()
             group.append(taken)
             rows += len(taken.rows)
         self._rows -= rows
@@ -115,7 +110,9 @@ class MicroBatcher:
         self._busy[number] = _Slot([pending.job_id for pending in group])
         for pending in group:
             self._group_of[pending.job_id] = number
-        asyncio.get_running_loop().create_task(self._send(number, group, rows))
+        task = asyncio.get_running_loop().create_task(self._send(number, group, rows))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
         if self._pending:  # what the row cap left behind waits for the next slot
             self._maybe_flush()
 
