@@ -28,6 +28,8 @@ def _readiness() -> None:
     for name, check in state.get("checks", {}).items():
         mark = ":material/check_circle:" if check["ok"] else ":material/error:"
         st.caption(f"{mark} {name.replace('_', ' ')}: {check['detail']}")
+    for warning in state.get("warnings", []):  # e.g. an API open to anyone (no keys)
+        st.warning(warning, icon=":material/lock_open:")
 
 
 with st.sidebar:

@@ -147,3 +147,16 @@ def test_models_page_says_when_the_api_is_down(api: respx.MockRouter) -> None:
 
     assert not page.exception
     assert "cannot be reached" in page.error[0].value
+
+
+def test_the_sidebar_passes_on_the_apis_warnings(api: respx.MockRouter) -> None:
+    open_api = "NO API KEYS CONFIGURED: the API is open and every caller is admin."
+    api.get("/readyz").respond(
+        200, json={"ready": True, "auth": "open", "warnings": [open_api], "checks": {}}
+    )
+
+    page = AppTest.from_file(APP, default_timeout=30)
+    page.run()
+
+    assert [warning.value for warning in page.sidebar.warning] == [open_api]
+    assert [s.value for s in page.sidebar.success] == ["API ready"]
