@@ -23,9 +23,8 @@ logger = logging.getLogger("irisq.jobs")
 def ensure_room(jobs: JobStore, settings: Settings, task_name: str) -> None:
     """503 while the task's queue holds `max_queue_depth` tasks: accepting more would only
     grow a backlog no one will see answered in time (and fill Redis)."""
-    refuse_if_full(
-        TASK_QUEUES[task_name], queue_depth(jobs.redis, TASK_QUEUES[task_name]), settings
-    )
+    queue = TASK_QUEUES[task_name]
+    refuse_if_full(queue, queue_depth(jobs.redis, queue), settings)
 
 
 def refuse_if_full(queue: str, depth: int, settings: Settings) -> None:
@@ -53,7 +52,7 @@ def enqueue(
 
 
 async def send_group(
-    queue: Celery, jobs: JobStore, client: aioredis.Redis, settings: Settings, group: list[Pending]
+    app: Celery, jobs: JobStore, client: aioredis.Redis, settings: Settings, group: list[Pending]
 ) -> dict[str, Job]:
     """Record every prediction of a micro-batch and push one task for all, in one MULTI.
 
@@ -66,13 +65,11 @@ async def send_group(
     tasks = {p.job_id: task_message(PREDICT_TASK, p.job_id, [p.rows, p.model]) for p in group}
     if len(group) == 1:  # alone: the plain task, under the job's own id
         job_id = group[0].job_id
-        message = encode_task(queue, PREDICT_TASK, job_id, tasks[job_id]["args"], "[1 row]")
+        message = encode_task(app, PREDICT_TASK, job_id, tasks[job_id]["args"], "[1 row]")
     else:
         members = [[p.job_id, p.rows, p.model] for p in group]
         summary = f"[{len(group)} predictions]"
-        message = encode_task(
-            queue, PREDICT_GROUP_TASK, f"group-{new_job_id()}", [members], summary
-        )
+        message = encode_task(app, PREDICT_GROUP_TASK, f"group-{new_job_id()}", [members], summary)
     async with client.pipeline(transaction=True) as pipe:
         created = jobs.queue_create_many(
             pipe, JobKind.PREDICTION, tasks, {p.job_id: p.owner for p in group}

@@ -2,10 +2,11 @@
 
 Workers announce every job that ends on a pub/sub channel, inside the same Lua script that
 stores its outcome (irisq.jobs), so an announcement never precedes the result; it carries
-the record itself unless that is large, so a waiting request usually reads nothing more. A request
-that asked to wait registers a future for its job id before the job is even queued, and
-the listener resolves it. If the subscription drops (Redis restarting), waits time out and
-clients get the usual 202 to poll: the wait is an optimisation, never the only path.
+the record itself unless that is large, so a waiting request usually reads nothing more.
+A request that asked to wait registers a future for its job id before the job is even
+queued, and the listener resolves it. If the subscription drops (Redis restarting), waits
+time out and clients get the usual 202 to poll: the wait is an optimisation, never the only
+path.
 """
 
 from __future__ import annotations

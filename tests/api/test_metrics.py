@@ -5,20 +5,11 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
 from devstack.processes import free_port, wait_for
 from irisq.settings import Settings
-from tests.support.stack import SETOSA, Stack
-
-
-def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+from tests.support.stack import SETOSA, Stack, metric_samples
 
 
 def test_metrics_count_requests_jobs_queues_and_predictions(stack: Stack) -> None:
@@ -29,7 +20,7 @@ def test_metrics_count_requests_jobs_queues_and_predictions(stack: Stack) -> Non
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    samples = _samples(response.text)
+    samples = metric_samples(response.text)
     assert samples[("irisq_redis_up", frozenset())] == 1
     assert samples[("irisq_workers", frozenset({("queue", "predict")}))] >= 1
     assert ("irisq_queue_depth", frozenset({("queue", "train")})) in samples
@@ -55,7 +46,7 @@ def test_metrics_still_answer_when_redis_is_down() -> None:
         response = api.get("/metrics")
 
     assert response.status_code == 200
-    assert _samples(response.text)[("irisq_redis_up", frozenset())] == 0
+    assert metric_samples(response.text)[("irisq_redis_up", frozenset())] == 0
 
 
 def test_worker_log_lines_about_a_job_name_it(stack: Stack) -> None:

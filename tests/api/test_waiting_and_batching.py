@@ -14,7 +14,7 @@ from api.batching import MicroBatcher, Pending
 from api.main import create_app
 from devstack.processes import wait_for
 from irisq.jobs import Job, JobKind, JobStatus
-from tests.support.stack import SETOSA, VIRGINICA, Stack
+from tests.support.stack import SETOSA, VIRGINICA, Stack, metric_samples
 
 
 def test_wait_answers_200_with_the_finished_job(stack: Stack) -> None:
@@ -104,27 +104,25 @@ def test_concurrent_predictions_share_tasks_and_each_gets_its_own_rows(stack: St
 def _counted(stack: Stack) -> dict[str, float]:
     """Finished prediction jobs, and rows predicted per species (all versions), from /metrics."""
     counted = {"jobs": 0.0, "setosa": 0.0, "versicolor": 0.0, "virginica": 0.0}
-    for line in stack.api.get("/metrics").text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name.startswith("irisq_job_duration_seconds_count{") and (
-            'kind="prediction"' in name and 'status="succeeded"' in name
-        ):
-            counted["jobs"] += float(value)
-        elif name.startswith("irisq_predictions_total{"):
-            species = name.split('species="', 1)[1].split('"', 1)[0]
-            counted[species] += float(value)
+    for (name, labels), value in metric_samples(stack.api.get("/metrics").text).items():
+        label = dict(labels)
+        if name == "irisq_job_duration_seconds_count" and label == {
+            "kind": "prediction",
+            "status": "succeeded",
+        }:
+            counted["jobs"] += value
+        elif name == "irisq_predictions_total":
+            counted[label["species"]] += value
     return counted
 
 
 def _groups(stack: Stack) -> tuple[float, float]:
     """(tasks sent, jobs in them) from /metrics."""
-    text = stack.api.get("/metrics").text
-    values = {}
-    for line in text.splitlines():
-        if line.startswith(("irisq_micro_batch_jobs_count", "irisq_micro_batch_jobs_sum")):
-            name, value = line.split()
-            values[name] = float(value)
-    return values["irisq_micro_batch_jobs_count"], values["irisq_micro_batch_jobs_sum"]
+    samples = metric_samples(stack.api.get("/metrics").text)
+    return (
+        samples[("irisq_micro_batch_jobs_count", frozenset())],
+        samples[("irisq_micro_batch_jobs_sum", frozenset())],
+    )
 
 
 def _job(job_id: str) -> Job:
@@ -214,36 +212,39 @@ def test_a_full_group_leaves_without_a_slot_and_the_rest_waits_for_one() -> None
     assert asyncio.run(scenario()) == [["first"], ["r0", "r1", "r2", "r3"], ["r4", "r5"]]
 
 
-def test_a_group_whose_end_is_never_heard_frees_its_slot_after_the_timeout() -> None:
-    sender = RecordingSender()
+def _wait_behind_a_held_slot(
+    sender: RecordingSender, max_delay_seconds: float, slot_timeout_seconds: float = 1.0
+) -> float:
+    """Seconds a request waits while the only slot is held by a group never announced."""
 
     async def scenario() -> float:
         batcher = MicroBatcher(
-            sender, max_rows=100, max_delay_seconds=30, slots=1, slot_timeout_seconds=0.2
+            sender,
+            max_rows=100,
+            max_delay_seconds=max_delay_seconds,
+            slots=1,
+            slot_timeout_seconds=slot_timeout_seconds,
         )
-        await batcher.submit(Pending("lost", [ROW], "champion", "a"))  # never announced
+        await batcher.submit(Pending("held", [ROW], "champion", "a"))  # never announced
         started = time.monotonic()
         await batcher.submit(Pending("next", [ROW], "champion", "a"))
         return time.monotonic() - started
 
-    waited = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_a_group_whose_end_is_never_heard_frees_its_slot_after_the_timeout() -> None:
+    sender = RecordingSender()
+    waited = _wait_behind_a_held_slot(sender, max_delay_seconds=30, slot_timeout_seconds=0.2)
     assert 0.15 <= waited < 5
-    assert sender.groups == [["lost"], ["next"]]
+    assert sender.groups == [["held"], ["next"]]
 
 
 def test_a_request_waits_for_a_slot_at_most_the_delay() -> None:
     sender = RecordingSender()
-
-    async def scenario() -> float:
-        batcher = MicroBatcher(sender, max_rows=100, max_delay_seconds=0.1, slots=1)
-        await batcher.submit(Pending("busy", [ROW], "champion", "a"))  # holds the slot
-        started = time.monotonic()
-        await batcher.submit(Pending("late", [ROW], "champion", "a"))
-        return time.monotonic() - started
-
-    waited = asyncio.run(scenario())
+    waited = _wait_behind_a_held_slot(sender, max_delay_seconds=0.1)
     assert 0.08 <= waited < 5
-    assert sender.groups == [["busy"], ["late"]]
+    assert sender.groups == [["held"], ["next"]]
 
 
 def test_without_announcements_a_slot_is_free_once_its_group_is_sent() -> None:
