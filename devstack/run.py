@@ -7,6 +7,7 @@ decides what to start and with which environment, then replaces itself with honc
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import NoReturn
 
 import redis
 
+from devstack.processes import local_secret
 from irisq.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +32,11 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def redacted(url: str) -> str:
+    """A Redis URL fit to print: any password replaced."""
+    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 def redis_reachable(url: str) -> bool:
@@ -58,16 +65,24 @@ def main() -> NoReturn:
         "IRISQ_BATCH_DIR": str(VAR / "batches"),
         "IRISQ_REDIS_DIR": str(VAR / "redis"),
     }
+    # Signs job ids and models; API and workers must share it. Kept across runs, like var/.
+    if not os.environ.get("IRISQ_SECRET_KEY"):
+        env["IRISQ_SECRET_KEY"] = local_secret(VAR / "secret-key")
     given = os.environ.get("IRISQ_REDIS_URL")
     if given and redis_reachable(given):
-        print(f"irisq: using the Redis at IRISQ_REDIS_URL={given}")
+        print(f"irisq: using the Redis at IRISQ_REDIS_URL={redacted(given)}")
     else:
         if given:
-            print(f"irisq: IRISQ_REDIS_URL={given} is not reachable; starting a local Redis")
+            print(
+                f"irisq: IRISQ_REDIS_URL={redacted(given)} is not reachable; starting a local Redis"
+            )
         local_port = int(os.environ.get("IRISQ_LOCAL_REDIS_PORT", DEFAULT_LOCAL_REDIS_PORT))
         ports["redis"] = (local_port, "IRISQ_LOCAL_REDIS_PORT")
+        password_file = VAR / "redis-password"
+        password = local_secret(password_file)
         env["IRISQ_LOCAL_REDIS_PORT"] = str(local_port)
-        env["IRISQ_REDIS_URL"] = f"redis://127.0.0.1:{local_port}/0"
+        env["IRISQ_REDIS_PASSWORD_FILE"] = str(password_file)
+        env["IRISQ_REDIS_URL"] = f"redis://:{password}@127.0.0.1:{local_port}/0"
         processes.insert(0, "redis")
 
     taken = [

@@ -24,8 +24,9 @@ BIN = Path(sys.executable).parent
 SECRETS = {
     "REDIS_PASSWORD": "test-redis",
     "POSTGRES_PASSWORD": "test-postgres",
-    "IRISQ_API_KEYS": '[{"name": "frontend", "role": "admin", "sha256": "' + "0" * 64 + '"}]',
-    "IRISQ_FRONTEND_API_KEY": "irisq_test",
+    "IRISQ_API_KEYS": '[{"name": "alice", "role": "admin", "sha256": "' + "0" * 64 + '"}]',
+    "IRISQ_SECRET_KEY": "test-secret-key-with-more-than-32-characters",
+    "FLOWER_BASIC_AUTH": "admin:test-flower",
 }
 DOCKERFILES = sorted(ROOT.glob("*/Dockerfile"))
 # Where a process binds or keeps its data differs between a laptop and a container;
@@ -173,3 +174,28 @@ def test_mlflow_is_published_on_the_loopback_only(config: dict[str, Any]) -> Non
     # It has no authentication: other hosts must not reach the registry.
     assert [p["host_ip"] for p in config["services"]["mlflow"]["ports"]] == ["127.0.0.1"]
     assert "--allowed-hosts" in config["services"]["mlflow"]["command"]
+
+
+def test_no_secret_is_on_a_command_line(config: dict[str, Any]) -> None:
+    # `ps`, `docker top` and `docker inspect` show command lines to anyone on the host.
+    for name, service in config["services"].items():
+        command = " ".join(service.get("command") or [])
+        for secret in SECRETS.values():
+            assert secret not in command, f"{name}'s command holds a secret"
+
+
+def test_every_service_has_a_memory_limit(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        assert int(service.get("mem_limit", 0)) > 0, f"{name} has no memory limit"
+
+
+def test_redis_runs_as_its_own_user_and_flower_on_the_loopback(config: dict[str, Any]) -> None:
+    assert config["services"]["redis"]["user"] == "redis"
+    flower = config["services"]["flower"]
+    assert [p["host_ip"] for p in flower["ports"]] == ["127.0.0.1"]
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == SECRETS["FLOWER_BASIC_AUTH"]
+
+
+def test_the_frontend_holds_no_api_key(config: dict[str, Any]) -> None:
+    environment = config["services"]["frontend"]["environment"]
+    assert not any("KEY" in name for name in environment), environment

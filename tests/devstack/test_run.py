@@ -33,4 +33,7 @@ def test_a_taken_port_names_the_port_and_its_variable(redis_url: str) -> None:
 
     assert done.returncode == 1
     assert f"port {taken} (api) is already in use: set IRISQ_API_PORT" in done.stderr
-    assert f"using the Redis at IRISQ_REDIS_URL={redis_url}" in done.stdout
+    password = redis_url.split("//:", 1)[1].split("@", 1)[0]
+    port = redis_url.rsplit(":", 1)[1]
+    assert f"using the Redis at IRISQ_REDIS_URL=redis://***@127.0.0.1:{port}" in done.stdout
+    assert password not in done.stdout + done.stderr  # the password is never printed
