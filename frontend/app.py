@@ -1,12 +1,17 @@
-"""The irisq frontend: `streamlit run frontend/app.py`. Pages live in frontend/pages/."""
+"""The irisq frontend: `streamlit run frontend/app.py`. Pages live in frontend/pages/.
+
+When the API requires keys, a person signs in with their own key first (frontend.session);
+the pages they see follow its role: Train only for admin keys.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from frontend import client
+from frontend import client, session
 
 PAGES = Path(__file__).parent / "pages"
 
@@ -21,6 +26,10 @@ def _readiness() -> None:
     except client.ApiError as exc:
         st.error(str(exc))
         return
+    _show_readiness(state)
+
+
+def _show_readiness(state: dict[str, Any]) -> None:
     if state.get("ready"):
         st.success("API ready")
     else:
@@ -32,18 +41,67 @@ def _readiness() -> None:
         st.warning(warning, icon=":material/lock_open:")
 
 
+def _auth_mode() -> str:
+    """`api_keys` or `open`, as the API's readiness says (open if it cannot be asked)."""
+    try:
+        return str(client.readiness().get("auth", "open"))
+    except client.ApiError:
+        return "open"
+
+
+def _sign_in() -> None:
+    """The only page before sign-in: a key in, the person's identity out."""
+    st.title("Sign in to irisq")
+    st.write(
+        "This irisq requires an API key. Paste yours: it stays in this browser session and "
+        "is sent with your requests only. Ask an administrator for one "
+        "(`python -m irisq.keys new --name YOU --role predict`)."
+    )
+    with st.form("auth.form"):
+        key = st.text_input("API key", type="password", key="auth.input")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            me = client.whoami(key.strip())
+        except client.ApiError as exc:
+            st.error(f"Not signed in. {exc}")
+            return
+        session.remember(key.strip(), me)
+        st.rerun()
+
+
+def _signed_in_panel() -> None:
+    me = session.identity()
+    if me is None:
+        return
+    st.caption(f":material/key: Signed in as **{me['name']}** ({me['role']} key)")
+    if st.button("Sign out", key="auth.sign_out"):
+        session.forget()
+        st.rerun()
+
+
+open_api = _auth_mode() == "open"
+if open_api and session.identity() is None:
+    session.remember(None, {"name": "anonymous", "role": "admin"})
+elif not open_api and session.identity() is not None and session.api_key() is None:
+    session.forget()  # the API asks for keys now: the anonymous session is over
+
 with st.sidebar:
     st.subheader("Service")
     _readiness()
+    if not open_api:
+        _signed_in_panel()
 
-navigation = st.navigation(
-    [
+if session.identity() is None:
+    pages = [st.Page(_sign_in, title="Sign in", icon=":material/login:", default=True)]
+else:
+    pages = [
         st.Page(
             PAGES / "predict.py", title="Predict", icon=":material/local_florist:", default=True
         ),
         st.Page(PAGES / "batch.py", title="Batch", icon=":material/table_view:"),
-        st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
-        st.Page(PAGES / "models.py", title="Models", icon=":material/inventory_2:"),
     ]
-)
-navigation.run()
+    if session.is_admin():
+        pages.append(st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"))
+    pages.append(st.Page(PAGES / "models.py", title="Models", icon=":material/inventory_2:"))
+st.navigation(pages).run()

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from frontend import session
 from irisq.settings import get_settings
 
 FINAL = {"succeeded", "failed", "canceled"}
@@ -21,19 +22,19 @@ def base_url() -> str:
     return get_settings().api_url.rstrip("/")
 
 
-def auth_headers() -> dict[str, str]:
-    """The frontend's own API key, when the API requires keys (IRISQ_API_KEY)."""
-    key = get_settings().api_key
-    return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+def auth_headers(key: str | None = None) -> dict[str, str]:
+    """The signed-in person's API key (the frontend has none of its own)."""
+    key = key or session.api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _request(method: str, path: str, **kwargs: Any) -> httpx.Response:
+def _request(method: str, path: str, key: str | None = None, **kwargs: Any) -> httpx.Response:
     try:
         response = httpx.request(
             method,
             base_url() + path,
             timeout=REQUEST_TIMEOUT_SECONDS,
-            headers=auth_headers(),
+            headers=auth_headers(key),
             **kwargs,
         )
     except httpx.HTTPError as exc:
@@ -80,6 +81,20 @@ def batch_file(job_id: str, which: str) -> bytes:
 
 def submit_training(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
     response = _request("POST", "/v1/training", json={"algorithm": algorithm, "params": params})
+    _raise_for_problem(response)
+    return dict(response.json())
+
+
+def whoami(key: str | None) -> dict[str, Any]:
+    """The API's account of `key` (name, role); ApiError when it is not a valid key."""
+    response = _request("GET", "/v1/me", key=key)
+    _raise_for_problem(response)
+    return dict(response.json())
+
+
+def promote(version: str) -> dict[str, Any]:
+    """Make `version` the champion (admin keys)."""
+    response = _request("POST", f"/v1/models/{version}/promote")
     _raise_for_problem(response)
     return dict(response.json())
 

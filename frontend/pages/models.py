@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from frontend import client
+from frontend import client, session
 from irisq.settings import get_settings
 
 st.title("Models")
@@ -34,6 +34,7 @@ table = pd.DataFrame(
             "macro F1": v["metrics"].get("f1_macro"),
             "created": pd.Timestamp(v["created_at"]).tz_convert(None),
             "parameters": ", ".join(f"{k}={p}" for k, p in sorted(v["params"].items())),
+            "trained here": "yes" if v.get("signed") else "no: never loaded",
         }
         for v in versions
     ]
@@ -47,3 +48,32 @@ st.dataframe(
         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     },
 )
+
+
+def _promote(version: str) -> None:
+    try:
+        client.promote(version)
+    except client.ApiError as exc:
+        st.session_state["models.message"] = ("error", str(exc))
+        return
+    st.session_state["models.message"] = ("success", f"Version {version} is the champion now.")
+
+
+if session.is_admin():  # promotion is for admin keys; the API refuses it to others anyway
+    candidates = [v["version"] for v in versions if v.get("signed") and not v["is_champion"]]
+    st.subheader("Promote a version")
+    if candidates:
+        left, right = st.columns([1, 3], vertical_alignment="bottom")
+        chosen = left.selectbox("Version", candidates, key="models.promote.version")
+        right.button(
+            "Make it the champion",
+            key="models.promote",
+            on_click=_promote,
+            args=(chosen,),
+            help="Now, without the quality gate: a rollback, or a version judged better.",
+        )
+    else:
+        st.caption("No other version trained here to promote.")
+    message = st.session_state.pop("models.message", None)
+    if message:
+        getattr(st, message[0])(message[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,3 +64,16 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def keyed_frontend_url(stack: Stack) -> Iterator[str]:
+    """The page in front of an API that requires keys, as compose runs it: no key of its own."""
+    from tests.security.conftest import KEYS
+
+    env = {**stack.env, "IRISQ_API_KEYS": json.dumps(KEYS)}
+    with (
+        api_server(env, stack.logs / "api-keyed-frontend.log") as api,
+        frontend_server({**env, "IRISQ_API_URL": api}, stack.logs / "frontend-keyed.log") as url,
+    ):
+        yield url
