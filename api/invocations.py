@@ -4,24 +4,43 @@ JSON with one of `dataframe_split`, `dataframe_records`, `instances` or `inputs`
 CSV body (`text/csv`). Columns are matched by name in the spellings batch files may use
 (`sepal_length`, `sepal length (cm)`, ...); rows given as bare lists are in the model's
 feature order. What comes out is plain rows, validated like `/v1/predictions` rows.
+
+The number of rows is checked as soon as the structure is decoded, before any per-row
+work, and a column header is read once per distinct set of names, not once per row. The
+route runs all of this off the event loop (api.bodies) once the body is large.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
-from irisq.csv_rules import CsvRejectedError, detect_delimiter, parse_header
-from irisq.schema import FEATURES
+import pydantic_core
+
+from irisq.csv_rules import CsvRejectedError, Header, detect_delimiter, parse_header
+from irisq.schema import FEATURES, MAX_ROWS
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
 class InvocationError(ValueError):
     """The body is not in a format the scoring protocol defines; the message says why."""
+
+
+class TooManyRowsError(InvocationError):
+    """More rows than one request may carry."""
+
+
+class UnusableValueError(InvocationError):
+    """Well-formed, but a value no row could hold (a number with thousands of digits)."""
+
+
+def _count_rows(rows: int) -> None:
+    if rows > MAX_ROWS:
+        raise TooManyRowsError(f"{rows:,} rows: at most {MAX_ROWS:,} in one request")
 
 
 def parse(content_type: str, body: bytes) -> list[dict[str, Any]]:
@@ -31,8 +50,10 @@ def parse(content_type: str, body: bytes) -> list[dict[str, Any]]:
         return _from_csv(body)
     if media == "application/json" or media.endswith("+json"):
         try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
+            payload = pydantic_core.from_json(body)
+        except ValueError as exc:
+            if "out of range" in str(exc):
+                raise UnusableValueError(f"a number in the body is out of range ({exc})") from None
             raise InvocationError(f"the body is not valid JSON ({exc})") from None
         return _from_json(payload)
     raise InvocationError(
@@ -55,10 +76,12 @@ def _from_json(payload: Any) -> list[dict[str, Any]]:
         columns = data.get("columns", list(FEATURES))
         if not isinstance(columns, list):
             raise InvocationError("dataframe_split.columns must be a list of names")
+        _count_rows(len(data["data"]))
         return [_record(columns, row, i) for i, row in enumerate(data["data"])]
     if given[0] == "dataframe_records":
         if not isinstance(data, list):
             raise InvocationError("dataframe_records must be a list of objects")
+        _count_rows(len(data))
         return [_mapping(record, i) for i, record in enumerate(data)]
     return _instances(data)
 
@@ -70,9 +93,11 @@ def _instances(data: Any) -> list[dict[str, Any]]:
         values = [data[c] if isinstance(data[c], list) else [data[c]] for c in columns]
         if len({len(v) for v in values}) > 1:
             raise InvocationError("the columns of 'inputs' have different lengths")
+        _count_rows(len(values[0]) if values else 0)
         return [_record(columns, list(row), i) for i, row in enumerate(zip(*values, strict=True))]
     if not isinstance(data, list):
         raise InvocationError("instances/inputs must be a list of rows")
+    _count_rows(len(data))
     return [
         _mapping(row, i) if isinstance(row, dict) else _record(list(FEATURES), row, i)
         for i, row in enumerate(data)
@@ -89,11 +114,17 @@ def _mapping(record: Any, index: int) -> dict[str, Any]:
 def _record(columns: Sequence[Any], row: Any, index: int) -> dict[str, Any]:
     if not isinstance(row, list | tuple) or len(row) != len(columns):
         raise InvocationError(f"row {index}: expected {len(columns)} values, one per column")
+    header = _header(tuple(str(c) for c in columns))
+    return {feature: row[i] for feature, i in header.feature_index.items()}
+
+
+@lru_cache(maxsize=64)
+def _header(columns: tuple[str, ...]) -> Header:
+    """The features among `columns`: matched once per set of names, not once per row."""
     try:
-        header = parse_header([str(c) for c in columns])
+        return parse_header(list(columns))
     except CsvRejectedError as exc:
         raise InvocationError(str(exc)) from None
-    return {feature: row[i] for feature, i in header.feature_index.items()}
 
 
 def _from_csv(body: bytes) -> list[dict[str, Any]]:
@@ -102,9 +133,12 @@ def _from_csv(body: bytes) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         raise InvocationError("the CSV body is not UTF-8 text") from None
     delimiter = detect_delimiter(text.split("\n", 1)[0])
+    if text.count("\n") > 2 * MAX_ROWS:  # before parsing: even with blank lines, too many
+        raise TooManyRowsError(f"more than {2 * MAX_ROWS:,} lines: at most {MAX_ROWS:,} rows")
     lines = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row]
     if not lines:
         raise InvocationError("the CSV body is empty: a header line, then rows")
+    _count_rows(len(lines) - 1)
     try:
         header = parse_header(lines[0])
     except CsvRejectedError as exc:

@@ -17,15 +17,22 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from api import metrics, problems
+from api.admission import Admission
 from api.batching import MicroBatcher
+from api.bodies import add_documented_schemas
+from api.guard import Guard
+from api.ratelimit import KeyRateLimiter
+from api.readiness import ReadinessProbe
 from api.registry import RegistryReader
-from api.routes import batches, health, invocations, jobs, models, predictions, training
+from api.routes import batches, health, invocations, jobs, me, models, predictions, training
 from api.submission import send_group
 from api.waiting import JobWaiter
+from irisq.ids import JobIds
 from irisq.jobs import JobStore
 from irisq.keys import OPEN_WARNING, KeyRing
 from irisq.logs import configure
 from irisq.queueing import make_celery
+from irisq.results import ResultFiles
 from irisq.settings import Settings, get_settings
 
 logger = logging.getLogger("irisq.api")
@@ -52,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.log_format == "json":  # text stays uvicorn's own, readable under honcho
         configure("api", "json")
     keys = KeyRing(settings.api_keys)
+    job_ids = JobIds(settings.signing_key())  # refuses to start without the secret
     if keys.open:
         if settings.env == "production":
             raise OpenApiRefusedError(
@@ -74,18 +82,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.keys = keys
+        app.state.job_ids = job_ids
         app.state.redis = client
-        # The same Redis for the few calls made on the event loop (rate limit, waits).
+        # The same Redis for the calls made on the event loop (guard, waits, micro-batches).
         app.state.async_redis = aioredis.Redis.from_url(
             settings.redis_url,
             socket_connect_timeout=1,
             socket_timeout=5,
             retry=AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
         )
+        app.state.rate_limiter = KeyRateLimiter(
+            app.state.async_redis, settings.rate_limit_per_second
+        )
+        app.state.admission = Admission(app.state.async_redis, settings.redis_admission_fraction)
         app.state.jobs = JobStore(client, settings.job_ttl_seconds, settings.max_attempts)
+        app.state.results = ResultFiles(settings.batch_dir, settings.inline_result_max_bytes)
         app.state.celery = make_celery(settings, main="irisq-api")
         app.state.registry = RegistryReader(
-            settings.mlflow_tracking_uri, settings.model_name, settings.champion_alias
+            settings.mlflow_tracking_uri,
+            settings.model_name,
+            settings.champion_alias,
+            settings.registry_timeout_seconds,
+            settings.signing_key(),
+        )
+        app.state.readiness = ReadinessProbe(
+            app.state.async_redis, app.state.registry, app.state.admission, keys.open
         )
         app.state.waiter = JobWaiter(settings.redis_url)
         await app.state.waiter.start()
@@ -108,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await app.state.waiter.close()
         await app.state.async_redis.aclose()
-        app.state.registry.close()
+        await app.state.registry.close()
         client.close()
 
     app = FastAPI(
@@ -117,20 +138,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    # Outermost last: the request timer, then CORS (its preflights and headers on every
+    # answer), then the guard, which refuses before anything is read or parsed.
+    app.add_middleware(Guard, settings=settings, keys=keys, state=app.state)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "Prefer"],
         )
     app.state.metrics = metrics.instrument(app, client)
     app.state.observe_group = metrics.micro_batch_observer(app.state.metrics)
     problems.install(app)
-    problems.document(app, open_api=keys.open)
+    problems.document(app, open_api=keys.open, extra=add_documented_schemas)
     routers = [
         m.router
-        for m in (predictions, batches, training, jobs, models, health, invocations, metrics)
+        for m in (predictions, batches, training, jobs, models, me, health, invocations, metrics)
     ]
     for router in routers:
         app.include_router(router)

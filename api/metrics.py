@@ -7,6 +7,7 @@ Redis at scrape time; job durations and predictions are the totals workers wrote
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -24,23 +25,36 @@ from irisq.workers import live_workers
 router = APIRouter(tags=["health"])
 
 
+Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
+# Anyone may scrape: however often they do, Redis is read at most once a second.
+CACHE_SECONDS = 1.0
+
+
 class RedisCollector(Collector):
     """Reads the shared state at scrape time; a Redis outage shows as `irisq_redis_up 0`."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Family]] = (float("-inf"), [])
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+    def collect(self) -> Iterator[Family]:
+        with self._lock:
+            read_at, families = self._cached
+            if time.monotonic() - read_at >= CACHE_SECONDS:
+                families = self._read()
+                self._cached = (time.monotonic(), families)
+        yield from families
+
+    def _read(self) -> list[Family]:
         up = GaugeMetricFamily("irisq_redis_up", "1 when Redis answered this scrape")
         try:
             families = list(self._from_redis())
         except redis.RedisError:
             up.add_metric([], 0)
-            yield up
-            return
+            return [up]
         up.add_metric([], 1)
-        yield up
-        yield from families
+        return [up, *families]
 
     def _from_redis(
         self,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from re import Pattern
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from kombu.exceptions import OperationalError as BrokerError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError as RedisFullError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -34,6 +35,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     410: "Gone",
     413: "Content too large",
@@ -61,6 +63,9 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+    error_id: str | None = Field(
+        None, description="For a 500: the id under which the details were logged."
+    )
 
 
 # The answers every endpoint behind an API key may give, for the OpenAPI document.
@@ -97,6 +102,16 @@ def problem_response(
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
+    )
+
+
+def problem_bytes(status: int, detail: str) -> bytes:
+    """A problem document as bytes, for the layers that answer below FastAPI (api.guard)."""
+    title = TITLES.get(status, "Request refused")
+    return (
+        Problem(title=title, status=status, detail=detail)
+        .model_dump_json(exclude_none=True)
+        .encode()
     )
 
 
@@ -185,7 +200,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, title, str(exc.detail), headers=headers or None)
 
 
-def _unavailable_detail(exc: Exception) -> str:
+def unavailable_detail(exc: Exception) -> str:
     if isinstance(exc, ServiceUnavailableError):
         return exc.detail
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
@@ -196,7 +211,7 @@ def _unavailable_detail(exc: Exception) -> str:
 
 
 async def _on_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    detail = _unavailable_detail(exc)
+    detail = unavailable_detail(exc)
     logger.warning("503: %s", detail)
     return problem_response(
         503, "Service unavailable", detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -204,8 +219,15 @@ async def _on_unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unexpected error")
-    return problem_response(500, "Internal error", "an unexpected error occurred; it was logged")
+    # The details stay in the log: an exception's text can name hosts, paths or secrets.
+    error_id = uuid.uuid4().hex[:12]
+    logger.exception("unexpected error %s", error_id)
+    return problem_response(
+        500,
+        "Internal error",
+        f"an unexpected error occurred; it was logged as error {error_id}",
+        error_id=error_id,
+    )
 
 
 def _as_problem_json(document: dict[str, Any]) -> dict[str, Any]:
@@ -243,12 +265,17 @@ def _optional_auth(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def document(app: FastAPI, open_api: bool) -> None:
-    """Make `/openapi.json` describe what this app really answers."""
+def document(
+    app: FastAPI, open_api: bool, extra: Callable[[dict[str, Any]], None] | None = None
+) -> None:
+    """Make `/openapi.json` describe what this app really answers (`extra` adds to it)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        described = _as_problem_json(generate())
+        document = generate()
+        if extra is not None:
+            extra(document)
+        described = _as_problem_json(document)
         return _optional_auth(described) if open_api else described
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,7 +1,8 @@
 """The MLflow model registry over its REST API: versions, the champion, promotion.
 
 The API process must not import MLflow (its image stays small, its start fast), so it uses
-the few calls it needs with plain HTTP.
+the few calls it needs with plain HTTP: asynchronous, each bounded by a short timeout, so a
+hung registry holds no thread and costs each caller at most that timeout.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.problems import ServiceUnavailableError
-
-REGISTRY_TIMEOUT_SECONDS = 3.0
+from irisq.model_signatures import SIGNATURE_TAG, ModelSignatures
 
 
 class ModelVersion(BaseModel):
@@ -30,6 +30,9 @@ class ModelVersion(BaseModel):
     run_id: str | None
     status: str
     is_champion: bool
+    signed: bool = Field(
+        description="Carries this irisq's signature: trained here, so workers will load it."
+    )
 
 
 class ModelList(BaseModel):
@@ -41,77 +44,94 @@ class ModelList(BaseModel):
 
 
 class RegistryReader:
-    def __init__(self, tracking_uri: str, model_name: str, alias: str) -> None:
-        self._http = httpx.Client(
+    def __init__(
+        self,
+        tracking_uri: str,
+        model_name: str,
+        alias: str,
+        timeout_seconds: float,
+        signing_secret: bytes,
+    ) -> None:
+        self.url = tracking_uri
+        self._http = httpx.AsyncClient(
             base_url=tracking_uri.rstrip("/") + "/api/2.0/mlflow/",
-            timeout=REGISTRY_TIMEOUT_SECONDS,
+            timeout=timeout_seconds,
+            limits=httpx.Limits(max_connections=8),  # however many callers wait on a hung one
         )
         self.model_name = model_name
         self.alias = alias
+        self.signatures = ModelSignatures(signing_secret)
 
-    def close(self) -> None:
-        self._http.close()
+    async def close(self) -> None:
+        await self._http.aclose()
 
-    def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
-        return self._request("GET", path, params=params)
-
-    def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return self._request("POST", path, json=body)
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return self._http.request(method, path, **kwargs)
+            return await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceUnavailableError(
-                f"the MLflow model registry cannot be reached: {exc}"
+                f"the MLflow model registry cannot be reached ({type(exc).__name__})"
             ) from exc
 
-    def has_version(self, version: str) -> bool:
-        response = self._get("model-versions/get", {"name": self.model_name, "version": version})
+    async def version(self, version: str) -> dict[str, Any] | None:
+        """The registered version as MLflow describes it, or None when there is no such one."""
+        response = await self._request(
+            "GET", "model-versions/get", params={"name": self.model_name, "version": version}
+        )
         if response.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" in response.text:
-            return False
+            return None
         self._check(response)
-        return True
+        found: dict[str, Any] = response.json()["model_version"]
+        return found
 
-    def promote(self, version: str) -> None:
+    async def promote(self, version: str) -> None:
         """Point the champion alias at `version` (workers follow within seconds)."""
         body = {"name": self.model_name, "alias": self.alias, "version": version}
-        self._check(self._post("registered-models/alias", body))
+        self._check(await self._request("POST", "registered-models/alias", json=body))
 
-    def champion(self) -> str | None:
+    async def champion(self) -> str | None:
         """The champion's version, or None when there is none (or no model at all)."""
-        response = self._get("registered-models/get", {"name": self.model_name})
+        response = await self._request(
+            "GET", "registered-models/get", params={"name": self.model_name}
+        )
         if response.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" in response.text:
             return None
         self._check(response)
         aliases = response.json()["registered_model"].get("aliases", [])
         return next((str(a["version"]) for a in aliases if a["alias"] == self.alias), None)
 
-    def versions(self) -> ModelList:
-        champion = self.champion()
+    async def versions(self) -> ModelList:
+        champion = await self.champion()
         found: list[dict[str, Any]] = []
         params: dict[str, Any] = {"filter": f"name='{self.model_name}'", "max_results": 1000}
         while True:
-            response = self._get("model-versions/search", params)
+            response = await self._request("GET", "model-versions/search", params=params)
             self._check(response)
             page = response.json()
             found.extend(page.get("model_versions", []))
             if not page.get("next_page_token"):
                 break
             params["page_token"] = page["next_page_token"]
-        versions = [_version(v, champion) for v in found]
+        versions = [self._version(v, champion) for v in found]
         versions.sort(key=lambda v: int(v.version), reverse=True)
         return ModelList(name=self.model_name, champion=champion, versions=versions)
+
+    def is_signed(self, raw: dict[str, Any]) -> bool:
+        tags = {t["key"]: t["value"] for t in raw.get("tags", [])}
+        return self.signatures.signed(raw.get("run_id"), tags.get(SIGNATURE_TAG))
+
+    def _version(self, raw: dict[str, Any], champion: str | None) -> ModelVersion:
+        return _version(raw, champion, self.is_signed(raw))
 
     @staticmethod
     def _check(response: httpx.Response) -> None:
         if response.is_error or "json" not in response.headers.get("content-type", ""):
             raise ServiceUnavailableError(
-                f"the MLflow model registry answered {response.status_code}: {response.text[:200]}"
+                f"the MLflow model registry answered {response.status_code}"
             )
 
 
-def _version(raw: dict[str, Any], champion: str | None) -> ModelVersion:
+def _version(raw: dict[str, Any], champion: str | None, signed: bool) -> ModelVersion:
     tags = {t["key"]: t["value"] for t in raw.get("tags", [])}
     metrics = {}
     for name in ("accuracy", "f1_macro"):
@@ -130,4 +150,5 @@ def _version(raw: dict[str, Any], champion: str | None) -> ModelVersion:
         run_id=raw.get("run_id"),
         status=raw.get("status", "UNKNOWN"),
         is_champion=str(raw["version"]) == champion,
+        signed=signed,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -11,7 +12,8 @@ from fastapi import HTTPException
 
 from api.batching import Pending
 from api.problems import RETRY_AFTER_SECONDS
-from irisq.jobs import Job, JobKind, JobStore, new_job_id
+from api.ratelimit import Usage
+from irisq.jobs import Job, JobKind, JobStore
 from irisq.keys import Caller
 from irisq.queueing import encode_task, queue_depth, submit, task_message
 from irisq.settings import Settings
@@ -25,6 +27,19 @@ def ensure_room(jobs: JobStore, settings: Settings, task_name: str) -> None:
     grow a backlog no one will see answered in time (and fill Redis)."""
     queue = TASK_QUEUES[task_name]
     refuse_if_full(queue, queue_depth(jobs.redis, queue), settings)
+
+
+def refuse_over_rows_quota(usage: Usage, rows: int, settings: Settings) -> None:
+    """429 when these rows would take the key past its rows in flight (checked on the usage
+    the guard read with the rate limit: no extra round trip)."""
+    quota = settings.quota_rows_in_flight
+    if usage.rows + rows > quota:
+        raise HTTPException(
+            429,
+            f"this key has {usage.rows:,} rows queued or running and asks for {rows:,} more; "
+            f"its quota is {quota:,}: wait for some jobs to end",
+            {"Retry-After": "1"},
+        )
 
 
 def refuse_if_full(queue: str, depth: int, settings: Settings) -> None:
@@ -45,10 +60,11 @@ def enqueue(
     kind: JobKind,
     task_name: str,
     args: list[Any],
-    job_id: str | None = None,
+    job_id: str,
+    stored_bytes: int = 0,
 ) -> Job:
     ensure_room(jobs, settings, task_name)
-    return submit(queue, jobs, kind, task_name, args, job_id=job_id, owner=caller.name)
+    return submit(queue, jobs, kind, task_name, args, job_id, caller.name, stored_bytes)
 
 
 async def send_group(
@@ -69,10 +85,14 @@ async def send_group(
     else:
         members = [[p.job_id, p.rows, p.model] for p in group]
         summary = f"[{len(group)} predictions]"
-        message = encode_task(app, PREDICT_GROUP_TASK, f"group-{new_job_id()}", [members], summary)
+        message = encode_task(app, PREDICT_GROUP_TASK, f"group-{uuid.uuid4()}", [members], summary)
     async with client.pipeline(transaction=True) as pipe:
         created = jobs.queue_create_many(
-            pipe, JobKind.PREDICTION, tasks, {p.job_id: p.owner for p in group}
+            pipe,
+            JobKind.PREDICTION,
+            tasks,
+            {p.job_id: p.owner for p in group},
+            rows={p.job_id: len(p.rows) for p in group},
         )
         pipe.lpush(queue_name, message)
         await pipe.execute()

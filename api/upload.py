@@ -1,18 +1,21 @@
 """Receiving a CSV upload as a stream: to disk chunk by chunk, checked as it arrives.
 
 Starlette's form parser would read the whole body before the handler runs; here the size
-limit, the encoding and the header are decided while the bytes come in, so a 2 GB file is
-refused after 100 MB, and a file with the wrong columns after its first line.
+limit, the key's storage quota, the encoding and the header are decided while the bytes come
+in, so a 2 GB file is refused after 100 MB, and a file with the wrong columns after its
+first line. The file is written in 1 MB pieces from a thread, never from the event loop.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -23,6 +26,8 @@ FILE_FIELD = "file"
 # Multipart framing around the file (boundaries, part headers) on top of the size limit.
 FRAMING_ALLOWANCE = 64 * 1024
 MAX_HEADER_LINE = 64 * 1024
+MAX_PART_HEADER = 8 * 1024
+WRITE_BYTES = 1024 * 1024  # what is gathered before one write from a thread
 
 
 class UploadRefusedError(Exception):
@@ -40,6 +45,8 @@ class CsvInspector:
 
     max_bytes: int
     max_rows: int
+    quota_left: int | None = None  # what the key may still store, in bytes
+    over_quota: Callable[[int], str] | None = None  # the 429's detail for a size
     size: int = 0
     newlines: int = 0
     header_done: bool = False
@@ -58,6 +65,9 @@ class CsvInspector:
             raise UploadRefusedError(
                 413, f"the file is larger than the limit of {self.max_bytes:,} bytes"
             )
+        if self.quota_left is not None and self.size > self.quota_left:
+            detail = self.over_quota(self.size) if self.over_quota else "storage quota reached"
+            raise UploadRefusedError(429, detail)
         held = len(self._decoder.getstate()[0])  # bytes of a character split across chunks
         try:
             text = self._decoder.decode(chunk, final)
@@ -135,7 +145,8 @@ class CsvInspector:
 
 
 class _FileField:
-    """python-multipart callbacks that write the `file` part to disk through the inspector."""
+    """python-multipart callbacks that pass the `file` part through the inspector and gather
+    it for writing (`take`)."""
 
     def __init__(self, destination: Path, inspector: CsvInspector) -> None:
         self.destination = destination
@@ -143,6 +154,8 @@ class _FileField:
         self.found = False
         self.ended = False
         self.handle: IO[bytes] | None = None
+        self.in_file = False  # inside the `file` part
+        self.gathered = bytearray()
         self._headers: dict[str, str] = {}
         self._name = b""
         self._value = b""
@@ -159,7 +172,10 @@ class _FileField:
         }
 
     def _add(self, attribute: str, data: bytes) -> None:
-        setattr(self, attribute, getattr(self, attribute) + data)
+        joined = getattr(self, attribute) + data
+        if len(joined) > MAX_PART_HEADER:  # a part header is a line, not a payload
+            raise UploadRefusedError(400, "a header of the multipart body is too long")
+        setattr(self, attribute, joined)
 
     def _header_end(self) -> None:
         self._headers[self._name.decode("latin-1").lower()] = self._value.decode("latin-1")
@@ -168,18 +184,24 @@ class _FileField:
     def _headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get("content-disposition", ""))
         if params.get(b"name") == FILE_FIELD.encode() and not self.found:
-            self.found = True
+            self.found = self.in_file = True
             self.handle = self.destination.open("wb")
 
     def _data(self, data: bytes, start: int, end: int) -> None:
-        if self.handle is not None:
+        if self.in_file:
             chunk = data[start:end]
             self.inspector.feed(chunk)
-            self.handle.write(chunk)
+            self.gathered += chunk
 
     def _part_end(self) -> None:
-        self.close()
+        self.in_file = False
         self._headers = {}
+
+    async def write(self, at_least: int = WRITE_BYTES) -> None:
+        """Write what was gathered, from a thread, once there is `at_least` of it."""
+        if self.handle is not None and len(self.gathered) >= max(at_least, 1):
+            piece, self.gathered = bytes(self.gathered), bytearray()
+            await anyio.to_thread.run_sync(self.handle.write, piece)
 
     def _end(self) -> None:
         self.ended = True
@@ -214,7 +236,9 @@ async def receive_csv(request: Request, destination: Path, inspector: CsvInspect
                     413, f"the body is larger than the limit of {inspector.max_bytes:,} bytes"
                 )
             parser.write(chunk)
+            await form.write()
         parser.finalize()
+        await form.write(at_least=0)
     except FormParserError as exc:
         raise UploadRefusedError(400, f"the multipart body is malformed: {exc}") from None
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +22,9 @@ from devstack.redis_server import server_args
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
+# uvicorn with irisq's connection limits (api.connections): a request head within a deadline,
+# a few connections per client, and a cap on everything at once (then 503s).
+API_SERVER_OPTIONS = ("--http", "api.connections:Protocol", "--limit-concurrency", "1000")
 # irisq uses no MLflow server-side jobs; without them the server starts no 7 job consumers.
 MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
@@ -79,9 +83,22 @@ def tail(log: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def local_secret(path: Path) -> str:
+    """The secret kept in `path` (made on first use, readable by its owner only)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
 @contextmanager
-def redis_server(data_dir: Path, port: int | None = None) -> Iterator[str]:
-    """A private Redis on a free port (never the machine's 6379); yields its URL.
+def redis_server(
+    data_dir: Path, port: int | None = None, maxmemory: str = "256mb"
+) -> Iterator[str]:
+    """A private Redis on a free port (never the machine's 6379), with a password; yields
+    its URL (which holds the password).
 
     Given the `port` and `data_dir` of one that was stopped, it restarts that Redis from its
     append-only file.
@@ -89,8 +106,10 @@ def redis_server(data_dir: Path, port: int | None = None) -> Iterator[str]:
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "redis.log"
-    with running(server_args(port, data_dir), log) as process:
-        url = f"redis://127.0.0.1:{port}/0"
+    password = local_secret(data_dir / "password")
+    command = server_args(port, data_dir, maxmemory=maxmemory, password=password)
+    with running(command, log) as process:
+        url = f"redis://:{password}@127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url)
         try:
             wait_for(client.ping, 10, f"Redis on port {port} answering")
@@ -166,33 +185,45 @@ def celery_worker(
 @contextmanager
 def _http_server(
     command: list[str], log: Path, env: dict[str, str], url: str, health: str, what: str
-) -> Iterator[str]:
-    """Run a server and yield `url` once `health` answers 2xx (60 s at most)."""
-    with running(command, log, env):
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server and yield it once `url` + `health` answers 2xx (60 s at most)."""
+    with running(command, log, env) as process:
         try:
             wait_for(lambda: httpx.get(url + health, timeout=1).is_success, 60, what)
         except TimeoutError as exc:
             raise RuntimeError(f"{exc}\n{tail(log)}") from None
-        yield url
+        yield process
+
+
+def api_command(host: str, port: int) -> list[str]:
+    """The API's command line, as the Procfile and compose run it."""
+    return [
+        str(BIN / "uvicorn"),
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *API_SERVER_OPTIONS,
+    ]
 
 
 @contextmanager
 def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """The API under uvicorn, as `make run` starts it; yields its base URL."""
-    port = free_port()
-    command = [
-        str(BIN / "uvicorn"),
-        "api.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    with _http_server(command, log, env, f"http://127.0.0.1:{port}", "/healthz", "API up") as url:
+    with api_process(env, log) as (url, _):
         yield url
+
+
+@contextmanager
+def api_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The API under uvicorn, as `make run` starts it; yields its base URL and process."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [*api_command("127.0.0.1", port), "--log-level", "warning"]
+    with _http_server(command, log, env, url, "/healthz", "API up") as process:
+        yield url, process
 
 
 @contextmanager
@@ -214,7 +245,6 @@ def frontend_server(env: dict[str, str], log: Path) -> Iterator[str]:
         "--client.toolbarMode",
         "minimal",
     ]
-    with _http_server(
-        command, log, env, f"http://127.0.0.1:{port}", "/_stcore/health", "frontend up"
-    ) as url:
+    url = f"http://127.0.0.1:{port}"
+    with _http_server(command, log, env, url, "/_stcore/health", "frontend up"):
         yield url

@@ -7,39 +7,42 @@ read-modify-write of the whole record. Every change of status is a Lua script, s
 deliveries of one task (Redis re-delivers a task whose worker vanished) store one result.
 
 Beside each record: the task to send again if the queue lost it (the reconciler's job), an
-index of queued and running jobs, and a small marker that outlives the record, so that an
-expired job answers 410 rather than 404.
+index of queued and running jobs, and the owner's usage (irisq.quotas). An expired job is
+told from an unknown one by its id (irisq.ids), so nothing is kept per job after its record.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import redis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
+
+from irisq.quotas import RELEASE_IN_FLIGHT, SET_STORED, queue_admit
 
 # What one HSET writes: field name → text, in the types redis-py declares.
 Fields = dict[FieldT, EncodableT]
 
 KEY_PREFIX = "irisq:job:"
-# Marks a job that existed (value: its owner) for a while after its record expired.
-EXPIRED_PREFIX = "irisq:job-seen:"
 # Every job that ends is announced here, so waiting requests need not poll (see _ANNOUNCE).
 DONE_CHANNEL = "irisq:jobs:done"
 ANNOUNCED_RECORD_MAX_BYTES = 64 * 1024
 QUEUED_INDEX = "irisq:jobs:queued"  # job id → when it was queued (epoch seconds)
 RUNNING_INDEX = "irisq:jobs:running"  # job id → when its current attempt started
-# How long an expired job is still recognised (410 Gone) before it becomes unknown (404).
-EXPIRED_MEMORY_SECONDS = 30 * 24 * 3600
+# A record field saying the result is in a file beside the batch files (it was too large to
+# keep in Redis); the API reads it from there.
+RESULT_IN_FILE = "result_in_file"
+# A record field set when a job ends: the bytes its files take, counted against its owner.
+STORED_BYTES = "stored_bytes"
 
 
 class JobKind(StrEnum):
@@ -96,6 +99,19 @@ class Job(BaseModel):
     owner: str | None = Field(None, description="The API key that submitted the job.")
     result: dict[str, Any] | None = None
     error: JobError | None = None
+    # The result lives in a file (too large for Redis): whoever serves the job reads it.
+    _result_in_file: bool = PrivateAttr(False)
+
+    @property
+    def result_in_file(self) -> bool:
+        return self._result_in_file
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """A result written to a file (irisq.results) because it is too large for Redis."""
+
+    size: int
 
 
 def _now() -> str:
@@ -117,16 +133,24 @@ local function announce(key, job_id)
   end
 end
 """
-_UPDATE_EXISTING = """
+# The scripts that workers and cancels run may run even when Redis is full (Redis 7+): they
+# mostly free memory (the task's copy goes), and an accepted job must always be able to end.
+ALLOW_OOM = "#!lua flags=allow-oom\n"
+_UPDATE_EXISTING = (
+    ALLOW_OOM
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
+)
 # Lua cannot see FINAL_STATUSES: the literal list below must match it (a test checks).
 # KEYS: record, queued index, running index. ARGV: job id, now (epoch), max attempts,
 # the error stored when giving up, now (ISO), then field/value pairs for a start.
 _START = (
-    _ANNOUNCE
+    ALLOW_OOM
+    + _ANNOUNCE
+    + RELEASE_IN_FLIGHT
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'skipped' end
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -139,6 +163,7 @@ if attempts > tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4], 'finished_at', ARGV[5])
   redis.call('HDEL', KEYS[1], 'task')
   redis.call('ZREM', KEYS[3], ARGV[1])
+  release_in_flight(redis.call('HGET', KEYS[1], 'owner'), ARGV[1])
   announce(KEYS[1], ARGV[1])
   return 'gave_up'
 end
@@ -147,22 +172,28 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return 'started'
 """
 )
-# KEYS: record, queued index, running index, expired marker. ARGV: job id, ttl, marker ttl,
-# then field/value pairs. A job that is already final keeps its first outcome.
+# KEYS: record, queued index, running index. ARGV: job id, ttl, then field/value pairs.
+# A job that is already final keeps its first outcome.
 _FINISH = (
-    _ANNOUNCE
+    ALLOW_OOM
+    + _ANNOUNCE
+    + RELEASE_IN_FLIGHT
+    + SET_STORED
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local status = redis.call('HGET', KEYS[1], 'status')
 for _, final in ipairs({'succeeded', 'failed', 'canceled'}) do
   if status == final then return 0 end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('HDEL', KEYS[1], 'task')
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('EXPIRE', KEYS[4], ARGV[3])
+local owner = redis.call('HGET', KEYS[1], 'owner')
+release_in_flight(owner, ARGV[1])
+local stored = redis.call('HGET', KEYS[1], 'stored_bytes')
+if stored then set_stored(owner, ARGV[1], tonumber(stored)) end
 announce(KEYS[1], ARGV[1])
 return 1
 """
@@ -180,11 +211,6 @@ def parse_announcement(data: bytes) -> tuple[str, dict[str, str] | None]:
 
 def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def new_job_id() -> str:
-    """A random, unguessable job id."""
-    return str(uuid.uuid4())
 
 
 class JobStore:
@@ -213,19 +239,14 @@ class JobStore:
     def key(job_id: str) -> str:
         return KEY_PREFIX + job_id
 
-    @staticmethod
-    def expired_key(job_id: str) -> str:
-        return EXPIRED_PREFIX + job_id
-
     def create(
         self,
         kind: JobKind,
-        job_id: str | None = None,
+        job_id: str,
         owner: str | None = None,
         task: dict[str, Any] | None = None,
     ) -> Job:
         """Record a new queued job (before its task is sent), with the task to re-send."""
-        job_id = job_id or new_job_id()
         return self.create_many(kind, {job_id: task}, {job_id: owner})[job_id]
 
     def create_many(
@@ -233,10 +254,12 @@ class JobStore:
         kind: JobKind,
         jobs: Mapping[str, dict[str, Any] | None],
         owners: Mapping[str, str | None],
+        rows: Mapping[str, int] | None = None,
+        stored: Mapping[str, int] | None = None,
     ) -> dict[str, Job]:
         """Record queued jobs (id → task to re-send), all in one round trip."""
         with self._redis.pipeline(transaction=False) as pipe:
-            created = self.queue_create_many(pipe, kind, jobs, owners)
+            created = self.queue_create_many(pipe, kind, jobs, owners, rows, stored)
             pipe.execute()
         return created
 
@@ -246,9 +269,15 @@ class JobStore:
         kind: JobKind,
         jobs: Mapping[str, dict[str, Any] | None],
         owners: Mapping[str, str | None],
+        rows: Mapping[str, int] | None = None,
+        stored: Mapping[str, int] | None = None,
     ) -> dict[str, Job]:
-        """Add the writes of `create_many` to a pipeline (sync or asyncio) left to execute."""
+        """Add the writes of `create_many` to a pipeline (sync or asyncio) left to execute.
+
+        `rows` counts each prediction's rows against its owner's rows in flight, `stored`
+        the bytes of an upload against its owner's stored bytes."""
         now, created = _now(), {}
+        epoch = time.time()
         for job_id, task in jobs.items():
             fields: Fields = {
                 "job_id": job_id,
@@ -264,8 +293,15 @@ class JobStore:
             key = self.key(job_id)
             pipe.hset(key, mapping={**fields, "task": json.dumps(task)} if task else fields)
             pipe.expire(key, self._ttl)
-            pipe.zadd(QUEUED_INDEX, {job_id: time.time()})
-            pipe.set(self.expired_key(job_id), owner or "", ex=self._ttl + EXPIRED_MEMORY_SECONDS)
+            pipe.zadd(QUEUED_INDEX, {job_id: epoch})
+            queue_admit(
+                pipe,
+                owner,
+                job_id,
+                rows.get(job_id, 0) if rows else 0,
+                stored.get(job_id, 0) if stored else 0,
+                epoch,
+            )
             created[job_id] = Job.model_validate(fields)
         return created
 
@@ -280,14 +316,17 @@ class JobStore:
             return None
         record: dict[str, Any] = {as_text(k): as_text(v) for k, v in fields.items()}
         record.pop("task", None)
+        in_file = record.pop(RESULT_IN_FILE, None) is not None
         for name in ("result", "error"):
             if name in record:
                 record[name] = json.loads(record[name])
-        return Job.model_validate(record)
+        job = Job.model_validate(record)
+        job._result_in_file = in_file
+        return job
 
-    def expired_owner(self, job_id: str) -> str | None:
-        """For a job whose record is gone: its owner ("" if open) if it existed, else None."""
-        owner = self._redis.get(self.expired_key(job_id))
+    def owner(self, job_id: str) -> str | None:
+        """The key name that submitted the job (None: unknown job, or the service's own)."""
+        owner = self._redis.hget(self.key(job_id), "owner")
         return None if owner is None else as_text(owner)
 
     def status(self, job_id: str) -> JobStatus | None:
@@ -337,21 +376,33 @@ class JobStore:
             fields += ["stage", stage]
         self._update(keys=[self.key(job_id)], args=fields)
 
-    def succeed(self, job_id: str, result: dict[str, Any]) -> bool:
-        """Store the result and mark the job succeeded; False if it had already ended."""
-        return self.succeed_many({job_id: result})[0]
+    def succeed(
+        self,
+        job_id: str,
+        result: dict[str, Any] | ResultFile,
+        stored_bytes: int | None = None,
+    ) -> bool:
+        """Store the result and mark the job succeeded; False if it had already ended.
 
-    def succeed_many(self, results: dict[str, dict[str, Any]]) -> list[bool]:
+        `stored_bytes`: what the job's files take now (a batch's upload and outputs)."""
+        return self.succeed_many({job_id: result}, stored_bytes)[0]
+
+    def succeed_many(
+        self,
+        results: Mapping[str, dict[str, Any] | ResultFile],
+        stored_bytes: int | None = None,
+    ) -> list[bool]:
         """`succeed` for each job, in one round trip."""
         with self._redis.pipeline(transaction=False) as pipe:
             for job_id, result in results.items():
+                if isinstance(result, ResultFile):
+                    stored = {RESULT_IN_FILE: "1", STORED_BYTES: str(result.size)}
+                else:
+                    stored = {"result": json.dumps(result)}
+                    if stored_bytes is not None:
+                        stored[STORED_BYTES] = str(stored_bytes)
                 self._queue_finish(
-                    pipe,
-                    job_id,
-                    JobStatus.SUCCEEDED,
-                    result=json.dumps(result),
-                    progress="1",
-                    stage="done",
+                    pipe, job_id, JobStatus.SUCCEEDED, progress="1", stage="done", **stored
                 )
             return [bool(done) for done in pipe.execute()]
 
@@ -380,16 +431,8 @@ class JobStore:
         fields = ["status", status.value, "finished_at", _now()]
         for name, value in extra.items():
             fields += [name, value]
-        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX, self.expired_key(job_id)]
-        pipe.eval(
-            _FINISH,
-            len(keys),
-            *keys,
-            job_id,
-            self._ttl,
-            self._ttl + EXPIRED_MEMORY_SECONDS,
-            *fields,
-        )
+        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX]
+        pipe.eval(_FINISH, len(keys), *keys, job_id, self._ttl, *fields)
 
     def queued_before(self, cutoff: float, limit: int = 1000) -> list[str]:
         """Ids of jobs queued before `cutoff` (epoch seconds) and not started since."""

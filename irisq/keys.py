@@ -54,6 +54,10 @@ class KeyRing:
         self._keys = list(keys)
 
     @property
+    def names(self) -> list[str]:
+        return [key.name for key in self._keys]
+
+    @property
     def open(self) -> bool:
         """No keys configured: every caller is admin (local development only)."""
         return not self._keys

@@ -58,14 +58,25 @@ def add_job(
             pipe.hincrby(PREDICTIONS, f"{model_version}:{name}", count)
 
 
+# Every kind and end a job can have: the histograms are read by name, never by scanning
+# Redis's keys (a scan visits every job record too).
+KINDS: Final = ("prediction", "batch", "training")
+ENDS: Final = ("succeeded", "failed", "canceled", "dropped")
+
+
 def job_histograms(
     client: redis.Redis,
 ) -> Iterator[tuple[str, str, list[tuple[str, float]], float]]:
     """(kind, status, cumulative buckets, sum) for each kind and status seen."""
-    for raw_key in client.scan_iter(match=JOB_SECONDS + "*", count=100):
-        key = as_text(raw_key)
-        kind, status = key[len(JOB_SECONDS) :].split(":", 1)
-        fields = {as_text(k): float(v) for k, v in client.hgetall(key).items()}
+    pairs = [(kind, status) for kind in KINDS for status in ENDS]
+    with client.pipeline(transaction=False) as pipe:
+        for kind, status in pairs:
+            pipe.hgetall(f"{JOB_SECONDS}{kind}:{status}")
+        found = pipe.execute()
+    for (kind, status), raw in zip(pairs, found, strict=True):
+        if not raw:
+            continue
+        fields = {as_text(k): float(v) for k, v in raw.items()}
         buckets = [(str(b), fields.get(f"le:{b}", 0.0)) for b in BUCKETS]
         buckets.append(("+Inf", fields.get("count", 0.0)))
         yield kind, status, buckets, fields.get("sum", 0.0)

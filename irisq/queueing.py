@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from irisq.jobs import Job, JobKind, JobStore, new_job_id
+from irisq.jobs import Job, JobKind, JobStore
 from irisq.settings import Settings
 from irisq.tasks import TASK_QUEUES
 
@@ -126,8 +126,9 @@ def submit(
     kind: JobKind,
     task_name: str,
     args: list[Any],
-    job_id: str | None = None,
+    job_id: str,
     owner: str | None = None,
+    stored_bytes: int = 0,
 ) -> Job:
     """Record a queued job, then send its task by name with the job id first in `args`.
 
@@ -135,9 +136,9 @@ def submit(
     the send fails, the record says so instead of staying queued forever. The record keeps
     the task, so the reconciler can send it again if Redis loses it (see worker.reconciler).
     """
-    job_id = job_id or new_job_id()
     task = task_message(task_name, job_id, args)
-    job = store.create(kind, job_id, owner=owner, task=task)
+    stored = {job_id: stored_bytes} if stored_bytes else None
+    job = store.create_many(kind, {job_id: task}, {job_id: owner}, stored=stored)[job_id]
     try:
         send(app, job.job_id, task)
     except Exception as exc:

@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Role = Literal["predict", "admin"]
 
 
+class MissingSecretError(RuntimeError):
+    """IRISQ_SECRET_KEY is needed and not set."""
+
+
 class ApiKey(BaseModel):
     """One API key as configured: its name, its role, and the SHA-256 of the secret.
 
@@ -78,8 +82,11 @@ class Settings(BaseSettings):
         description="JSON list of {name, role, sha256}; `python -m irisq.keys new` makes one. "
         "Empty: the API is open (refused when IRISQ_ENV=production).",
     )
-    api_key: SecretStr | None = Field(
-        None, description="The key the frontend sends to the API (admin, to offer training)."
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs job ids and the models irisq trains (the registry never sees it); "
+        "API and workers share it. `make run` keeps one in var/secret-key. Required in "
+        "production.",
     )
     rate_limit_per_second: int = Field(
         # Above what one client looping over single predictions reaches (~250/s alone, more
@@ -88,6 +95,63 @@ class Settings(BaseSettings):
         1000,
         ge=0,
         description="Requests per second allowed to each API key (0: no limit).",
+    )
+    request_max_bytes: int = Field(
+        4 * 2**20, gt=0, description="Largest JSON body of a `/v1` submission, in bytes."
+    )
+    invocations_max_bytes: int = Field(
+        16 * 2**20, gt=0, description="Largest `/invocations` body, in bytes."
+    )
+    body_idle_timeout_seconds: float = Field(
+        15, gt=0, description="A request body that sends nothing for this long gets 408."
+    )
+    body_min_bytes_per_second: int = Field(
+        16 * 1024,
+        ge=0,
+        description="Slowest average upload speed accepted after the first 10 s (408 below it).",
+    )
+    header_timeout_seconds: float = Field(
+        10, gt=0, description="A connection must send a whole request head within this."
+    )
+    max_connections_per_client: int = Field(
+        64, gt=0, description="Open connections allowed from one client address."
+    )
+    max_requests_in_flight_per_key: int = Field(
+        64, gt=0, description="Requests of one API key (or open-mode client) served at once."
+    )
+    auth_failures_per_minute: int = Field(
+        30, gt=0, description="Requests with a missing or wrong key from one address, then 429."
+    )
+    quota_jobs_in_flight: int = Field(
+        1000, gt=0, description="Queued and running jobs one API key may have (429 beyond)."
+    )
+    quota_rows_in_flight: int = Field(
+        100_000, gt=0, description="Rows of queued and running predictions one key may have."
+    )
+    quota_stored_bytes: int = Field(
+        2 * 2**30,
+        gt=0,
+        description="Bytes of uploads and results one key may keep stored (429 beyond).",
+    )
+    quota_stored_jobs: int = Field(
+        100_000,
+        gt=0,
+        description="Finished jobs kept per key; beyond it the oldest are removed (then 410).",
+    )
+    redis_admission_fraction: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="New work gets 503 once Redis uses this share of its maxmemory: the rest is "
+        "kept for reads, cancels and for workers to finish what was accepted.",
+    )
+    inline_result_max_bytes: int = Field(
+        16 * 1024,
+        ge=0,
+        description="Results larger than this are kept in a file beside batch files, not in Redis.",
+    )
+    registry_timeout_seconds: float = Field(
+        2.0, gt=0, description="How long one call to the MLflow registry may take."
     )
     max_queue_depth: int = Field(
         10_000, gt=0, description="Submissions get 503 while this many tasks wait in a queue."
@@ -145,9 +209,26 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.env == "production" and "*" in self.cors_origins:
+        if self.env != "production":
+            return self
+        if "*" in self.cors_origins:
             raise ValueError("IRISQ_CORS_ORIGINS='*' is refused when IRISQ_ENV=production")
+        secret = self.secret_key.get_secret_value() if self.secret_key else ""
+        if len(secret) < 32:
+            raise ValueError(
+                "IRISQ_SECRET_KEY must be set (32 characters or more) when IRISQ_ENV=production: "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+            )
         return self
+
+    def signing_key(self) -> bytes:
+        """The secret that signs job ids and models; a clear error when it is missing."""
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            raise MissingSecretError(
+                "IRISQ_SECRET_KEY is not set: API and workers need the same secret to sign job "
+                "ids and models (`make run` makes one in var/secret-key)"
+            )
+        return self.secret_key.get_secret_value().encode()
 
     @model_validator(mode="after")
     def _redeliver_only_dead_tasks(self) -> Settings:

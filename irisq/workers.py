@@ -1,38 +1,55 @@
 """Worker heartbeats in Redis, so readiness checks are one fast read, not a broadcast.
 
-Celery's `control.ping` waits out its whole timeout on every call; a heartbeat key with a
-short TTL, refreshed by each worker, answers "is anyone consuming queue X?" in a millisecond.
+Celery's `control.ping` waits out its whole timeout on every call. Instead each worker
+writes the time of its last heartbeat into one sorted set per queue; "who consumes queue
+X?" is then one range read by score, whatever else Redis holds (never a scan of its keys).
 """
 
 from __future__ import annotations
 
-import redis
+import time
+from typing import Any
 
-HEARTBEAT_PREFIX = "irisq:worker:"
+import redis
+import redis.asyncio as aioredis
+
+HEARTBEAT_PREFIX = "irisq:workers:"
 HEARTBEAT_TTL_SECONDS = 15
 HEARTBEAT_EVERY_SECONDS = 5
 
 
-def heartbeat_key(queue: str, hostname: str) -> str:
-    return f"{HEARTBEAT_PREFIX}{queue}:{hostname}"
+def heartbeat_key(queue: str) -> str:
+    return f"{HEARTBEAT_PREFIX}{queue}"
 
 
 def beat(client: redis.Redis, queues: list[str], hostname: str) -> None:
-    """Say that `hostname` is alive and consuming `queues`."""
+    """Say that `hostname` is alive and consuming `queues` (and forget long-silent ones)."""
+    now = time.time()
     with client.pipeline() as pipe:
         for queue in queues:
-            pipe.set(heartbeat_key(queue, hostname), "1", ex=HEARTBEAT_TTL_SECONDS)
+            pipe.zadd(heartbeat_key(queue), {hostname: now})
+            pipe.zremrangebyscore(heartbeat_key(queue), "-inf", now - 24 * 3600)
         pipe.execute()
 
 
 def forget(client: redis.Redis, queues: list[str], hostname: str) -> None:
     """Remove the heartbeats of a worker that is shutting down."""
-    client.delete(*(heartbeat_key(queue, hostname) for queue in queues))
+    with client.pipeline() as pipe:
+        for queue in queues:
+            pipe.zrem(heartbeat_key(queue), hostname)
+        pipe.execute()
+
+
+def _names(found: Any) -> list[str]:
+    return sorted(n.decode() if isinstance(n, bytes) else str(n) for n in found)
 
 
 def live_workers(client: redis.Redis, queue: str) -> list[str]:
     """Hostnames that sent a heartbeat for `queue` recently."""
-    prefix = f"{HEARTBEAT_PREFIX}{queue}:"
-    return sorted(
-        key.decode()[len(prefix) :] for key in client.scan_iter(match=prefix + "*", count=100)
-    )
+    since = time.time() - HEARTBEAT_TTL_SECONDS
+    return _names(client.zrangebyscore(heartbeat_key(queue), since, "+inf"))
+
+
+async def live_workers_async(client: aioredis.Redis, queue: str) -> list[str]:
+    since = time.time() - HEARTBEAT_TTL_SECONDS
+    return _names(await client.zrangebyscore(heartbeat_key(queue), since, "+inf"))

@@ -5,6 +5,8 @@ Everything here is started for real and stopped at the end; nothing is faked.
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,10 @@ from api.main import create_app
 from devstack.processes import celery_worker, mlflow_server, redis_server, tail, wait_for
 from irisq.settings import Settings
 from tests.support.stack import Stack
+
+# API and workers share the secret that signs job ids and models: one for the whole run, in
+# the environment, so every process the tests start (and every Settings()) has it.
+os.environ.setdefault("IRISQ_SECRET_KEY", secrets.token_urlsafe(32))
 
 # A worker re-reads the champion alias this often in the tests, so hot swaps show quickly.
 CHAMPION_REFRESH_SECONDS = "0.5"

@@ -159,7 +159,7 @@ class BatchScorer:
                     error["line"],
                     neutralise(error["column"] or ""),
                     neutralise(error["value"] or ""),
-                    error["message"],
+                    neutralise(error["message"]),  # it may quote the cell
                 ]
             )
 

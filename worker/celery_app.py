@@ -48,6 +48,10 @@ _identity: dict[str, Any] = {}
 def _remember_identity(sender: str, instance: Any, **_: Any) -> None:
     _identity["hostname"] = sender
     _identity["queues"] = sorted(instance.app.amqp.queues.consume_from)
+    if TRAIN_QUEUE in _identity["queues"]:  # before the pool forks: its processes inherit it
+        from worker.registry import patient_registry_calls
+
+        patient_registry_calls()
 
 
 def _heartbeat_loop() -> None:

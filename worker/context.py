@@ -7,6 +7,7 @@ from functools import lru_cache
 import redis
 
 from irisq.jobs import JobStore
+from irisq.results import ResultFiles
 from irisq.settings import get_settings
 from worker.inference import ModelCache
 from worker.registry import Registry
@@ -27,4 +28,11 @@ def job_store() -> JobStore:
 def model_cache() -> ModelCache:
     """One cache per worker process: each model is loaded once, then reused by every job."""
     settings = get_settings()
-    return ModelCache(Registry(settings), settings.champion_refresh_seconds)
+    # Refreshed in the background: no job ever waits on the registry once a champion is known.
+    return ModelCache(Registry(settings), settings.champion_refresh_seconds, background=True)
+
+
+@lru_cache
+def result_files() -> ResultFiles:
+    settings = get_settings()
+    return ResultFiles(settings.batch_dir, settings.inline_result_max_bytes)

@@ -28,6 +28,7 @@ from irisq.csv_rules import (
     split_header,
 )
 from irisq.schema import MAX_CM, SPECIES
+from worker.errors import ExpectedJobError
 
 # 2 MB blocks hold ~70,000 rows of four numbers. Measured on 1M rows (2 cores): 1 MB took
 # 2.2 s and +71 MB peak, 2 MB 2.0 s and +93 MB, 4 MB 2.4 s and +144 MB, 8 MB 2.4 s and
@@ -49,12 +50,14 @@ Progress = Callable[[int], None]
 Problem = tuple[int, str, str]  # (row in chunk, column name, message)
 
 
-class BatchRejectedError(ValueError):
-    """The file is refused as a whole; `errors` lists the first bad cells."""
+class BatchRejectedError(ExpectedJobError, ValueError):
+    """The file is refused as a whole; `details` lists the first bad cells."""
+
+    error_type = "invalid_csv"
 
     def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(message)
-        self.errors = errors
+        self.details = self.errors = errors
 
 
 class NeedsTextPathError(Exception):

@@ -14,19 +14,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from irisq import metrics
-from irisq.jobs import JobKind, JobStore, StartOutcome
+from irisq.jobs import JobKind, JobStore, ResultFile, StartOutcome
 from irisq.logs import job_context
+from irisq.results import ResultFiles
 from worker.inference import ModelCache, score
-from worker.jobs import EXPECTED_ERRORS, expected_error
+from worker.jobs import EXPECTED_ERRORS, expected_error, internal_error, valid_job_id
 
 logger = logging.getLogger(__name__)
 
 Member = tuple[str, list[list[float]], str]  # job id, rows, model reference
 
 
-def run_group(store: JobStore, cache: ModelCache, members: Sequence[Sequence[Any]]) -> None:
+def run_group(
+    store: JobStore, cache: ModelCache, results_files: ResultFiles, members: Sequence[Any]
+) -> None:
     started_at = time.perf_counter()
-    jobs: list[Member] = [(str(m[0]), list(m[1]), str(m[2])) for m in members]
+    jobs: list[Member] = [
+        (m[0], list(m[1]), str(m[2]))
+        for m in members
+        if isinstance(m, list | tuple) and len(m) == 3 and valid_job_id(m[0])
+    ]
     outcomes = store.start_many([job_id for job_id, _, _ in jobs])
     by_model: dict[str, list[Member]] = defaultdict(list)
     for job, outcome in zip(jobs, outcomes, strict=True):
@@ -44,10 +51,13 @@ def run_group(store: JobStore, cache: ModelCache, members: Sequence[Sequence[Any
             for job_id, _, _ in group:
                 store.fail(job_id, kind_of, message)
         except Exception as exc:
-            logger.exception("a group of %d predictions failed", len(group))
+            kind_of, message = internal_error(exc)
             for job_id, _, _ in group:
-                store.fail(job_id, "internal_error", f"{type(exc).__name__}: {exc}")
-    stored = store.succeed_many(results) if results else []
+                store.fail(job_id, kind_of, message)
+    placed: dict[str, dict[str, Any] | ResultFile] = {
+        job_id: results_files.place(job_id, result) for job_id, result in results.items()
+    }
+    stored = store.succeed_many(placed) if placed else []
     seconds = time.perf_counter() - started_at
     for job_id, done in zip(results, stored, strict=True):
         with job_context(job_id):

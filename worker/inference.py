@@ -19,15 +19,22 @@ logger = logging.getLogger(__name__)
 # Loaded estimators kept per process: the champion, the one before it (jobs in flight during
 # a swap), and one pinned version. An Iris pipeline is a few KB, so this bounds nothing big.
 MAX_LOADED_MODELS = 3
+# How long "the registry has no version N" is believed before asking again, and how many
+# such answers are kept (a caller may ask for any number).
+MISSING_SECONDS = 30.0
+MAX_REMEMBERED_MISSING = 1000
 
 
 class ModelCache:
     """Resolves model references to versions and keeps the loaded estimators.
 
-    The champion alias is re-resolved at most every `refresh_seconds`: resolving costs one
-    registry round trip, so doing it per job would put MLflow on the hot path. While the
-    registry is unreachable, the last champion this process (or machine) resolved goes on
-    serving, and results say so (`model_source`).
+    The champion alias is re-resolved at most every `refresh_seconds`, and never by a job
+    waiting on it: once a champion is known, a stale one is refreshed in the background
+    (`background=True`, as workers run it) while jobs go on with it, so a hung registry
+    costs them nothing. Only the very first resolution is waited for. While the registry is
+    unreachable, the last champion this process (or machine) resolved goes on serving, and
+    results say so (`model_source`). Versions the registry says do not exist are remembered
+    for a while, as is its being unreachable, so a stream of such requests fails fast.
     """
 
     def __init__(
@@ -35,30 +42,52 @@ class ModelCache:
         registry: Registry,
         refresh_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
         self._registry = registry
         self._refresh = refresh_seconds
         self._clock = clock
-        self._lock = threading.Lock()
+        self._background = background
+        self._lock = threading.Lock()  # held for dictionary updates only, never for a call
+        self._refreshing = threading.Lock()
         self._champion: str | None = None
         self._champion_checked_at = float("-inf")
         self._loaded: OrderedDict[str, Any] = OrderedDict()
+        self._missing: dict[str, tuple[float, Exception]] = {}  # version → (until, error)
         self.registry_reachable = True
 
     def champion_version(self) -> str:
-        """The champion's version, from the registry when the last look is stale."""
+        """The champion's version; refreshed when the last look is stale."""
         with self._lock:
-            # While the registry is down, ask it again only now and then: each try costs
-            # MLflow's connection retries (about a second), paid by the job that asks.
+            champion = self._champion
+            # While the registry is down, ask again only now and then.
             refresh = self._refresh if self.registry_reachable else max(self._refresh, 15.0)
-            if self._champion is None or self._clock() - self._champion_checked_at >= refresh:
-                self._champion = self._resolve_champion()
-                self._champion_checked_at = self._clock()
+            stale = self._clock() - self._champion_checked_at >= refresh
+        if champion is None:
+            self.refresh_champion(wait=True)
+        elif stale and self._background:
+            if not self._refreshing.locked():
+                threading.Thread(target=self.refresh_champion, daemon=True).start()
+        elif stale:
+            self.refresh_champion(wait=True)
+        with self._lock:
             if self._champion is None:
                 raise ModelNotFoundError(
                     "no champion model is registered yet; train one with POST /v1/training"
                 )
             return self._champion
+
+    def refresh_champion(self, wait: bool = False) -> None:
+        """Ask the registry for the champion (one asker at a time; others go on)."""
+        if not self._refreshing.acquire(blocking=wait):
+            return
+        try:
+            version = self._resolve_champion()
+            with self._lock:
+                self._champion = version
+                self._champion_checked_at = self._clock()
+        finally:
+            self._refreshing.release()
 
     def _resolve_champion(self) -> str | None:
         try:
@@ -93,9 +122,18 @@ class ModelCache:
             if version in self._loaded:
                 self._loaded.move_to_end(version)
                 return version, self._loaded[version]
-        if reference != CHAMPION and not self._registry.has_copy(version):
-            self._registry.require_version(version)
-        estimator = self._registry.load(version)
+            remembered = self._missing.get(version)
+        if remembered is not None and remembered[0] > self._clock():
+            raise remembered[1]
+        try:
+            estimator = self._registry.load(version)
+        except (ModelNotFoundError, RegistryUnavailableError) as exc:
+            forget_after = MISSING_SECONDS if isinstance(exc, ModelNotFoundError) else 15.0
+            with self._lock:
+                self._missing[version] = (self._clock() + forget_after, exc)
+                while len(self._missing) > MAX_REMEMBERED_MISSING:
+                    self._missing.pop(next(iter(self._missing)))
+            raise
         with self._lock:
             self._loaded[version] = estimator
             while len(self._loaded) > MAX_LOADED_MODELS:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
 from irisq import metrics
+from irisq.ids import is_job_id
 from irisq.jobs import JobStatus, JobStore, StartOutcome
 from irisq.logs import job_context
-from worker.csv_reading import BatchRejectedError
-from worker.registry import ModelNotFoundError, RegistryUnavailableError
+from irisq.results import ResultFiles
+from worker.errors import ExpectedJobError
 
 logger = logging.getLogger(__name__)
 
@@ -22,21 +24,32 @@ class JobCanceledError(Exception):
     """The job was canceled while it ran; raised at the next check, between chunks."""
 
 
-# Errors that say something about the request or the registry, shown to the user as they are.
-EXPECTED_ERRORS: dict[type[Exception], str] = {
-    ModelNotFoundError: "model_not_found",
-    BatchRejectedError: "invalid_csv",
-    RegistryUnavailableError: "registry_unavailable",
-    SoftTimeLimitExceeded: "time_limit",
-}
+# Errors that say something about the request or the registry, shown as they are.
+EXPECTED_ERRORS = (ExpectedJobError, SoftTimeLimitExceeded)
 
 
 def expected_error(exc: Exception) -> tuple[str, str]:
     """(error type, message) for one of EXPECTED_ERRORS, as the job record shows them."""
-    kind_of = next(name for cls, name in EXPECTED_ERRORS.items() if isinstance(exc, cls))
     if isinstance(exc, SoftTimeLimitExceeded):
-        return kind_of, "the job ran past its time limit and was stopped"
-    return kind_of, str(exc) or kind_of
+        return "time_limit", "the job ran past its time limit and was stopped"
+    assert isinstance(exc, ExpectedJobError)
+    return exc.error_type, str(exc) or exc.error_type
+
+
+def internal_error(exc: Exception) -> tuple[str, str]:
+    """(error type, message) for an unexpected error: the details go to the log only, under
+    an id the message gives (an exception's text may name hosts, paths or secrets)."""
+    error_id = uuid.uuid4().hex[:12]
+    logger.error("job failed unexpectedly: error %s", error_id, exc_info=exc)
+    return "internal_error", f"an unexpected error occurred; it was logged as error {error_id}"
+
+
+def valid_job_id(job_id: object) -> bool:
+    """Ids read from the queue are not trusted: only a UUID becomes a key or a path."""
+    if is_job_id(job_id):
+        return True
+    logger.error("refusing a task whose job id is not a UUID: %r", str(job_id)[:80])
+    return False
 
 
 def stop_if_canceled(store: JobStore, job_id: str) -> None:
@@ -50,14 +63,19 @@ def run_job(
     job_id: str,
     kind: str,
     work: Callable[[], dict[str, Any]],
+    results: ResultFiles,
     stage: str | None = None,
+    stored_bytes: Callable[[], int] | None = None,
 ) -> None:
     """Mark the job running, run `work`, and store its result or a readable error.
 
     A job that is already final (a second delivery, or canceled) is skipped; one delivered
     too many times fails instead of running again. Whichever delivery finishes first stores
     its outcome; a later one finds the job final and drops its own (the store's scripts).
+    A large result goes to a file (`results`); `stored_bytes` measures the job's files.
     """
+    if not valid_job_id(job_id):
+        return
     with job_context(job_id):
         outcome = store.start(job_id, stage)
         if outcome is StartOutcome.SKIPPED:
@@ -74,20 +92,19 @@ def run_job(
         except JobCanceledError:
             logger.info("job canceled while running: stopped")
             status, stored = "canceled", True
-        except tuple(EXPECTED_ERRORS) as exc:
+        except EXPECTED_ERRORS as exc:
             kind_of, message = expected_error(exc)
             status = "failed"
-            stored = store.fail(job_id, kind_of, message, getattr(exc, "errors", None))
+            stored = store.fail(job_id, kind_of, message, getattr(exc, "details", None))
             if stored:
                 logger.info("job failed: %s", message)
         except Exception as exc:
             status = "failed"
-            stored = store.fail(job_id, "internal_error", f"{type(exc).__name__}: {exc}")
-            if stored:
-                logger.exception("job failed unexpectedly")
+            stored = store.fail(job_id, *internal_error(exc))
         else:
             status = "succeeded"
-            stored = store.succeed(job_id, result)
+            size = stored_bytes() if stored_bytes else None
+            stored = store.succeed(job_id, results.place(job_id, result), size)
             if stored:
                 logger.info("job succeeded")
         if not stored:  # canceled meanwhile, or another delivery ended it first

@@ -7,7 +7,8 @@ looks at jobs queued longer than `reconcile_after_seconds`, and at attempts that
 long ago and never ended, and re-sends those whose task is in no queue and held by no
 worker. A job delivered twice is harmless: records store one outcome, attempts are capped.
 
-The same round deletes the batch files of jobs whose records have expired (retention).
+The same round keeps every key within its stored jobs and files (worker.retention), and
+deletes the batch files of jobs whose records have expired.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from typing import Any
 import redis
 from celery import Celery
 
+from irisq.ids import is_job_id
 from irisq.jobs import JobStatus, JobStore
 from irisq.queueing import send
 from irisq.settings import Settings
 from irisq.tasks import PREDICT_GROUP_TASK, QUEUES
+from worker.retention import Retention
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class Reconciler:
         self.stale_running_seconds = (
             settings.visibility_timeout_seconds + settings.longest_time_limit + 60
         )
+        self.retention = Retention(settings, store)
 
     def run_once(self) -> list[str]:
         """One round; the ids of the jobs sent again."""
@@ -84,6 +88,9 @@ class Reconciler:
         resent: list[str] = []
         held: set[str] | None = None
         for job_id in candidates:
+            if not is_job_id(job_id):  # ids from Redis are not trusted either
+                self.store.forget_index_entry(job_id)
+                continue
             status = self.store.status(job_id)
             if status is None:  # expired: only the index entry was left
                 self.store.forget_index_entry(job_id)
@@ -102,6 +109,7 @@ class Reconciler:
             self.store.touch_index_entry(job_id, status, now)
             logger.warning("job was in no queue: sent it again", extra={"job_id": job_id})
             resent.append(job_id)
+        self.retention.run()
         self.sweep_batch_files(now)
         return resent
 
@@ -112,7 +120,9 @@ class Reconciler:
         if not batch_dir.is_dir():
             return removed
         for folder in batch_dir.iterdir():
-            if not folder.is_dir() or self.store.redis.exists(self.store.key(folder.name)):
+            if not folder.is_dir() or not is_job_id(folder.name):
+                continue  # not ours to delete: only job folders live here
+            if self.store.redis.exists(self.store.key(folder.name)):
                 continue
             if now - folder.stat().st_mtime < ORPHAN_FILES_AFTER_SECONDS:
                 continue

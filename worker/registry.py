@@ -13,29 +13,50 @@ from typing import Any
 
 # MLflow defaults that do not suit a worker, set before MLflow reads them (env still wins):
 # - it would copy this project's uv.lock (every service's dependencies) into each model;
-# - its HTTP client retries a down server for about two minutes, holding jobs that long.
+# - its HTTP client retries a down server for about two minutes, holding jobs that long: an
+#   inference worker tries once, briefly (a train worker allows more, worker.celery_app);
+# - its loaders unpickle whatever a model holds: irisq loads skops itself (worker.trust).
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")  # with 2 retries: ~2 s in all
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
 
 import mlflow
-import mlflow.sklearn  # load() needs it; importing here also loads it before workers fork
+import mlflow.sklearn  # training logs with it; imported here, before workers fork
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from irisq.settings import Settings
+from worker.errors import ExpectedJobError
+from worker.trust import SIGNATURE_TAG, ModelSigner, load_estimator
 
 logger = logging.getLogger(__name__)
 
+# Training talks to MLflow for seconds anyway: a blip there should not fail a run.
+_TRAINING_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+_INFERENCE_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
 
-class ModelNotFoundError(LookupError):
+
+def patient_registry_calls() -> None:
+    """For a train worker: MLflow calls retried, with longer timeouts (MLflow reads these at
+    each call). A value the user set in the environment stays as it is."""
+    for name, value in _TRAINING_HTTP.items():
+        if os.environ.get(name) == _INFERENCE_HTTP[name]:
+            os.environ[name] = value
+
+
+class ModelNotFoundError(ExpectedJobError, LookupError):
     """The requested model version, or a champion, does not exist in the registry."""
 
+    error_type = "model_not_found"
 
-class RegistryUnavailableError(ConnectionError):
+
+class RegistryUnavailableError(ExpectedJobError, ConnectionError):
     """The MLflow server cannot be reached (down, or not answering)."""
+
+    error_type = "registry_unavailable"
 
 
 def _is_missing(exc: MlflowException) -> bool:
@@ -85,6 +106,7 @@ class Registry:
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
         self.client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+        self.signer = ModelSigner(settings.signing_key())
 
     def champion_version(self) -> str | None:
         """The version the champion alias points at, or None when there is no champion."""
@@ -110,6 +132,12 @@ class Registry:
     def has_copy(self, version: str) -> bool:
         return (self.copies / version / "MLmodel").exists()
 
+    def is_trusted(self, version: str) -> bool:
+        """Whether the version carries this irisq's signature (its file is checked on load)."""
+        with registry_errors(self.settings.mlflow_tracking_uri, f"reading version {version}"):
+            found = self.client.get_model_version(self.name, version)
+        return self.signer.signed(found.run_id, found.tags.get(SIGNATURE_TAG))
+
     def _remember_champion(self, version: str) -> None:
         pointer = self.copies / "champion"
         try:
@@ -122,11 +150,11 @@ class Registry:
         except OSError as exc:  # a read-only models dir only costs the fallback
             logger.warning("could not remember the champion locally: %s", exc)
 
-    def require_version(self, version: str) -> None:
-        """Raise ModelNotFoundError unless `version` is registered."""
+    def require_version(self, version: str) -> Any:
+        """The registered `version` (its run id and tags); ModelNotFoundError if there is none."""
         try:
             with registry_errors(self.settings.mlflow_tracking_uri, f"finding version {version}"):
-                self.client.get_model_version(self.name, version)
+                return self.client.get_model_version(self.name, version)
         except MlflowException as exc:
             if _is_missing(exc):
                 raise ModelNotFoundError(
@@ -138,14 +166,20 @@ class Registry:
         """The scikit-learn estimator registered as `version`, from the local copy if any.
 
         A registered version never changes, so the copy is downloaded once and reused; it is
-        what lets inference go on while the MLflow server is down.
+        what lets inference go on while the MLflow server is down. Both are checked against
+        the version's signature (worker.trust) every time, before anything is deserialised.
         """
         copy = self.copies / version
         if not self.has_copy(version):
             self._download(version, copy)
-        return mlflow.sklearn.load_model(str(copy))
+        self.signer.check_copy(self.name, version, copy)
+        return load_estimator(copy)
 
     def _download(self, version: str, copy: Path) -> None:
+        registered = self.require_version(version)
+        signature = registered.tags.get(SIGNATURE_TAG)
+        if not self.signer.signed(registered.run_id, signature):  # before any download
+            self.signer.check(self.name, version, registered.run_id, signature, copy)
         self.copies.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.copies))
         try:
@@ -153,6 +187,8 @@ class Registry:
                 mlflow.artifacts.download_artifacts(
                     artifact_uri=f"models:/{self.name}/{version}", dst_path=str(staging)
                 )
+            self.signer.check(self.name, version, registered.run_id, signature, staging)
+            self.signer.remember(staging, registered.run_id, signature)
             try:
                 staging.rename(copy)  # atomic; another process may have won the race
             except OSError:

@@ -15,13 +15,14 @@ from redis.lock import Lock
 
 from irisq.batches import BatchFiles
 from irisq.jobs import JobKind, JobStatus
+from irisq.quotas import set_stored_bytes
 from irisq.settings import get_settings
 from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
 from worker import grouped, inference, training
 from worker.celery_app import app
-from worker.context import job_store, model_cache, redis_client
-from worker.jobs import run_job, stop_if_canceled
+from worker.context import job_store, model_cache, redis_client, result_files
+from worker.jobs import run_job, stop_if_canceled, valid_job_id
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +44,14 @@ def predict(job_id: str, rows: list[list[float]], model: str) -> None:
         job_id,
         JobKind.PREDICTION,
         lambda: inference.predict(model_cache(), rows, model),
+        result_files(),
     )
 
 
 @app.task(name=PREDICT_GROUP_TASK, **_limits(settings.predict_time_limit_seconds))
 def predict_group(members: list[list[Any]]) -> None:
     """Score several prediction jobs ([job id, rows, model] each) in one task."""
-    grouped.run_group(job_store(), model_cache(), members)
+    grouped.run_group(job_store(), model_cache(), result_files(), members)
 
 
 def _registry_lock() -> Lock:
@@ -78,6 +80,7 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
         lambda: training.train_and_register(
             algorithm, params, settings, job_id=job_id, report=report, registry_lock=_registry_lock
         ),
+        result_files(),
         stage="starting",
     )
 
@@ -85,6 +88,8 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
 @app.task(name=BATCH_TASK, **_limits(settings.batch_time_limit_seconds))
 def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
     """Score the CSV uploaded for `job_id`; bad rows refuse the file or are skipped."""
+    if not valid_job_id(job_id):
+        return
     store = job_store()
 
     def report(progress: float) -> None:
@@ -101,7 +106,10 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
         job_id,
         JobKind.BATCH,
         lambda: batches.score_batch(files, model_cache(), on_invalid == "skip", rows_total, report),
+        result_files(),
         stage="scoring",
+        stored_bytes=files.size,
     )
     if store.status(job_id) is JobStatus.CANCELED:  # canceled at any point: leave nothing
         shutil.rmtree(files.folder, ignore_errors=True)
+        set_stored_bytes(store.redis, store.owner(job_id), job_id, 0)

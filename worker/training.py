@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -24,20 +25,11 @@ from irisq.settings import Settings
 from worker.estimators import build_pipeline
 from worker.evaluation import evaluate, log_evaluation
 from worker.registry import Registry, registry_errors  # first: it sets MLflow's environment
+from worker.trust import SIGNATURE_TAG, TRUSTED_TYPES, UntrustedModelError
 
 # One split for every run, so a candidate and the champion are judged on the same flowers.
 SPLIT_SEED = 42
 TEST_FRACTION = 0.3
-
-# MLflow saves scikit-learn models with skops (no pickle) and refuses to load types it has
-# not been told to trust. These are plain scikit-learn classes of our own pipelines (SVC's
-# calibration wrappers, the trees' node storage); the registry only holds models this worker
-# trained, which is what makes trusting the tree storage safe.
-SKOPS_TRUSTED_TYPES = [
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.tree._tree.Tree",
-]
 
 Report = Callable[[float, str], None]
 # Held while a version is registered and while the champion gate runs: another training (a
@@ -81,7 +73,11 @@ def _gate(
     current = registry.champion_version()
     if current is None:
         return True, "no champion was registered yet", None
-    champion_accuracy = float(accuracy_score(y_test, registry.load(current).predict(x_test)))
+    try:
+        champion = registry.load(current)
+    except UntrustedModelError as exc:  # e.g. registered by hand: no model of ours to beat
+        return True, f"the champion could not be trusted ({exc})", None
+    champion_accuracy = float(accuracy_score(y_test, champion.predict(x_test)))
     previous = {"version": current, "accuracy": champion_accuracy}
     if accuracy >= champion_accuracy:
         return (
@@ -154,11 +150,14 @@ def _train_and_register(
 
     report(0.65, "registering")
     accuracy = evaluation["metrics"]["accuracy"]
+    signature = _signature(registry, run.info.run_id, info.model_uri)
     with registry_lock():
         version = registry.version_of_job(job_id) if job_id else None
         if version is None:
             registered = mlflow.register_model(
-                info.model_uri, settings.model_name, tags={"irisq.job_id": job_id or "cli"}
+                info.model_uri,
+                settings.model_name,
+                tags={"irisq.job_id": job_id or "cli", SIGNATURE_TAG: signature},
             )
             version = str(registered.version)
         report(0.8, "promoting")
@@ -210,8 +209,15 @@ def _log_model(pipeline: Any, x_test: np.ndarray) -> Any:
         input_example=_frame(x_test[:1]),
         # Naming the requirements skips MLflow's import-capturing subprocess (seconds).
         pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        skops_trusted_types=TRUSTED_TYPES,
     )
+
+
+def _signature(registry: Registry, run_id: str, model_uri: str) -> str:
+    """Sign the model file as the store holds it (read back: what workers will download)."""
+    with tempfile.TemporaryDirectory() as folder:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=folder)
+        return registry.signer.sign(run_id, Path(local))
 
 
 def _frame(rows: np.ndarray) -> Any:

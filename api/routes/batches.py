@@ -12,14 +12,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from api.accepted import JobAccepted, accepted
-from api.auth import CallerDep
+from api.auth import CallerDep, UsageDep
 from api.deps import JobStoreDep, QueueDep, SettingsDep
+from api.guard import stored_quota_detail
 from api.problems import AUTH_PROBLEMS, Problem
 from api.routes.jobs import NOT_FOUND, JobId, find_job
 from api.submission import enqueue, ensure_room
 from api.upload import FILE_FIELD, CsvInspector, UploadRefusedError, receive_csv
 from irisq.batches import BatchFiles
-from irisq.jobs import JobKind, JobStatus, JobStore, new_job_id
+from irisq.jobs import JobKind, JobStatus, JobStore
 from irisq.keys import Caller
 from irisq.tasks import BATCH_TASK
 
@@ -58,7 +59,7 @@ NOT_READY = {
 }
 REFUSALS: dict[int | str, dict[str, Any]] = {
     **AUTH_PROBLEMS,
-    **{status_code: {"model": Problem} for status_code in (400, 413, 415, 422, 503, 507)},
+    **{status_code: {"model": Problem} for status_code in (400, 408, 413, 415, 422, 503, 507)},
 }
 DOWNLOAD_ANSWERS: dict[int | str, dict[str, Any]] = {
     **AUTH_PROBLEMS,
@@ -82,13 +83,20 @@ async def create_batch(
     jobs: JobStoreDep,
     queue: QueueDep,
     caller: CallerDep,
+    usage: UsageDep,
     on_invalid: OnInvalid = "reject",
 ) -> JobAccepted:
     """Upload a CSV (field `file`) of measurements to score; poll the job, then download."""
     await run_in_threadpool(ensure_room, jobs, settings, BATCH_TASK)  # before storing 100 MB
-    job_id = new_job_id()
+    job_id = request.app.state.job_ids.new(caller.name)
     files = BatchFiles(settings.batch_dir, job_id)
-    inspector = CsvInspector(settings.batch_max_bytes, settings.batch_max_rows)
+    quota_left = settings.quota_stored_bytes - usage.bytes
+    inspector = CsvInspector(
+        settings.batch_max_bytes,
+        settings.batch_max_rows,
+        quota_left=quota_left,
+        over_quota=lambda size: stored_quota_detail(usage.bytes, size, settings.quota_stored_bytes),
+    )
     try:
         await receive_csv(request, files.input, inspector)
         job = await run_in_threadpool(
@@ -101,6 +109,7 @@ async def create_batch(
             BATCH_TASK,
             [on_invalid, inspector.rows],
             job_id,
+            inspector.size,
         )
     except UploadRefusedError as exc:
         shutil.rmtree(files.folder, ignore_errors=True)
@@ -117,8 +126,8 @@ async def create_batch(
     return accepted(job, response)
 
 
-def _finished_batch(jobs: JobStore, job_id: str, caller: Caller) -> None:
-    job = find_job(jobs, job_id, caller)
+def _finished_batch(request: Request, jobs: JobStore, job_id: str, caller: Caller) -> None:
+    job = find_job(request, jobs, job_id, caller)
     if job.kind is not JobKind.BATCH:
         raise HTTPException(404, f"job {job_id!r} is a {job.kind.value} job, not a batch")
     if job.status is not JobStatus.SUCCEEDED:
@@ -139,10 +148,14 @@ def _csv(path: Path, name: str) -> FileResponse:
     responses=DOWNLOAD_ANSWERS,
 )
 def get_batch_result(
-    settings: SettingsDep, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId
+    request: Request,
+    settings: SettingsDep,
+    jobs: JobStoreDep,
+    caller: CallerDep,
+    job_id: str = JobId,
 ) -> FileResponse:
     """The scored CSV: the input columns, then species, one probability per species, version."""
-    _finished_batch(jobs, job_id, caller)
+    _finished_batch(request, jobs, job_id, caller)
     return _csv(BatchFiles(settings.batch_dir, job_id).result, f"irisq-{job_id}-result.csv")
 
 
@@ -152,8 +165,12 @@ def get_batch_result(
     responses=DOWNLOAD_ANSWERS,
 )
 def get_batch_errors(
-    settings: SettingsDep, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId
+    request: Request,
+    settings: SettingsDep,
+    jobs: JobStoreDep,
+    caller: CallerDep,
+    job_id: str = JobId,
 ) -> FileResponse:
     """Rows left out by `on_invalid=skip`: line, column, value and why."""
-    _finished_batch(jobs, job_id, caller)
+    _finished_batch(request, jobs, job_id, caller)
     return _csv(BatchFiles(settings.batch_dir, job_id).errors, f"irisq-{job_id}-errors.csv")

@@ -14,16 +14,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ValidationError
 
 from api import invocations
-from api.auth import CallerDep
+from api.auth import CallerDep, UsageDep
+from api.bodies import off_the_loop, refuse_too_many_values
 from api.deps import SettingsDep
 from api.problems import AUTH_PROBLEMS, Problem, field_path
 from api.routes.predictions import submit_and_wait
+from api.submission import refuse_over_rows_quota
 from irisq.jobs import JobStatus
 from irisq.schema import CHAMPION, MAX_ROWS, PredictionRequest
 
 router = APIRouter(tags=["mlflow scoring protocol"])
-
-MAX_BODY_BYTES = 16 * 1024 * 1024
 _ROW = {
     "type": "object",
     "properties": {
@@ -121,23 +121,16 @@ def version(request: Request) -> str:
         504: {"model": Problem, "description": "No result within the wait; poll `Location`."},
     },
 )
-async def invoke(request: Request, settings: SettingsDep, caller: CallerDep) -> Any:
+async def invoke(
+    request: Request, settings: SettingsDep, caller: CallerDep, usage: UsageDep
+) -> Any:
     """Score rows with the champion and answer `{"predictions": [...]}`, like MLflow."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // 2**20} MB")
+    body = await request.body()  # the guard holds it to IRISQ_INVOCATIONS_MAX_BYTES
     content_type = request.headers.get("content-type", "")
-    try:
-        records = invocations.parse(content_type, body)
-    except invocations.InvocationError as exc:
-        status = 415 if str(exc).startswith("unsupported content type") else 400
-        raise HTTPException(status, str(exc)) from None
-    try:
-        parsed = PredictionRequest.model_validate({"rows": records})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise HTTPException(422, f"{field_path(('body', *first['loc']))}: {first['msg']}") from None
-    rows = [row.as_list() for row in parsed.rows]
+    refuse_too_many_values(body)
+    refuse_too_many_values(body, b";")  # CSV from European spreadsheets
+    rows = await off_the_loop(lambda: _rows(content_type, body), len(body))
+    refuse_over_rows_quota(usage, len(rows), settings)
     job, finished = await submit_and_wait(
         request, rows, CHAMPION, caller.name, settings.invocations_wait_seconds
     )
@@ -153,3 +146,20 @@ async def invoke(request: Request, settings: SettingsDep, caller: CallerDep) -> 
         raise HTTPException(503, f"the prediction did not succeed: {message}")
     species = [prediction["species"] for prediction in job.result["predictions"]]
     return JSONResponse({"predictions": species})
+
+
+def _rows(content_type: str, body: bytes) -> list[list[float]]:
+    """The validated rows of a scoring request (in a thread when the body is large)."""
+    try:
+        records = invocations.parse(content_type, body)
+    except (invocations.TooManyRowsError, invocations.UnusableValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    except invocations.InvocationError as exc:
+        status = 415 if str(exc).startswith("unsupported content type") else 400
+        raise HTTPException(status, str(exc)) from None
+    try:
+        parsed = PredictionRequest.model_validate({"rows": records})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise HTTPException(422, f"{field_path(('body', *first['loc']))}: {first['msg']}") from None
+    return [row.as_list() for row in parsed.rows]

@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 
 from api.accepted import JobAccepted, accepted
-from api.auth import CallerDep
+from api.auth import CallerDep, UsageDep
 from api.batching import MicroBatcher, Pending
+from api.bodies import json_body_doc, json_model
+from api.deps import SettingsDep
 from api.problems import AUTH_PROBLEMS, Problem
+from api.routes.jobs import with_result
+from api.submission import refuse_over_rows_quota
 from api.waiting import MAX_WAIT_SECONDS, JobWaiter, preferred_wait
-from irisq.jobs import Job, new_job_id
+from irisq.ids import JobIds
+from irisq.jobs import Job
 from irisq.schema import PredictionRequest
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
@@ -42,7 +48,8 @@ async def submit_and_wait(
     Returns the job (finished if `wait` allowed) and whether it finished."""
     batcher: MicroBatcher = request.app.state.batcher
     waiter: JobWaiter = request.app.state.waiter
-    pending = Pending(new_job_id(), rows, model, owner)
+    ids: JobIds = request.app.state.job_ids
+    pending = Pending(ids.new(owner), rows, model, owner)
     ended = waiter.expect(pending.job_id) if wait else None
     try:
         job = await batcher.submit(pending)
@@ -53,7 +60,11 @@ async def submit_and_wait(
     if ended is None or wait is None:
         return job, False
     finished = await waiter.wait(pending.job_id, ended, wait)
-    return (finished, True) if finished is not None else (job, False)
+    if finished is None:
+        return job, False
+    if finished.result_in_file:  # a large result: read off the loop
+        finished = await run_in_threadpool(with_result, request, finished)
+    return finished, True
 
 
 @router.post(
@@ -63,19 +74,24 @@ async def submit_and_wait(
     responses={
         **AUTH_PROBLEMS,
         200: {"model": Job, "description": "The job finished within the requested wait."},
+        413: {"model": Problem},
         422: {"model": Problem},
         503: {"model": Problem},
     },
+    openapi_extra={"requestBody": json_body_doc(PredictionRequest)},
 )
 async def create_prediction(
     request: Request,
-    body: PredictionRequest,
     response: Response,
     caller: CallerDep,
+    usage: UsageDep,
+    settings: SettingsDep,
     wait: WaitQuery = None,
     prefer: PreferHeader = None,
 ) -> Any:
     """Queue 1 to 10,000 rows for scoring; poll the job for the species, or ask to wait."""
+    body = await json_model(request, PredictionRequest)
+    refuse_over_rows_quota(usage, len(body.rows), settings)
     from_header = preferred_wait(prefer)
     seconds = wait if wait is not None else from_header
     rows = [row.as_list() for row in body.rows]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from api.accepted import JobAccepted, accepted
 from api.auth import AdminDep
@@ -23,6 +23,7 @@ router = APIRouter(prefix="/v1/training", tags=["training"])
     responses={**ADMIN_PROBLEMS, 422: {"model": Problem}, 503: {"model": Problem}},
 )
 def create_training(
+    http: Request,
     request: TrainingRequest,
     response: Response,
     jobs: JobStoreDep,
@@ -40,5 +41,6 @@ def create_training(
         JobKind.TRAINING,
         TRAIN_TASK,
         [request.algorithm, request.params],
+        http.app.state.job_ids.new(caller.name),
     )
     return accepted(job, response)

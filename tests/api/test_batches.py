@@ -6,13 +6,13 @@ import csv
 import io
 import random
 
-import mlflow.sklearn
 import numpy as np
 import pytest
 
 from irisq.ranges import OBSERVED_RANGES
 from irisq.schema import FEATURES, SPECIES
 from tests.support.stack import Stack
+from worker.registry import Registry
 
 KAGGLE = (
     "\ufeffId,SepalLengthCm,SepalWidthCm,PetalLengthCm,PetalWidthCm,Species\r\n"
@@ -102,8 +102,7 @@ def test_the_download_matches_in_process_predictions_row_by_row(stack: Stack) ->
 
     assert job["status"] == "succeeded", job
     version = job["result"]["model_version"]
-    mlflow.set_tracking_uri(stack.settings.mlflow_tracking_uri)
-    model = mlflow.sklearn.load_model(f"models:/{stack.settings.model_name}/{version}")
+    model = Registry(stack.settings).load(version)  # checked and loaded as workers do
     expected = model.predict_proba(np.asarray(rows))
     classes = list(model.classes_)
     scored = _result(stack, job["job_id"])

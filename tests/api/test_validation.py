@@ -46,7 +46,7 @@ def _row(**changes: Any) -> dict[str, Any]:
         ({"rows": [SETOSA], "model": "latest"}, "model", 'must be "champion"'),
         ({"rows": [SETOSA], "model": 0}, "model", 'must be "champion"'),
         ({"rows": [SETOSA], "extra": 1}, "extra", "Extra inputs"),
-        ({"rows": SETOSA}, "rows", "valid list"),
+        ({"rows": SETOSA}, "rows", "valid array"),
     ],
 )
 def test_bad_predictions_are_422_naming_the_field(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import redis
 
 from devstack.processes import wait_for
@@ -17,10 +19,14 @@ from irisq.jobs import (
 )
 
 
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
 def test_a_job_goes_from_queued_to_succeeded(redis_client: redis.Redis) -> None:
     store = JobStore(redis_client, ttl_seconds=60)
 
-    job = store.create(JobKind.PREDICTION)
+    job = store.create(JobKind.PREDICTION, new_id())
     assert store.get(job.job_id) == job
     assert job.status is JobStatus.QUEUED
 
@@ -46,7 +52,7 @@ def test_a_job_goes_from_queued_to_succeeded(redis_client: redis.Redis) -> None:
 
 def test_a_finished_job_is_not_started_again(redis_client: redis.Redis) -> None:
     store = JobStore(redis_client, ttl_seconds=60)
-    job = store.create(JobKind.TRAINING)
+    job = store.create(JobKind.TRAINING, new_id())
     store.start(job.job_id)
     store.fail(job.job_id, "model_not_found", "no such version")
 
@@ -59,7 +65,7 @@ def test_a_finished_job_is_not_started_again(redis_client: redis.Redis) -> None:
 
 def test_unknown_and_expired_jobs_are_gone_and_stay_gone(redis_client: redis.Redis) -> None:
     store = JobStore(redis_client, ttl_seconds=1)
-    job = store.create(JobKind.PREDICTION)
+    job = store.create(JobKind.PREDICTION, new_id())
 
     assert store.get("no-such-job") is None
     wait_for(lambda: store.get(job.job_id) is None, 5, "the record expired")
@@ -72,7 +78,7 @@ def test_unknown_and_expired_jobs_are_gone_and_stay_gone(redis_client: redis.Red
 
 def test_progress_is_clamped_to_zero_one(redis_client: redis.Redis) -> None:
     store = JobStore(redis_client, ttl_seconds=60)
-    job = store.create(JobKind.PREDICTION)
+    job = store.create(JobKind.PREDICTION, new_id())
 
     store.progress(job.job_id, 1.7)
 
@@ -91,7 +97,7 @@ def test_the_lua_scripts_know_every_final_status() -> None:
 
 def test_a_job_is_given_up_after_max_attempts(redis_client: redis.Redis) -> None:
     store = JobStore(redis_client, ttl_seconds=60, max_attempts=3)
-    job = store.create(JobKind.BATCH)
+    job = store.create(JobKind.BATCH, new_id())
 
     outcomes = [store.start(job.job_id) for _ in range(4)]
 
@@ -110,7 +116,7 @@ def test_a_job_is_given_up_after_max_attempts(redis_client: redis.Redis) -> None
 def test_the_first_outcome_stands(redis_client: redis.Redis) -> None:
     """Two deliveries finishing, or a cancel racing a result: one outcome is stored."""
     store = JobStore(redis_client, ttl_seconds=60)
-    job = store.create(JobKind.PREDICTION, task={"name": "irisq.predict", "args": []})
+    job = store.create(JobKind.PREDICTION, new_id(), task={"name": "irisq.predict", "args": []})
     store.start(job.job_id)
 
     assert store.succeed(job.job_id, {"model_version": "1"}) is True
@@ -126,21 +132,14 @@ def test_the_first_outcome_stands(redis_client: redis.Redis) -> None:
     assert job.job_id not in store.running_before(float("inf"))
 
 
-def test_an_expired_record_leaves_a_marker_naming_its_owner(redis_client: redis.Redis) -> None:
-    store = JobStore(redis_client, ttl_seconds=1)
-    job = store.create(JobKind.PREDICTION, owner="alice")
-
-    wait_for(lambda: store.get(job.job_id) is None, 5, "the record expired")
-
-    assert store.expired_owner(job.job_id) == "alice"
-    assert store.expired_owner("never-existed") is None
-
-
 def test_a_job_end_is_announced_with_its_record_unless_that_is_large(
     redis_client: redis.Redis,
 ) -> None:
     store = JobStore(redis_client, ttl_seconds=60)
-    small, large = store.create(JobKind.PREDICTION), store.create(JobKind.PREDICTION)
+    small, large = (
+        store.create(JobKind.PREDICTION, new_id()),
+        store.create(JobKind.PREDICTION, new_id()),
+    )
     with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
         pubsub.subscribe(DONE_CHANNEL)
         pubsub.get_message(timeout=2)  # the subscription's confirmation

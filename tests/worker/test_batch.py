@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _file(tmp_path: Path, lines: list[str]) -> BatchFiles:
-    files = BatchFiles(tmp_path, "job")
+    files = BatchFiles(tmp_path, str(uuid.uuid4()))
     files.folder.mkdir()
     files.input.write_text(HEADER + "".join(line + "\n" for line in lines))
     return files
@@ -79,7 +80,7 @@ def test_reject_names_the_first_bad_line_even_in_a_late_block(model: Any, tmp_pa
 
 
 def test_formulas_in_skipped_cells_and_headers_are_defused(model: Any, tmp_path: Path) -> None:
-    files = BatchFiles(tmp_path, "job")
+    files = BatchFiles(tmp_path, str(uuid.uuid4()))
     files.folder.mkdir()
     files.input.write_text(
         "sepal_length,sepal_width,petal_length,petal_width,=HEADER()\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 
 from irisq.jobs import QUEUED_INDEX, JobKind, JobStore
 from irisq.queueing import make_celery, task_message
@@ -20,12 +21,15 @@ def _reconciler(stack: Stack) -> tuple[Reconciler, JobStore]:
 
 def test_a_job_whose_task_never_reached_the_queue_is_sent_and_served(stack: Stack) -> None:
     reconciler, store = _reconciler(stack)
+    lost_id, fresh_id = str(uuid.uuid4()), str(uuid.uuid4())
     lost = store.create(
         JobKind.PREDICTION,
-        task=task_message(PREDICT_TASK, "lost-job", [[[5.1, 3.5, 1.4, 0.2]], "champion"]),
-        job_id="lost-job",
+        lost_id,
+        task=task_message(PREDICT_TASK, lost_id, [[[5.1, 3.5, 1.4, 0.2]], "champion"]),
     )
-    fresh = store.create(JobKind.PREDICTION, task=task_message(PREDICT_TASK, "fresh-job", []))
+    fresh = store.create(
+        JobKind.PREDICTION, fresh_id, task=task_message(PREDICT_TASK, fresh_id, [])
+    )
     store.redis.zadd(QUEUED_INDEX, {lost.job_id: time.time() - 60})  # queued a minute ago
 
     resent = reconciler.run_once()
@@ -41,9 +45,9 @@ def test_files_of_expired_batches_are_removed_and_others_kept(stack: Stack) -> N
     reconciler, store = _reconciler(stack)
     batch_dir = stack.settings.batch_dir
     old = time.time() - ORPHAN_FILES_AFTER_SECONDS - 60
-    expired = batch_dir / "expired-batch"
-    uploading = batch_dir / "upload-in-progress"
-    live = batch_dir / store.create(JobKind.BATCH).job_id
+    expired = batch_dir / str(uuid.uuid4())
+    uploading = batch_dir / str(uuid.uuid4())
+    live = batch_dir / store.create(JobKind.BATCH, str(uuid.uuid4())).job_id
     for folder in (expired, uploading, live):
         folder.mkdir(parents=True)
         (folder / "input.csv").write_text("sepal_length\n")

@@ -1,0 +1,67 @@
+"""Admission: new work is refused while Redis is nearly full, before it is full.
+
+Redis runs with `noeviction`: at maxmemory it refuses every write, and then workers could not
+record the end of jobs already accepted, nor anyone cancel one. So submissions stop at a
+share of maxmemory (IRISQ_REDIS_ADMISSION_FRACTION) and the rest is headroom for reads,
+cancels, deletes and for the workers; the reconciler meanwhile removes the oldest finished
+jobs, so admission reopens by itself. Memory is read at most twice a second per process, and
+between two reads each accepted submission counts as its body's size (`note`): a burst of
+large submissions cannot slip past the mark before the next read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("irisq.api")
+
+READ_EVERY_SECONDS = 0.5
+
+
+class Admission:
+    retry_after_seconds = 30
+
+    def __init__(self, client: aioredis.Redis, fraction: float) -> None:
+        self._client = client
+        self.fraction = fraction
+        self._read_at = float("-inf")
+        self._used = 0
+        self._limit = 0  # Redis's maxmemory; 0: none set
+        self._lock = asyncio.Lock()
+
+    async def refusal(self) -> str | None:
+        """Why new work is refused right now, or None."""
+        if time.monotonic() - self._read_at >= READ_EVERY_SECONDS and not self._lock.locked():
+            async with self._lock:
+                await self._read()
+        if not self._limit or self._used < self.fraction * self._limit:
+            return None
+        return (
+            f"the job store is {self._used / self._limit:.0%} full; new jobs are refused above "
+            f"{self.fraction:.0%} so that accepted ones can finish. Try again shortly"
+        )
+
+    def note(self, size: int) -> None:
+        """A submission of about `size` bytes was let in: count it until the next read."""
+        self._used += size
+
+    async def _read(self) -> None:
+        try:
+            memory = await self._client.info("memory")
+        except RedisError as exc:  # the submission itself will meet Redis and say so
+            logger.debug("could not read Redis memory: %s", exc)
+            return
+        finally:
+            self._read_at = time.monotonic()
+        self._used = int(memory.get("used_memory", 0))
+        self._limit = int(memory.get("maxmemory", 0))
+
+    @property
+    def limited(self) -> bool:
+        """Whether Redis has a maxmemory at all (without one it grows until the host fails)."""
+        return self._limit > 0

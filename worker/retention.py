@@ -1,0 +1,183 @@
+"""Keeping what each key stores within bounds, in every reconciler round.
+
+Per key (irisq.quotas):
+- entries of its job index whose records have expired are dropped, with their files;
+- beyond IRISQ_QUOTA_STORED_JOBS, its oldest finished jobs are removed (their ids then
+  answer 410 Gone), so no key can fill Redis with finished jobs kept for a week;
+- its in-flight set keeps only jobs whose records exist (a record that expired unfinished
+  would otherwise hold a quota slot forever).
+And while Redis is past the admission mark, the oldest finished jobs of the key holding the
+most are removed, until it is back under: admission (api.admission) then reopens by itself.
+Queued and running jobs are never removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import redis
+
+from irisq.batches import BatchFiles
+from irisq.jobs import KEY_PREFIX, JobStore, as_text
+from irisq.quotas import RELEASE_IN_FLIGHT, OwnerKeys, owners, set_stored_bytes
+from irisq.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 500  # entries looked at per step: each step is one short script in Redis
+MAX_STEPS = 20  # per key and per round, so one round never holds Redis for long
+PRESSURE_RELIEF = 0.05  # evict until this far under the admission mark
+
+# KEYS: the owner's job index. ARGV: job ids. Removes the records of those jobs that have
+# ended, and the index entries of those whose records are gone. Returns the ids that left.
+_REMOVE_ENDED = f"""
+local gone = {{}}
+for i = 1, #ARGV do
+  local id = ARGV[i]
+  local key = '{KEY_PREFIX}' .. id
+  local status = redis.call('HGET', key, 'status')
+  if not status or status == 'succeeded' or status == 'failed' or status == 'canceled' then
+    if status then redis.call('DEL', key) end
+    redis.call('ZREM', KEYS[1], id)
+    table.insert(gone, id)
+  end
+end
+return gone
+"""
+# KEYS: the owner's job index. ARGV: job ids. Removes entries whose records are gone.
+_DROP_EXPIRED = f"""
+local gone = {{}}
+for i = 1, #ARGV do
+  if redis.call('EXISTS', '{KEY_PREFIX}' .. ARGV[i]) == 0 then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    table.insert(gone, ARGV[i])
+  end
+end
+return gone
+"""
+# ARGV: the owner, then job ids in its in-flight set. Releases those whose records are gone.
+_REPAIR_IN_FLIGHT = (
+    RELEASE_IN_FLIGHT
+    + f"""
+local released = 0
+for i = 2, #ARGV do
+  if redis.call('EXISTS', '{KEY_PREFIX}' .. ARGV[i]) == 0 then
+    release_in_flight(ARGV[1], ARGV[i])
+    released = released + 1
+  end
+end
+return released
+"""
+)
+
+
+class Retention:
+    def __init__(self, settings: Settings, store: JobStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.client: redis.Redis = store.redis
+        self._remove_ended = self.client.register_script(_REMOVE_ENDED)
+        self._drop_expired = self.client.register_script(_DROP_EXPIRED)
+        self._repair = self.client.register_script(_REPAIR_IN_FLIGHT)
+
+    def run(self) -> int:
+        """One round over every key; how many jobs left the indexes."""
+        removed = 0
+        for owner in owners(self.client):
+            removed += self._drop_expired_entries(owner)
+            removed += self._enforce_cap(owner)
+            self._repair_in_flight(owner)
+        removed += self._relieve_pressure()
+        return removed
+
+    def _drop_expired_entries(self, owner: str) -> int:
+        keys, dropped = OwnerKeys(owner), 0
+        for step in range(MAX_STEPS):
+            oldest = _ids(self.client.zrange(keys.jobs, step * CHUNK, (step + 1) * CHUNK - 1))
+            if not oldest:
+                break
+            gone = _ids(self._drop_expired(keys=[keys.jobs], args=oldest))
+            self._delete_files(owner, gone)
+            dropped += len(gone)
+            if len(gone) < len(oldest) // 2:  # mostly live from here on: enough this round
+                break
+        return dropped
+
+    def _enforce_cap(self, owner: str) -> int:
+        keys, removed = OwnerKeys(owner), 0
+        for _ in range(MAX_STEPS):
+            excess = int(self.client.zcard(keys.jobs)) - self.settings.quota_stored_jobs
+            if excess <= 0:
+                break
+            removed += self._remove_oldest(owner, min(excess, CHUNK))
+        if removed:
+            logger.info(
+                "removed the %d oldest finished jobs of %s (quota of stored jobs)", removed, owner
+            )
+        return removed
+
+    def _remove_oldest(self, owner: str, count: int) -> int:
+        keys = OwnerKeys(owner)
+        oldest = _ids(self.client.zrange(keys.jobs, 0, count - 1))
+        if not oldest:
+            return 0
+        gone = _ids(self._remove_ended(keys=[keys.jobs], args=oldest))
+        self._delete_files(owner, gone)
+        return len(gone)
+
+    def _repair_in_flight(self, owner: str) -> None:
+        keys = OwnerKeys(owner)
+        members = _ids(self.client.zrange(keys.inflight, 0, -1))
+        for start in range(0, len(members), CHUNK):
+            released = int(self._repair(args=[owner, *members[start : start + CHUNK]]))
+            if released:
+                logger.warning(
+                    "released %d in-flight jobs of %s whose records expired", released, owner
+                )
+
+    def _relieve_pressure(self) -> int:
+        """Past the admission mark: remove the oldest finished jobs of the largest key."""
+        removed = 0
+        for _ in range(MAX_STEPS):
+            memory = self.client.info("memory")
+            limit = int(memory.get("maxmemory", 0))
+            mark = (self.settings.redis_admission_fraction - PRESSURE_RELIEF) * limit
+            if not limit or int(memory.get("used_memory", 0)) < mark:
+                break
+            sizes = {o: int(self.client.zcard(OwnerKeys(o).jobs)) for o in owners(self.client)}
+            largest = max(sizes, key=lambda o: sizes[o], default=None)
+            if largest is None or not sizes[largest]:
+                break
+            step = self._remove_oldest(largest, CHUNK)
+            if not step:  # only jobs in flight are left there: nothing this round can free
+                break
+            removed += step
+        if removed:
+            logger.warning("Redis is nearly full: removed the %d oldest finished jobs", removed)
+        return removed
+
+    def _delete_files(self, owner: str, job_ids: list[str]) -> None:
+        """Delete the files of jobs that left the index, and take them off the key's bytes."""
+        if not job_ids:
+            return
+        sizes = self.client.zmscore(OwnerKeys(owner).files, job_ids)
+        for job_id, size in zip(job_ids, sizes, strict=True):
+            if size is None:
+                continue
+            folder = _folder(self.settings.batch_dir, job_id)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            set_stored_bytes(self.client, owner, job_id, 0)
+
+
+def _ids(raw: object) -> list[str]:
+    return [as_text(item) for item in raw] if isinstance(raw, list) else []
+
+
+def _folder(batch_dir: Path, job_id: str) -> Path | None:
+    try:
+        return BatchFiles(batch_dir, job_id).folder
+    except ValueError:
+        return None
