@@ -128,8 +128,12 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors():
         if err["type"] == "json_invalid":  # loc holds a character offset, not a field
-            field = "body"
-            message = f"the body is not valid JSON ({err.get('ctx', {}).get('error', err['msg'])})"
+            field, why = "body", err.get("ctx", {}).get("error", err["msg"])
+            message = (
+                f"a number in the body is out of range ({why})"
+                if "out of range" in why
+                else f"the body is not valid JSON ({why})"
+            )
         else:
             field, message = field_path(err.get("loc", ())), err["msg"]
         errors.append(FieldError(field=field, message=message, type=err["type"]))

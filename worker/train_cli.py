@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from irisq.algorithms import DEFAULT_ALGORITHM, Algorithm, TrainingRequest
 from irisq.settings import get_settings
@@ -42,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     from worker.training import train_and_register
 
     settings = get_settings()
+    # What `make run` signs with, when the shell running `make train` does not say.
+    local_secret = Path(__file__).resolve().parents[1] / "var" / "secret-key"
+    if settings.secret_key is None and local_secret.exists():
+        settings = settings.model_copy(
+            update={"secret_key": SecretStr(local_secret.read_text().strip())}
+        )
     try:
         Registry(settings).champion_version()
     except Exception as exc:
