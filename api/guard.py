@@ -38,7 +38,9 @@ OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/ping", "/health", "/version"}
     | {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
-OPEN_PATHS_PER_SECOND = 50  # per client address: probes and docs, never a flood
+# Per client address: probes and docs (each cached or static). Generous, since a frontend
+# or a load balancer asks for all its users from one address.
+OPEN_PATHS_PER_SECOND = 200
 BODY_GRACE_SECONDS = 10.0  # before the minimum upload speed applies
 
 
@@ -189,9 +191,10 @@ class Guard:
             return lambda refuse: refuse(503, full, admission.retry_after_seconds)
         # What this submission will write to Redis, until memory is read again: its JSON
         # body (rows travel in the task and the record); an upload goes to disk instead.
-        admission.note(
-            int(declared) if declared.isdigit() and policy.submission == "rows" else 1024
-        )
+        if policy.submission != "rows":
+            admission.note(1024)  # an upload goes to disk; a training is a few fields
+        else:
+            admission.note(int(declared) if declared.isdigit() else policy.max_bytes)
         usage = verdict.usage
         state["usage"] = usage
         if usage is None:
@@ -249,8 +252,7 @@ def _has_body(headers: Headers) -> bool:
 def stored_quota_detail(used: int, size: int, quota: int) -> str:
     return (
         f"this key stores {used:,} bytes of files and this upload would add {size:,}: its "
-        f"quota is {quota:,} bytes. Delete finished batches you no longer need, or wait for "
-        "them to expire"
+        f"quota is {quota:,} bytes. Files are removed when their jobs expire or are canceled"
     )
 
 

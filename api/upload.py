@@ -184,8 +184,7 @@ class _FileField:
     def _headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get("content-disposition", ""))
         if params.get(b"name") == FILE_FIELD.encode() and not self.found:
-            self.found = self.in_file = True
-            self.handle = self.destination.open("wb")
+            self.found = self.in_file = True  # the file is opened by `write`, in a thread
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file:
@@ -199,9 +198,12 @@ class _FileField:
 
     async def write(self, at_least: int = WRITE_BYTES) -> None:
         """Write what was gathered, from a thread, once there is `at_least` of it."""
-        if self.handle is not None and len(self.gathered) >= max(at_least, 1):
-            piece, self.gathered = bytes(self.gathered), bytearray()
-            await anyio.to_thread.run_sync(self.handle.write, piece)
+        if not self.found or len(self.gathered) < max(at_least, 1):
+            return
+        if self.handle is None:
+            self.handle = await anyio.to_thread.run_sync(self.destination.open, "wb")
+        piece, self.gathered = bytes(self.gathered), bytearray()
+        await anyio.to_thread.run_sync(self.handle.write, piece)
 
     def _end(self) -> None:
         self.ended = True

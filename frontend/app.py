@@ -42,11 +42,12 @@ def _show_readiness(state: dict[str, Any]) -> None:
 
 
 def _auth_mode() -> str:
-    """`api_keys` or `open`, as the API's readiness says (open if it cannot be asked)."""
+    """`open` only when the API's readiness says so; anything else (keys, an API that cannot
+    be asked, a refusal) means signing in: never an admin page by default."""
     try:
-        return str(client.readiness().get("auth", "open"))
+        return "open" if client.readiness().get("auth") == "open" else "api_keys"
     except client.ApiError:
-        return "open"
+        return "api_keys"
 
 
 def _sign_in() -> None:

@@ -395,8 +395,9 @@ class JobStore:
         """`succeed` for each job, in one round trip."""
         with self._redis.pipeline(transaction=False) as pipe:
             for job_id, result in results.items():
-                if isinstance(result, ResultFile):
-                    stored = {RESULT_IN_FILE: "1", STORED_BYTES: str(result.size)}
+                if isinstance(result, ResultFile):  # its file counts with the job's others
+                    size = (stored_bytes or 0) + result.size
+                    stored = {RESULT_IN_FILE: "1", STORED_BYTES: str(size)}
                 else:
                     stored = {"result": json.dumps(result)}
                     if stored_bytes is not None:

@@ -83,11 +83,18 @@ class ModelCache:
             return
         try:
             version = self._resolve_champion()
-            with self._lock:
-                self._champion = version
+        except Exception as exc:
+            with self._lock:  # not again at once: the next look waits its interval
                 self._champion_checked_at = self._clock()
+            if wait:
+                raise
+            logger.warning("the champion could not be refreshed: %s", exc)
+            return
         finally:
             self._refreshing.release()
+        with self._lock:
+            self._champion = version
+            self._champion_checked_at = self._clock()
 
     def _resolve_champion(self) -> str | None:
         try:

@@ -87,7 +87,8 @@ def registry_errors(uri: str, doing: str) -> Iterator[None]:
     except Exception as exc:
         if is_unreachable(exc):
             raise RegistryUnavailableError(
-                f"the MLflow server at {uri} cannot be reached, so {doing} failed; "
+                # Not its address: this message is shown to clients in the job's error.
+                f"the MLflow registry cannot be reached, so {doing} failed; "
                 "try again when it is back"
             ) from exc
         raise

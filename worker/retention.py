@@ -111,7 +111,10 @@ class Retention:
             excess = int(self.client.zcard(keys.jobs)) - self.settings.quota_stored_jobs
             if excess <= 0:
                 break
-            removed += self._remove_oldest(owner, min(excess, CHUNK))
+            step = self._remove_oldest(owner, min(excess, CHUNK))
+            if not step:  # the rest is in flight
+                break
+            removed += step
         if removed:
             logger.info(
                 "removed the %d oldest finished jobs of %s (quota of stored jobs)", removed, owner
@@ -119,13 +122,22 @@ class Retention:
         return removed
 
     def _remove_oldest(self, owner: str, count: int) -> int:
-        keys = OwnerKeys(owner)
-        oldest = _ids(self.client.zrange(keys.jobs, 0, count - 1))
-        if not oldest:
-            return 0
-        gone = _ids(self._remove_ended(keys=[keys.jobs], args=oldest))
-        self._delete_files(owner, gone)
-        return len(gone)
+        """Remove up to `count` of the key's oldest finished jobs, looking past the ones still
+        in flight (which stay, however old)."""
+        keys, start, removed = OwnerKeys(owner), 0, 0
+        for _ in range(MAX_STEPS):
+            oldest = _ids(self.client.zrange(keys.jobs, start, start + CHUNK - 1))
+            if not oldest:
+                break
+            flying = self.client.zmscore(keys.inflight, oldest)
+            ended = [i for i, score in zip(oldest, flying, strict=True) if score is None]
+            gone = _ids(self._remove_ended(keys=[keys.jobs], args=ended[: count - removed]))
+            self._delete_files(owner, gone)
+            removed += len(gone)
+            if removed >= count:
+                break
+            start += len(oldest) - len(gone)  # what stayed is still ahead of the next chunk
+        return removed
 
     def _repair_in_flight(self, owner: str) -> None:
         keys = OwnerKeys(owner)
@@ -147,11 +159,12 @@ class Retention:
             if not limit or int(memory.get("used_memory", 0)) < mark:
                 break
             sizes = {o: int(self.client.zcard(OwnerKeys(o).jobs)) for o in owners(self.client)}
-            largest = max(sizes, key=lambda o: sizes[o], default=None)
-            if largest is None or not sizes[largest]:
-                break
-            step = self._remove_oldest(largest, CHUNK)
-            if not step:  # only jobs in flight are left there: nothing this round can free
+            step = 0
+            for owner in sorted(sizes, key=lambda o: -sizes[o]):  # the largest key first
+                step = self._remove_oldest(owner, CHUNK) if sizes[owner] else 0
+                if step:
+                    break
+            if not step:  # only jobs in flight are left anywhere: nothing to free this round
                 break
             removed += step
         if removed:

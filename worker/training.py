@@ -25,7 +25,7 @@ from irisq.settings import Settings
 from worker.estimators import build_pipeline
 from worker.evaluation import evaluate, log_evaluation
 from worker.registry import Registry, registry_errors  # first: it sets MLflow's environment
-from worker.trust import SIGNATURE_TAG, TRUSTED_TYPES, UntrustedModelError
+from worker.trust import SIGNATURE_TAG, TRUSTED_TYPES, UntrustedModelError, load_estimator
 
 # One split for every run, so a candidate and the champion are judged on the same flowers.
 SPLIT_SEED = 42
@@ -150,7 +150,7 @@ def _train_and_register(
 
     report(0.65, "registering")
     accuracy = evaluation["metrics"]["accuracy"]
-    signature = _signature(registry, run.info.run_id, info.model_uri)
+    signature = _signature(registry, run.info.run_id, info.model_uri, pipeline, x_test)
     with registry_lock():
         version = registry.version_of_job(job_id) if job_id else None
         if version is None:
@@ -213,11 +213,22 @@ def _log_model(pipeline: Any, x_test: np.ndarray) -> Any:
     )
 
 
-def _signature(registry: Registry, run_id: str, model_uri: str) -> str:
-    """Sign the model file as the store holds it (read back: what workers will download)."""
+def _signature(
+    registry: Registry, run_id: str, model_uri: str, pipeline: Any, x_test: np.ndarray
+) -> str:
+    """Sign the model file as the store holds it (read back: what workers will download),
+    once it is known to be the model just trained: anyone may write to the artifact store,
+    so the file is read (skops, trusted types only: no code runs) and must score the test
+    flowers exactly as the fitted pipeline does."""
     with tempfile.TemporaryDirectory() as folder:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=folder)
-        return registry.signer.sign(run_id, Path(local))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=folder))
+        stored = load_estimator(local)
+        if not np.array_equal(stored.predict_proba(x_test), pipeline.predict_proba(x_test)):
+            raise UntrustedModelError(
+                "the model file in the artifact store is not the one just trained; "
+                "it was not signed or registered"
+            )
+        return registry.signer.sign(run_id, local)
 
 
 def _frame(rows: np.ndarray) -> Any:

@@ -23,7 +23,7 @@ import skops.io
 from irisq.model_signatures import SIGNATURE_TAG, ModelSignatures, signed_digest
 from worker.errors import ExpectedJobError
 
-__all__ = ["SIGNATURE_TAG", "TRUSTED_TYPES", "ModelSigner", "UntrustedModelError"]
+__all__ = ["SIGNATURE_TAG", "TRUSTED_TYPES", "ModelSigner", "UntrustedModelError", "load_estimator"]
 
 MODEL_FILE = "model.skops"  # where MLflow's sklearn flavour keeps a skops model
 TRUST_FILE = "irisq-trust.json"  # beside a local copy: the run id and signature it was loaded by

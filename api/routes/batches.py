@@ -112,15 +112,15 @@ async def create_batch(
             inspector.size,
         )
     except UploadRefusedError as exc:
-        shutil.rmtree(files.folder, ignore_errors=True)
+        await run_in_threadpool(shutil.rmtree, files.folder, ignore_errors=True)
         raise HTTPException(exc.status, exc.detail) from None
     except OSError as exc:  # the batch directory is full or unwritable
-        shutil.rmtree(files.folder, ignore_errors=True)
+        await run_in_threadpool(shutil.rmtree, files.folder, ignore_errors=True)
         status_code = 507 if exc.errno == errno.ENOSPC else 503
         raise HTTPException(
             status_code, f"the upload could not be stored: {exc.strerror}"
         ) from None
-    except BaseException:
+    except BaseException:  # cancelled too: no await can run here, so remove it in place
         shutil.rmtree(files.folder, ignore_errors=True)
         raise
     return accepted(job, response)

@@ -11,7 +11,7 @@ import respx
 
 API = "http://api.test"
 APP = str(Path(__file__).resolve().parents[2] / "frontend" / "app.py")
-READY = {"ready": True, "checks": {"redis": {"ok": True, "detail": "reachable"}}}
+READY = {"ready": True, "auth": "open", "checks": {"redis": {"ok": True, "detail": "reachable"}}}
 
 
 @pytest.fixture

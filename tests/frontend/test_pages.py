@@ -6,7 +6,7 @@ import httpx
 import respx
 from streamlit.testing.v1 import AppTest
 
-from tests.frontend.conftest import APP, job
+from tests.frontend.conftest import APP, READY, job
 
 BATCH = "b0000000-0000-4000-8000-000000000001"
 TRAINING = "t0000000-0000-4000-8000-000000000001"
@@ -160,3 +160,31 @@ def test_the_sidebar_passes_on_the_apis_warnings(api: respx.MockRouter) -> None:
 
     assert [warning.value for warning in page.sidebar.warning] == [open_api]
     assert [s.value for s in page.sidebar.success] == ["API ready"]
+
+
+def test_with_keys_a_visitor_signs_in_and_sees_the_pages_of_their_role(
+    api: respx.MockRouter,
+) -> None:
+    api.get("/readyz").respond(200, json={**READY, "auth": "api_keys"})
+    me = api.get("/v1/me").respond(200, json={"name": "alice", "role": "predict"})
+    page = AppTest.from_file(APP, default_timeout=30).run()
+
+    assert page.title[0].value == "Sign in to irisq"
+    page.text_input(key="auth.input").input("irisq_alice")
+    page.button[0].click().run()  # the form's submit button
+
+    assert not page.exception
+    assert me.calls.last.request.headers["Authorization"] == "Bearer irisq_alice"
+    assert page.session_state["auth.me"]["role"] == "predict"
+    assert page.button(key="predict.submit")  # the Predict page, now
+    assert "Signed in as **alice** (predict key)" in page.sidebar.caption[-1].value
+
+
+def test_an_api_that_cannot_say_how_it_runs_is_not_taken_for_open(
+    api: respx.MockRouter,
+) -> None:
+    api.get("/readyz").mock(side_effect=httpx.ConnectError("refused"))
+    page = AppTest.from_file(APP, default_timeout=30).run()
+
+    assert page.title[0].value == "Sign in to irisq"
+    assert "auth.me" not in page.session_state
