@@ -53,23 +53,26 @@ def _raise_for_problem(response: httpx.Response) -> None:
     raise ApiError(f"The API refused the request ({response.status_code}): {message}")
 
 
-def submit_prediction(row: dict[str, float], model: str = "champion") -> dict[str, Any]:
-    """Queue one flower; the answer holds the job id."""
-    response = _request("POST", "/v1/predictions", json={"rows": [row], "model": model})
+def _json(method: str, path: str, key: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """The JSON answer of a request; ApiError when the API refused it or cannot be reached."""
+    response = _request(method, path, key=key, **kwargs)
     _raise_for_problem(response)
     return dict(response.json())
 
 
+def submit_prediction(row: dict[str, float], model: str = "champion") -> dict[str, Any]:
+    """Queue one flower; the answer holds the job id."""
+    return _json("POST", "/v1/predictions", json={"rows": [row], "model": model})
+
+
 def upload_batch(content: bytes, filename: str, on_invalid: str) -> dict[str, Any]:
     """Queue a CSV file for scoring; the answer holds the job id."""
-    response = _request(
+    return _json(
         "POST",
         "/v1/batches",
         params={"on_invalid": on_invalid},
         files={"file": (filename, content, "text/csv")},
     )
-    _raise_for_problem(response)
-    return dict(response.json())
 
 
 def batch_file(job_id: str, which: str) -> bytes:
@@ -80,35 +83,25 @@ def batch_file(job_id: str, which: str) -> bytes:
 
 
 def submit_training(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
-    response = _request("POST", "/v1/training", json={"algorithm": algorithm, "params": params})
-    _raise_for_problem(response)
-    return dict(response.json())
+    return _json("POST", "/v1/training", json={"algorithm": algorithm, "params": params})
 
 
 def whoami(key: str | None) -> dict[str, Any]:
     """The API's account of `key` (name, role); ApiError when it is not a valid key."""
-    response = _request("GET", "/v1/me", key=key)
-    _raise_for_problem(response)
-    return dict(response.json())
+    return _json("GET", "/v1/me", key=key)
 
 
 def promote(version: str) -> dict[str, Any]:
     """Make `version` the champion (admin keys)."""
-    response = _request("POST", f"/v1/models/{version}/promote")
-    _raise_for_problem(response)
-    return dict(response.json())
+    return _json("POST", f"/v1/models/{version}/promote")
 
 
 def list_models() -> dict[str, Any]:
-    response = _request("GET", "/v1/models")
-    _raise_for_problem(response)
-    return dict(response.json())
+    return _json("GET", "/v1/models")
 
 
 def get_job(job_id: str) -> dict[str, Any]:
-    response = _request("GET", f"/v1/jobs/{job_id}")
-    _raise_for_problem(response)
-    return dict(response.json())
+    return _json("GET", f"/v1/jobs/{job_id}")
 
 
 def wait_for_job(

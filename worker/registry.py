@@ -86,8 +86,9 @@ def registry_errors(uri: str, doing: str) -> Iterator[None]:
         raise
     except Exception as exc:
         if is_unreachable(exc):
+            logger.warning("the MLflow server at %s cannot be reached: %s failed", uri, doing)
             raise RegistryUnavailableError(
-                # Not its address: this message is shown to clients in the job's error.
+                # Not its address (the log has it): this message is shown to clients.
                 f"the MLflow registry cannot be reached, so {doing} failed; "
                 "try again when it is back"
             ) from exc

@@ -114,7 +114,10 @@ def test_predictions_go_on_while_mlflow_is_down_and_training_says_why_it_cannot(
         failed = fault_stack.wait(training.json()["job_id"], 90)
         assert failed["status"] == "failed"
         assert failed["error"]["type"] == "registry_unavailable"
-        assert mlflow_url in failed["error"]["message"]
+        # The client is told what failed, not where: the address is for the operator's log.
+        assert "cannot be reached, so training" in failed["error"]["message"]
+        assert mlflow_url not in failed["error"]["message"]
+        assert fault_stack.log_count(f"MLflow server at {mlflow_url} cannot be reached") > 0
 
     # A worker that starts while MLflow is down has no model in memory: it loads the local
     # copy of the last champion this machine saw.

@@ -7,6 +7,8 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -215,15 +217,18 @@ def test_a_15_mb_scoring_body_leaves_the_event_loop_free(keyed_api: KeyedApi) ->
     assert probe.worst < 0.2
 
 
-def test_missing_and_wrong_keys_are_rate_limited_per_address(stack: Stack) -> None:
+@contextmanager
+def one_key_api(stack: Stack, **settings: Any) -> Iterator[tuple[TestClient, str]]:
+    """An API in this process with one predict key and `settings`; the client and the key."""
     key = new_key()
-    settings = stack.settings.model_copy(
-        update={
-            "api_keys": [ApiKey(name="erin", role="predict", sha256=hash_key(key))],
-            "auth_failures_per_minute": 20,
-        }
-    )
-    with TestClient(create_app(settings)) as client:
+    keys = [ApiKey(name="erin", role="predict", sha256=hash_key(key))]
+    configured = stack.settings.model_copy(update={"api_keys": keys, **settings})
+    with TestClient(create_app(configured)) as client:
+        yield client, key
+
+
+def test_missing_and_wrong_keys_are_rate_limited_per_address(stack: Stack) -> None:
+    with one_key_api(stack, auth_failures_per_minute=20) as (client, key):
         answers = [client.get("/v1/models", headers=bearer(f"irisq_guess{i}")) for i in range(30)]
         keyless = client.post("/v1/predictions", json={"rows": [SETOSA]})
         valid = client.get("/v1/me", headers=bearer(key))
@@ -237,15 +242,8 @@ def test_missing_and_wrong_keys_are_rate_limited_per_address(stack: Stack) -> No
 
 @pytest.fixture
 def limited(stack: Stack) -> Iterator[tuple[TestClient, str]]:
-    key = new_key()
-    settings = stack.settings.model_copy(
-        update={
-            "api_keys": [ApiKey(name="dora", role="predict", sha256=hash_key(key))],
-            "rate_limit_per_second": 10,
-        }
-    )
-    with TestClient(create_app(settings)) as client:
-        yield client, key
+    with one_key_api(stack, rate_limit_per_second=10) as client_and_key:
+        yield client_and_key
 
 
 def test_the_rate_limit_slides_rather_than_resetting(limited: tuple[TestClient, str]) -> None:
