@@ -172,10 +172,26 @@ class Registry:
         the version's signature (worker.trust) every time, before anything is deserialised.
         """
         copy = self.copies / version
+        if self.has_copy(version) and not self._copy_is_current(version, copy):
+            shutil.rmtree(copy, ignore_errors=True)
         if not self.has_copy(version):
             self._download(version, copy)
         self.signer.check_copy(self.name, version, copy)
         return load_estimator(copy)
+
+    def _copy_is_current(self, version: str, copy: Path) -> bool:
+        """Whether the copy is of the version the registry holds now. Version numbers start
+        again at 1 in a new registry (`make clean-var`): a copy from an old one must not
+        serve. While the registry cannot be reached, the copy is what there is."""
+        try:
+            registered = self.require_version(version)
+        except RegistryUnavailableError:
+            return True
+        except ModelNotFoundError:
+            logger.warning("version %s is not in the registry: its copy is dropped", version)
+            shutil.rmtree(copy, ignore_errors=True)
+            raise
+        return bool(self.signer.copy_run_id(copy) == registered.run_id)
 
     def _download(self, version: str, copy: Path) -> None:
         registered = self.require_version(version)

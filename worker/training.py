@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -211,6 +212,18 @@ def _log_model(pipeline: Any, x_test: np.ndarray) -> Any:
         pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
         skops_trusted_types=TRUSTED_TYPES,
     )
+
+
+class _NoServingValidation(logging.Filter):
+    """MLflow checks an input example by loading the model back through its own loader,
+    which irisq refuses (MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false), then warns that it could
+    not: a misleading line in every training's log. `_signature` checks the stored file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to validate serving input example")
+
+
+logging.getLogger("mlflow.models.model").addFilter(_NoServingValidation())
 
 
 def _signature(

@@ -95,11 +95,22 @@ class ModelSigner:
 
     def check_copy(self, name: str, version: str, model_dir: Path) -> None:
         """Check a local copy against the run id and signature it was first checked with."""
-        try:
-            trust = json.loads((model_dir / TRUST_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            trust = {}
+        trust = _trust(model_dir)
         self.check(name, version, trust.get("run_id"), trust.get("signature"), model_dir)
+
+    @staticmethod
+    def copy_run_id(model_dir: Path) -> str | None:
+        """The run a local copy was checked as coming from."""
+        run_id = _trust(model_dir).get("run_id")
+        return run_id if isinstance(run_id, str) else None
+
+
+def _trust(model_dir: Path) -> dict[str, Any]:
+    try:
+        trust = json.loads((model_dir / TRUST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return trust if isinstance(trust, dict) else {}
 
 
 def load_estimator(model_dir: Path) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from irisq.settings import Settings
 from worker.inference import ModelCache, predict, score
 from worker.registry import ModelNotFoundError, Registry
 from worker.training import iris_split, train_and_register
+from worker.trust import TRUST_FILE
 
 
 class Clock:
@@ -68,3 +71,18 @@ def test_scoring_keeps_row_order_and_probabilities_sum_to_one(sqlite_settings: S
     version, estimator = cache.get()
     assert score(estimator, x_test[:1].tolist())[0]["species"] == predicted[0]
     assert result["model_version"] == version
+
+
+def test_a_copy_from_another_registry_is_replaced(sqlite_settings: Settings) -> None:
+    """Version numbers start again in a new registry (`make clean-var`): a local copy of an
+    old "version 1" must not serve for the new one."""
+    version = train_and_register("logistic_regression", {}, sqlite_settings)["model_version"]
+    registry = Registry(sqlite_settings)
+    registry.load(version)  # makes the local copy
+    trust = registry.copies / version / TRUST_FILE
+    recorded = json.loads(trust.read_text())
+    trust.write_text(json.dumps({**recorded, "run_id": "a-run-of-another-registry"}))
+
+    registry.load(version)
+
+    assert json.loads(trust.read_text())["run_id"] == recorded["run_id"]  # downloaded again
