@@ -36,15 +36,19 @@ class Admission:
 
     async def refusal(self) -> str | None:
         """Why new work is refused right now, or None."""
-        if time.monotonic() - self._read_at >= READ_EVERY_SECONDS and not self._lock.locked():
-            async with self._lock:
-                await self._read()
+        await self.refresh()
         if not self._limit or self._used < self.fraction * self._limit:
             return None
         return (
             f"the job store is {self._used / self._limit:.0%} full; new jobs are refused above "
             f"{self.fraction:.0%} so that accepted ones can finish. Try again shortly"
         )
+
+    async def refresh(self) -> None:
+        """Read Redis's memory figures if the last read is stale (one reader at a time)."""
+        if time.monotonic() - self._read_at >= READ_EVERY_SECONDS and not self._lock.locked():
+            async with self._lock:
+                await self._read()
 
     def note(self, size: int) -> None:
         """A submission of about `size` bytes was let in: count it until the next read."""

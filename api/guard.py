@@ -17,7 +17,6 @@ import contextlib
 import functools
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,8 +114,9 @@ class Guard:
         headers = Headers(scope=scope)
         policy = self.policies.get((method, path), self.default_policy)
         declared = headers.get("content-length", "")
+        has_body = _has_body(headers)
         # A refusal leaves the body unread: the connection closes, or it would be read next.
-        refuse = functools.partial(_refuse, send, close=_has_body(headers))
+        refuse = functools.partial(_refuse, send, close=has_body)
         if declared.isdigit() and int(declared) > policy.max_bytes:
             await refuse(413, policy.too_large)
             return
@@ -126,7 +126,7 @@ class Guard:
             if not verdict.allowed:
                 await refuse(429, "too many requests from this address", verdict.retry_after)
                 return
-            await self._run(scope, receive, send, policy)
+            await self._run(scope, receive, send, policy, has_body)
             return
         caller, bucket = self._authenticate(headers, client)
         if caller is None:
@@ -147,14 +147,13 @@ class Guard:
         self.in_flight[caller.name] += 1
         try:
             try:
-                refused = await self._admit(caller, bucket, policy, declared, scope)
+                refusal = await self._admit(caller, bucket, policy, declared, scope)
             except RedisError as exc:  # the rate limit lives in Redis: answer as routes do
-                await refuse(503, unavailable_detail(exc), RETRY_AFTER_SECONDS)
+                refusal = (503, unavailable_detail(exc), RETRY_AFTER_SECONDS)
+            if refusal is not None:
+                await refuse(*refusal)
                 return
-            if refused is not None:
-                await refused(refuse)
-                return
-            await self._run(scope, receive, send, policy)
+            await self._run(scope, receive, send, policy, has_body)
         finally:
             self.in_flight[caller.name] -= 1
             if not self.in_flight[caller.name]:
@@ -174,13 +173,13 @@ class Guard:
 
     async def _admit(
         self, caller: Caller, bucket: str, policy: Policy, declared: str, scope: Scope
-    ) -> Callable[[Refuse], Awaitable[None]] | None:
+    ) -> Refusal | None:
         """The refusal to send, or None: rate limit, then (submissions) admission, quotas."""
         limiter: KeyRateLimiter = self.state.rate_limiter
         verdict = await limiter.check(bucket, caller.name, policy.submission is not None)
         if not verdict.allowed:
             detail = f"more than {limiter.per_second} requests a second with this key; slow down"
-            return lambda refuse: refuse(429, detail, verdict.retry_after)
+            return 429, detail, verdict.retry_after
         state = scope.setdefault("state", {})
         state["caller"] = caller
         if policy.submission is None:
@@ -188,7 +187,7 @@ class Guard:
         admission: Admission = self.state.admission
         full = await admission.refusal()
         if full is not None:
-            return lambda refuse: refuse(503, full, admission.retry_after_seconds)
+            return 503, full, admission.retry_after_seconds
         # What this submission will write to Redis, until memory is read again: its JSON
         # body (rows travel in the task and the record); an upload goes to disk instead.
         if policy.submission != "rows":
@@ -205,18 +204,20 @@ class Guard:
                 f"this key has {usage.jobs:,} jobs queued or running, its quota is {quota:,}: "
                 "wait for some to end (or cancel them)"
             )
-            return lambda refuse: refuse(429, detail, 1)
+            return 429, detail, 1
         if policy.submission == "upload":
             size = int(declared) if declared.isdigit() else 0
             stored = self.settings.quota_stored_bytes
             if usage.bytes + size > stored:
                 detail = stored_quota_detail(usage.bytes, size, stored)
-                return lambda refuse: refuse(429, detail, 60)
+                return 429, detail, 60
         return None
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, policy: Policy) -> None:
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, policy: Policy, has_body: bool
+    ) -> None:
         """Run the app with the body held to the route's size limit and to time limits."""
-        if not _has_body(Headers(scope=scope)):
+        if not has_body:
             await self.app(scope, receive, send)  # no body to watch
             return
         body = _BodyWatch(
@@ -242,7 +243,7 @@ class Guard:
             await _refuse(send, body.refused.status, body.refused.detail, close=True)
 
 
-Refuse = Callable[..., Awaitable[None]]
+Refusal = tuple[int, str, int]  # status, detail, Retry-After seconds
 
 
 def _has_body(headers: Headers) -> bool:

@@ -79,7 +79,7 @@ class ReadinessProbe:
         required = ["redis", f"{PREDICT_QUEUE}_workers", "champion"]
         warnings = [OPEN_WARNING] if self._open else []
         if checks["redis"].ok and not self._admission.limited:
-            await self._admission.refusal()  # reads Redis's memory figures if stale
+            await self._admission.refresh()
             if not self._admission.limited:
                 warnings.append(NO_MAXMEMORY)
         self._last = Readiness(

@@ -52,7 +52,6 @@ class RegistryReader:
         timeout_seconds: float,
         signing_secret: bytes,
     ) -> None:
-        self.url = tracking_uri
         self._http = httpx.AsyncClient(
             base_url=tracking_uri.rstrip("/") + "/api/2.0/mlflow/",
             timeout=timeout_seconds,

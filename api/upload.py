@@ -221,22 +221,13 @@ async def receive_csv(request: Request, destination: Path, inspector: CsvInspect
         raise UploadRefusedError(
             415, f"send the CSV as multipart/form-data with the field '{FILE_FIELD}'"
         )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > inspector.max_bytes + FRAMING_ALLOWANCE:
-        raise UploadRefusedError(
-            413, f"the file is larger than the limit of {inspector.max_bytes:,} bytes"
-        )
+    # The whole body, other parts and framing included, is held to the upload limit plus
+    # FRAMING_ALLOWANCE by the guard (api.guard), before and while it streams.
     destination.parent.mkdir(parents=True, exist_ok=True)
     form = _FileField(destination, inspector)
-    received = 0
     try:
         parser = MultipartParser(options[b"boundary"], form.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():
-            received += len(chunk)
-            if received > inspector.max_bytes + FRAMING_ALLOWANCE:  # other parts count too
-                raise UploadRefusedError(
-                    413, f"the body is larger than the limit of {inspector.max_bytes:,} bytes"
-                )
             parser.write(chunk)
             await form.write()
         parser.finalize()

@@ -16,7 +16,6 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from irisq.signing import Signer
 
@@ -70,10 +69,3 @@ class JobIds:
     def owner_among(self, job_id: str, owners: Iterable[str | None]) -> str | None:
         """Which of `owners` the id was issued to ("" for the service's own jobs), if any."""
         return next(((o or "") for o in owners if self.issued_to(job_id, o)), None)
-
-
-def issued_at(job_id: str) -> datetime | None:
-    """When a version-8 id was issued (its first 48 bits), or None for other ids."""
-    if not is_job_id(job_id) or job_id[14] != "8":
-        return None
-    return datetime.fromtimestamp((uuid.UUID(job_id).int >> 80) / 1000, UTC)

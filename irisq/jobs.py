@@ -114,6 +114,22 @@ class ResultFile:
     size: int
 
 
+def _success(
+    result: dict[str, Any] | ResultFile, stored_bytes: int | None = None
+) -> dict[str, str]:
+    """The fields a succeeded job's record gets: its result, or that its result is in a file
+    (which then counts with the job's other files against its owner's stored bytes)."""
+    fields = {"progress": "1", "stage": "done"}
+    if isinstance(result, ResultFile):
+        fields[RESULT_IN_FILE] = "1"
+        fields[STORED_BYTES] = str((stored_bytes or 0) + result.size)
+        return fields
+    fields["result"] = json.dumps(result)
+    if stored_bytes is not None:
+        fields[STORED_BYTES] = str(stored_bytes)
+    return fields
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -385,26 +401,13 @@ class JobStore:
         """Store the result and mark the job succeeded; False if it had already ended.
 
         `stored_bytes`: what the job's files take now (a batch's upload and outputs)."""
-        return self.succeed_many({job_id: result}, stored_bytes)[0]
+        return self._finish(job_id, JobStatus.SUCCEEDED, **_success(result, stored_bytes))
 
-    def succeed_many(
-        self,
-        results: Mapping[str, dict[str, Any] | ResultFile],
-        stored_bytes: int | None = None,
-    ) -> list[bool]:
-        """`succeed` for each job, in one round trip."""
+    def succeed_many(self, results: Mapping[str, dict[str, Any] | ResultFile]) -> list[bool]:
+        """`succeed` for each job (a micro-batch's), in one round trip."""
         with self._redis.pipeline(transaction=False) as pipe:
             for job_id, result in results.items():
-                if isinstance(result, ResultFile):  # its file counts with the job's others
-                    size = (stored_bytes or 0) + result.size
-                    stored = {RESULT_IN_FILE: "1", STORED_BYTES: str(size)}
-                else:
-                    stored = {"result": json.dumps(result)}
-                    if stored_bytes is not None:
-                        stored[STORED_BYTES] = str(stored_bytes)
-                self._queue_finish(
-                    pipe, job_id, JobStatus.SUCCEEDED, progress="1", stage="done", **stored
-                )
+                self._queue_finish(pipe, job_id, JobStatus.SUCCEEDED, **_success(result))
             return [bool(done) for done in pipe.execute()]
 
     def fail(

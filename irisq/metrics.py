@@ -13,7 +13,7 @@ from typing import Final
 import redis
 from redis.client import Pipeline
 
-from irisq.jobs import as_text
+from irisq.jobs import FINAL_STATUSES, JobKind, as_text
 
 PREFIX: Final = "irisq:metrics:"
 JOB_SECONDS: Final = PREFIX + "job_seconds:"
@@ -58,17 +58,16 @@ def add_job(
             pipe.hincrby(PREDICTIONS, f"{model_version}:{name}", count)
 
 
-# Every kind and end a job can have: the histograms are read by name, never by scanning
-# Redis's keys (a scan visits every job record too).
-KINDS: Final = ("prediction", "batch", "training")
-ENDS: Final = ("succeeded", "failed", "canceled", "dropped")
+# Every end a job's delivery can have ("dropped": another delivery had ended it). The
+# histograms are read by name, never by scanning Redis's keys (a scan visits every record).
+ENDS: Final = (*sorted(FINAL_STATUSES), "dropped")
 
 
 def job_histograms(
     client: redis.Redis,
 ) -> Iterator[tuple[str, str, list[tuple[str, float]], float]]:
     """(kind, status, cumulative buckets, sum) for each kind and status seen."""
-    pairs = [(kind, status) for kind in KINDS for status in ENDS]
+    pairs = [(kind.value, status) for kind in JobKind for status in ENDS]
     with client.pipeline(transaction=False) as pipe:
         for kind, status in pairs:
             pipe.hgetall(f"{JOB_SECONDS}{kind}:{status}")
