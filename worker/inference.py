@@ -34,7 +34,8 @@ class ModelCache:
     costs them nothing. Only the very first resolution is waited for. While the registry is
     unreachable, the last champion this process (or machine) resolved goes on serving, and
     results say so (`model_source`). Versions the registry says do not exist are remembered
-    for a while, as is its being unreachable, so a stream of such requests fails fast.
+    for a while, as is its being unreachable (until it answers again), so a stream of such
+    requests fails fast.
     """
 
     def __init__(
@@ -66,8 +67,7 @@ class ModelCache:
         if champion is None:
             self.refresh_champion(wait=True)
         elif stale and self._background:
-            if not self._refreshing.locked():
-                threading.Thread(target=self.refresh_champion, daemon=True).start()
+            self._refresh_in_background()
         elif stale:
             self.refresh_champion(wait=True)
         with self._lock:
@@ -76,6 +76,10 @@ class ModelCache:
                     "no champion model is registered yet; train one with POST /v1/training"
                 )
             return self._champion
+
+    def _refresh_in_background(self) -> None:
+        if not self._refreshing.locked():
+            threading.Thread(target=self.refresh_champion, daemon=True).start()
 
     def refresh_champion(self, wait: bool = False) -> None:
         """Ask the registry for the champion (one asker at a time; others go on)."""
@@ -110,6 +114,11 @@ class ModelCache:
         if not self.registry_reachable:
             logger.info("the registry is reachable again; champion is version %s", version)
         self.registry_reachable = True
+        with self._lock:  # the registry answered: "unreachable" holds for no version, and the
+            # champion exists (it may be a version that did not when it was last asked for)
+            for remembered, (_, error) in list(self._missing.items()):
+                if remembered == version or isinstance(error, RegistryUnavailableError):
+                    del self._missing[remembered]
         return version
 
     @property
@@ -131,6 +140,8 @@ class ModelCache:
                 return version, self._loaded[version]
             remembered = self._missing.get(version)
         if remembered is not None and remembered[0] > self._clock():
+            if isinstance(remembered[1], RegistryUnavailableError) and self._background:
+                self._refresh_in_background()  # a look at the registry: back, it clears this
             raise remembered[1]
         try:
             estimator = self._registry.load(version)

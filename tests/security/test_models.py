@@ -212,16 +212,26 @@ def test_a_hung_registry_costs_predictions_nothing(registry: Registry) -> None:
         readiness = _readiness_under_load(registry)
     finally:
         os.killpg(registry.mlflow_group, signal.SIGCONT)
+    resumed = time.monotonic()
+    wait_for(  # the registry answers again: "unreachable" is forgotten at once, not in 15 s
+        lambda: registry.predict([SETOSA], model="999")["error"]["type"] == "model_not_found",
+        30,
+        "the unknown version told apart again",
+        every=0.2,
+    )
+    recovered = time.monotonic() - resumed
     print(
         f"\nMLflow hung: champion predictions {min(seconds) * 1000:.0f}-"
         f"{max(seconds) * 1000:.0f} ms; unknown version {unknown[0][0]:.2f} s then "
-        f"{unknown[1][0] * 1000:.0f} ms; {readiness}"
+        f"{unknown[1][0] * 1000:.0f} ms; told apart again {recovered:.1f} s after MLflow "
+        f"resumed; {readiness}"
     )
 
     assert max(seconds) < 2
     assert [kind for _, kind in unknown] == ["registry_unavailable"] * 2
     assert unknown[0][0] < 10  # one short try, no retries
     assert unknown[1][0] < 1  # remembered: no second try
+    assert recovered < 8
     assert readiness["readyz_answers"] >= 200
     assert readiness["job_read_worst"] < 0.5
     assert readiness["registry_reported"]

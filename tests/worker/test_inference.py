@@ -86,3 +86,22 @@ def test_a_copy_from_another_registry_is_replaced(sqlite_settings: Settings) -> 
     registry.load(version)
 
     assert json.loads(trust.read_text())["run_id"] == recorded["run_id"]  # downloaded again
+
+
+def test_a_version_found_missing_serves_once_it_becomes_the_champion(
+    sqlite_settings: Settings,
+) -> None:
+    """A fresh stack: a version asked for before it is registered is remembered as missing,
+    but not once the registry names it champion (the first training's, on `make run`)."""
+    registry = Registry(sqlite_settings)
+    cache = ModelCache(registry, refresh_seconds=0)
+    latest = registry.client.search_model_versions(f"name = '{registry.name}'")
+    upcoming = str(max((int(v.version) for v in latest), default=0) + 1)
+    with pytest.raises(ModelNotFoundError):
+        cache.get(upcoming)
+
+    trained = train_and_register("logistic_regression", {}, sqlite_settings)
+    registry.promote(trained["model_version"])
+
+    assert trained["model_version"] == upcoming
+    assert cache.get()[0] == upcoming  # the champion, though just remembered as missing
