@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import Response
 from pydantic import BaseModel
 
-from irisq.jobs import Job, JobKind, JobStatus
+from irisq.job_types import Job, JobKind, JobStatus
 
 
 class JobAccepted(BaseModel):

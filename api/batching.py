@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from irisq.jobs import Job
+from irisq.job_types import Job
 
 
 @dataclass

@@ -9,7 +9,7 @@ thread, one at a time per process, so the event loop (every other request) goes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import anyio
@@ -24,7 +24,8 @@ M = TypeVar("M", bound=BaseModel)
 
 # A row is four measurements, perhaps with a label or an id: ten values a row on average is
 # generous, and caps what decoding can cost (a 16 MB body of bare numbers holds 3 million).
-MAX_VALUES = MAX_ROWS * 10
+VALUES_PER_ROW = 10
+MAX_VALUES = MAX_ROWS * VALUES_PER_ROW
 # Measured: pydantic validates a 64 KB body (~650 rows) in about 1 ms; beyond it, a thread.
 OFF_LOOP_BYTES = 64 * 1024
 _parsing = anyio.CapacityLimiter(1)  # one large parse at a time: the GIL is shared anyway
@@ -33,13 +34,13 @@ _parsing = anyio.CapacityLimiter(1)  # one large parse at a time: the GIL is sha
 DOCUMENTED: list[type[BaseModel]] = []
 
 
-def refuse_too_many_values(body: bytes, separators: bytes = b",") -> None:
-    """413 when the body holds more values than any accepted request could."""
-    if body.count(separators) > MAX_VALUES:
+def refuse_too_many_values(body: bytes, max_rows: int = MAX_ROWS, separators: bytes = b",") -> None:
+    """413 when the body holds more values than a request of `max_rows` rows could."""
+    if body.count(separators) > max_rows * VALUES_PER_ROW:
         raise HTTPException(
             413,
-            f"the body holds more than {MAX_VALUES:,} values; at most {MAX_ROWS:,} rows are "
-            "accepted in one request",
+            f"the body holds more than {max_rows * VALUES_PER_ROW:,} values; at most "
+            f"{max_rows:,} rows are accepted in one request",
         )
 
 
@@ -50,8 +51,12 @@ async def off_the_loop(work: Callable[[], T], size: int) -> T:
     return await anyio.to_thread.run_sync(work, limiter=_parsing)
 
 
-async def json_model(request: Request, model: type[M]) -> M:
-    """The body validated as `model`; 422 (FastAPI's body errors) when it is not."""
+async def json_model(request: Request, model: type[M], union_tags: Collection[str] = ()) -> M:
+    """The body validated as `model`; 422 (FastAPI's body errors) when it is not.
+
+    `union_tags`: the tags of a discriminated union at the body's top (a training's
+    algorithms), which pydantic puts first in an error's location and `params.C` must not
+    read as `svc.params.C`."""
     body = await request.body()
     refuse_too_many_values(body)
 
@@ -61,15 +66,20 @@ async def json_model(request: Request, model: type[M]) -> M:
     try:
         return await off_the_loop(validate, len(body))
     except ValidationError as exc:
-        raise RequestValidationError(body_errors(exc)) from None
+        raise RequestValidationError(body_errors(exc, union_tags)) from None
 
 
-def body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+def body_errors(exc: ValidationError, union_tags: Collection[str] = ()) -> list[dict[str, Any]]:
     """pydantic's errors as FastAPI reports a body's: located under `body`."""
-    return [
-        {**error, "loc": ("body", *error["loc"])}
-        for error in exc.errors(include_url=False, include_input=False)
-    ]
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = tuple(error["loc"])
+        if loc and loc[0] in union_tags:
+            loc = loc[1:]
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, str(error.get("ctx", {}).get("discriminator", "")).strip("'"))
+        errors.append({**error, "loc": ("body", *loc)})
+    return errors
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:

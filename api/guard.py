@@ -25,7 +25,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.admission import Admission
-from api.problems import RETRY_AFTER_SECONDS, problem_bytes, unavailable_detail
+from api.problems import RETRY_AFTER_SECONDS, is_scoring_path, problem_bytes, unavailable_detail
 from api.ratelimit import Gcra, KeyRateLimiter
 from api.upload import FRAMING_ALLOWANCE
 from irisq.keys import ANONYMOUS, Caller, KeyRing
@@ -92,10 +92,13 @@ class Guard:
         settings: Settings,
         keys: KeyRing,
         state: Any,
+        keyless: Caller | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.keys = keys
+        # The scoring listener's: every request is this caller, with or without a key.
+        self.keyless = keyless
         self.state = state  # the app's state: its Redis clients exist once the app started
         self.policies = policies(settings)
         self.default_policy = Policy(
@@ -112,11 +115,11 @@ class Guard:
             return
         method, path = scope["method"], scope["path"]
         headers = Headers(scope=scope)
-        policy = self.policies.get((method, path), self.default_policy)
+        policy = self.policies.get((method, _route_of(path)), self.default_policy)
         declared = headers.get("content-length", "")
         has_body = _has_body(headers)
         # A refusal leaves the body unread: the connection closes, or it would be read next.
-        refuse = functools.partial(_refuse, send, close=has_body)
+        refuse = functools.partial(_refuse, send, path=path, close=has_body)
         if declared.isdigit() and int(declared) > policy.max_bytes:
             await refuse(413, policy.too_large)
             return
@@ -161,6 +164,8 @@ class Guard:
 
     def _authenticate(self, headers: Headers, client: str) -> tuple[Caller | None, str]:
         """(caller, rate bucket), or (None, why) when the key is missing or wrong."""
+        if self.keyless is not None:
+            return self.keyless, self.keyless.name
         if self.keys.open:
             return ANONYMOUS, f"anonymous@{client}"
         scheme, _, secret = headers.get("authorization", "").partition(" ")
@@ -240,10 +245,18 @@ class Guard:
         with contextlib.suppress(BodyRefusedError):
             await self.app(scope, body.receive, send_unless_refused)
         if body.refused is not None and not started:
-            await _refuse(send, body.refused.status, body.refused.detail, close=True)
+            await _refuse(
+                send, body.refused.status, body.refused.detail, path=scope["path"], close=True
+            )
 
 
 Refusal = tuple[int, str, int]  # status, detail, Retry-After seconds
+
+
+def _route_of(path: str) -> str:
+    """The path whose policy applies: the deployments client's scoring route is `/invocations`
+    under another name."""
+    return "/invocations" if is_scoring_path(path) else path
 
 
 def _has_body(headers: Headers) -> bool:
@@ -316,9 +329,10 @@ async def _refuse(
     retry_after: int | None = None,
     challenge: bool = False,
     close: bool = False,
+    path: str = "",
 ) -> None:
     """A problem+json answer sent straight from the ASGI layer (no routing, no parsing)."""
-    body = problem_bytes(status, detail)
+    body = problem_bytes(status, detail, path)
     headers = [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),

@@ -29,7 +29,7 @@ from api.submission import send_group
 from api.waiting import JobWaiter
 from irisq.ids import JobIds
 from irisq.jobs import JobStore
-from irisq.keys import OPEN_WARNING, KeyRing
+from irisq.keys import OPEN_WARNING, Caller, KeyRing
 from irisq.logs import configure
 from irisq.queueing import make_celery
 from irisq.results import ResultFiles
@@ -49,18 +49,47 @@ their own jobs; `admin` keys also train, promote, and see every job.
 """
 
 
+SCORING_DESCRIPTION = """
+MLflow's scoring protocol without an API key, for clients that cannot send one (MLflow's
+`ScoringServerClient`, tools built on it). Every request counts as the key named by
+`IRISQ_SCORING_CALLER` (`predict` role): its rate limit, its quotas. Bind it to the internal
+network only; the public API at port 8002 keeps asking for keys.
+"""
+
+
 class OpenApiRefusedError(RuntimeError):
     """Production settings without API keys."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API for `settings` (the environment's when not given)."""
+class ScoringListenerOffError(RuntimeError):
+    """The keyless scoring listener was started without being configured."""
+
+
+def create_scoring_app(settings: Settings | None = None) -> FastAPI:
+    """The keyless scoring listener: `uvicorn api.main:create_scoring_app --factory`.
+
+    Off unless `IRISQ_SCORING_PORT` is set: an open door must be opened on purpose."""
+    settings = settings or get_settings()
+    if settings.scoring_port is None:
+        raise ScoringListenerOffError(
+            "IRISQ_SCORING_PORT is not set: the keyless scoring listener stays off. Set it "
+            "(and bind IRISQ_SCORING_HOST to an internal interface) to serve MLflow clients "
+            "that cannot send an API key."
+        )
+    return create_app(settings, keyless=Caller(name=settings.scoring_caller, role="predict"))
+
+
+def create_app(settings: Settings | None = None, keyless: Caller | None = None) -> FastAPI:
+    """Build the API for `settings` (the environment's when not given).
+
+    `keyless`: the scoring listener's caller; the app then serves MLflow's scoring protocol
+    (and the probes) only, to anyone who reaches it, as that caller."""
     settings = settings or get_settings()
     if settings.log_format == "json":  # text stays uvicorn's own, readable under honcho
         configure("api", "json")
     keys = KeyRing(settings.api_keys)
     job_ids = JobIds(settings.signing_key())  # refuses to start without the secret
-    if keys.open:
+    if keys.open and keyless is None:
         if settings.env == "production":
             raise OpenApiRefusedError(
                 "IRISQ_ENV=production and IRISQ_API_KEYS is empty: refusing to serve an open "
@@ -106,7 +135,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.signing_key(),
         )
         app.state.readiness = ReadinessProbe(
-            app.state.async_redis, app.state.registry, app.state.admission, keys.open
+            app.state.async_redis,
+            app.state.registry,
+            app.state.admission,
+            keys.open,
         )
         app.state.waiter = JobWaiter(settings.redis_url)
         await app.state.waiter.start()
@@ -133,14 +165,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client.close()
 
     app = FastAPI(
-        title="irisq",
+        title="irisq" if keyless is None else "irisq scoring listener",
         version="1.0.0",
-        description=DESCRIPTION,
+        description=DESCRIPTION if keyless is None else SCORING_DESCRIPTION,
         lifespan=lifespan,
+        # Operation ids are the route functions' names (`get_job`, `create_prediction`): what
+        # a generated client calls its functions.
+        generate_unique_id_function=lambda route: route.name,
     )
     # Outermost last: the request timer, then CORS (its preflights and headers on every
     # answer), then the guard, which refuses before anything is read or parsed.
-    app.add_middleware(Guard, settings=settings, keys=keys, state=app.state)
+    app.add_middleware(Guard, settings=settings, keys=keys, state=app.state, keyless=keyless)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -151,11 +186,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics.instrument(app, client)
     app.state.observe_group = metrics.micro_batch_observer(app.state.metrics)
     problems.install(app)
-    problems.document(app, open_api=keys.open, extra=add_documented_schemas)
-    routers = [
-        m.router
-        for m in (predictions, batches, training, jobs, models, me, health, invocations, metrics)
-    ]
+    problems.document(app, open_api=keys.open or keyless is not None, extra=add_documented_schemas)
+    served = (predictions, batches, training, jobs, models, me, health, invocations, metrics)
+    routers = [m.router for m in (served if keyless is None else (health, invocations, metrics))]
     for router in routers:
         app.include_router(router)
     problems.index_methods(app, routers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from re import Pattern
@@ -66,6 +67,44 @@ class Problem(BaseModel):
     error_id: str | None = Field(
         None, description="For a 500: the id under which the details were logged."
     )
+    error_code: str | None = Field(
+        None,
+        description="On MLflow's scoring routes: MLflow's error code for this status "
+        "(`BAD_REQUEST`, `INVALID_PARAMETER_VALUE`, ...), as `mlflow models serve` sends it.",
+    )
+    message: str | None = Field(
+        None, description="On MLflow's scoring routes: `detail` again, where MLflow puts it."
+    )
+
+
+# What MLflow's scoring server calls each status (mlflow.exceptions), for its clients.
+MLFLOW_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "ENDPOINT_NOT_FOUND",
+    409: "RESOURCE_CONFLICT",
+    422: "INVALID_PARAMETER_VALUE",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR",
+    503: "TEMPORARILY_UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_SCORING_PATH = re.compile(r"/invocations|/endpoints/[^/]+/invocations")
+
+
+def is_scoring_path(path: str) -> bool:
+    """`/invocations` and the deployments client's `/endpoints/{name}/invocations`."""
+    return _SCORING_PATH.fullmatch(path) is not None
+
+
+def mlflow_members(path: str, status: int, detail: str) -> dict[str, str]:
+    """The members MLflow's clients read from an error (`error_code`, `message`), on its
+    scoring routes; none elsewhere."""
+    if not is_scoring_path(path):
+        return {}
+    code = MLFLOW_ERROR_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
+    return {"error_code": code, "message": detail}
 
 
 # The answers every endpoint behind an API key may give, for the OpenAPI document.
@@ -94,8 +133,11 @@ def problem_response(
     title: str,
     detail: str,
     headers: Mapping[str, str] | None = None,
+    path: str = "",
     **extra: Any,
 ) -> JSONResponse:
+    """`path`: the request's, for MLflow's members on its scoring routes."""
+    extra.update(mlflow_members(path, status, detail))
     body = Problem(title=title, status=status, detail=detail, **extra)
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -105,11 +147,11 @@ def problem_response(
     )
 
 
-def problem_bytes(status: int, detail: str) -> bytes:
+def problem_bytes(status: int, detail: str, path: str = "") -> bytes:
     """A problem document as bytes, for the layers that answer below FastAPI (api.guard)."""
     title = TITLES.get(status, "Request refused")
     return (
-        Problem(title=title, status=status, detail=detail)
+        Problem(title=title, status=status, detail=detail, **mlflow_members(path, status, detail))
         .model_dump_json(exclude_none=True)
         .encode()
     )
@@ -140,12 +182,14 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     return errors
 
 
-async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = _field_errors(exc)
     shown = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return problem_response(422, "Invalid request", shown + more, errors=errors)
+    return problem_response(
+        422, "Invalid request", shown + more, path=request.url.path, errors=errors
+    )
 
 
 # What FastAPI's JSON body reading raises besides a syntax error, as its 400 names no cause.
@@ -155,7 +199,7 @@ _UNREADABLE_JSON = {
 }
 
 
-def _unreadable_json(exc: StarletteHTTPException) -> JSONResponse | None:
+def _unreadable_json(exc: StarletteHTTPException, path: str) -> JSONResponse | None:
     """FastAPI answers a JSON body it cannot decode (not UTF-8, nested too deeply) with a
     bare 400, while a syntax error is a 422 naming the body: make both the same 422."""
     cause = exc.__cause__
@@ -168,7 +212,7 @@ def _unreadable_json(exc: StarletteHTTPException) -> JSONResponse | None:
         field="body", message=f"the body is not valid JSON ({why})", type="json_invalid"
     )
     return problem_response(
-        422, "Invalid request", f"{error.field}: {error.message}", errors=[error]
+        422, "Invalid request", f"{error.field}: {error.message}", path=path, errors=[error]
     )
 
 
@@ -195,13 +239,15 @@ def _allowed_methods(request: Request) -> str | None:
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if (unreadable := _unreadable_json(exc)) is not None:
+    if (unreadable := _unreadable_json(exc, request.url.path)) is not None:
         return unreadable
     headers = dict(exc.headers or {})
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         headers["Allow"] = allowed
     title = TITLES.get(exc.status_code, "Request refused")
-    return problem_response(exc.status_code, title, str(exc.detail), headers=headers or None)
+    return problem_response(
+        exc.status_code, title, str(exc.detail), headers=headers or None, path=request.url.path
+    )
 
 
 def unavailable_detail(exc: Exception) -> str:
@@ -214,15 +260,19 @@ def unavailable_detail(exc: Exception) -> str:
     return "the job queue cannot be reached; nothing was queued, try again shortly"
 
 
-async def _on_unavailable(_: Request, exc: Exception) -> JSONResponse:
+async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     detail = unavailable_detail(exc)
     logger.warning("503: %s", detail)
     return problem_response(
-        503, "Service unavailable", detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        503,
+        "Service unavailable",
+        detail,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        path=request.url.path,
     )
 
 
-async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The details stay in the log: an exception's text can name hosts, paths or secrets.
     error_id = uuid.uuid4().hex[:12]
     logger.exception("unexpected error %s", error_id)
@@ -230,6 +280,7 @@ async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         500,
         "Internal error",
         f"an unexpected error occurred; it was logged as error {error_id}",
+        path=request.url.path,
         error_id=error_id,
     )
 

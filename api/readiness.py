@@ -46,6 +46,9 @@ class Readiness(BaseModel):
     auth: str = Field(description="`api_keys`, or `open` when no keys are configured.")
     warnings: list[str] = Field(default_factory=list)
     checks: dict[str, Check]
+    missing: list[str] = Field(
+        default_factory=list, description="The checks that keep predictions from being served."
+    )
     checked_at: float = Field(description="When this was checked (epoch seconds).")
 
 
@@ -82,8 +85,10 @@ class ReadinessProbe:
             await self._admission.refresh()
             if not self._admission.limited:
                 warnings.append(NO_MAXMEMORY)
+        missing = [name for name in required if not checks[name].ok]
         self._last = Readiness(
-            ready=all(checks[name].ok for name in required),
+            ready=not missing,
+            missing=missing,
             auth="open" if self._open else "api_keys",
             warnings=warnings,
             checks=checks,

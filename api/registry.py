@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from api.problems import ServiceUnavailableError
+from irisq.algorithms import Training, training_from
 from irisq.model_signatures import SIGNATURE_TAG, ModelSignatures
 
 
@@ -23,8 +24,10 @@ class ModelVersion(BaseModel):
     """One registered version of the model, as training tagged it."""
 
     version: str
-    algorithm: str | None
-    params: dict[str, Any]
+    training: Training | None = Field(
+        description="The algorithm and hyperparameters it was trained with (null for a version "
+        "registered outside irisq)."
+    )
     metrics: dict[str, float]
     created_at: datetime
     run_id: str | None
@@ -136,14 +139,9 @@ def _version(raw: dict[str, Any], champion: str | None, signed: bool) -> ModelVe
     for name in ("accuracy", "f1_macro"):
         with suppress(KeyError, ValueError):  # versions registered by hand lack these tags
             metrics[name] = float(tags[f"irisq.{name}"])
-    try:
-        params = json.loads(tags.get("irisq.params", "{}"))
-    except ValueError:
-        params = {}
     return ModelVersion(
         version=str(raw["version"]),
-        algorithm=tags.get("irisq.algorithm"),
-        params=params if isinstance(params, dict) else {},
+        training=_training(tags),
         metrics=metrics,
         created_at=datetime.fromtimestamp(int(raw["creation_timestamp"]) / 1000, UTC),
         run_id=raw.get("run_id"),
@@ -151,3 +149,12 @@ def _version(raw: dict[str, Any], champion: str | None, signed: bool) -> ModelVe
         is_champion=str(raw["version"]) == champion,
         signed=signed,
     )
+
+
+def _training(tags: dict[str, str]) -> Training | None:
+    """What a version was trained with, from the tags training gave it (None if unusable)."""
+    try:
+        params = json.loads(tags.get("irisq.params", "{}"))
+        return training_from(tags["irisq.algorithm"], params if isinstance(params, dict) else {})
+    except (KeyError, ValueError):  # registered by hand, or tags edited in the MLflow UI
+        return None

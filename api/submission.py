@@ -13,7 +13,8 @@ from fastapi import HTTPException
 from api.batching import Pending
 from api.problems import RETRY_AFTER_SECONDS
 from api.ratelimit import Usage
-from irisq.jobs import Job, JobKind, JobStore
+from irisq.job_types import Job, JobKind
+from irisq.jobs import JobStore
 from irisq.keys import Caller
 from irisq.queueing import encode_task, queue_depth, submit, task_message
 from irisq.settings import Settings

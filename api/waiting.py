@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from irisq.jobs import DONE_CHANNEL, Job, JobStore, parse_announcement
+from irisq.job_types import Job
+from irisq.jobs import DONE_CHANNEL, JobStore, parse_announcement
 
 logger = logging.getLogger("irisq.api")
 

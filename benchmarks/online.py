@@ -179,7 +179,7 @@ def main() -> None:
             from worker.training import train_and_register
 
             result = train_and_register("logistic_regression", {}, settings)
-            version = result["model_version"]
+            version = result.model_version
             registry = Registry(settings)
             registry.load(version)  # makes the local copy the ceiling app loads
             env = {

@@ -195,11 +195,12 @@ def _http_server(
         yield process
 
 
-def api_command(host: str, port: int) -> list[str]:
-    """The API's command line, as the Procfile and compose run it."""
+def api_command(host: str, port: int, factory: str = "api.main:create_app") -> list[str]:
+    """The API's command line, as the Procfile and compose run it (`factory`
+    `api.main:create_scoring_app`: the keyless scoring listener's)."""
     return [
         str(BIN / "uvicorn"),
-        "api.main:create_app",
+        factory,
         "--factory",
         "--host",
         host,
@@ -213,6 +214,21 @@ def api_command(host: str, port: int) -> list[str]:
 def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """The API under uvicorn, as `make run` starts it; yields its base URL."""
     with api_process(env, log) as (url, _):
+        yield url
+
+
+@contextmanager
+def scoring_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """The keyless scoring listener, as `make run` starts it with IRISQ_SCORING_PORT."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        *api_command("127.0.0.1", port, "api.main:create_scoring_app"),
+        "--log-level",
+        "warning",
+    ]
+    env = {**env, "IRISQ_SCORING_PORT": str(port)}
+    with _http_server(command, log, env, url, "/healthz", "scoring listener up"):
         yield url
 
 

@@ -55,6 +55,9 @@ def main() -> NoReturn:
         "mlflow": (settings.mlflow_port, "IRISQ_MLFLOW_PORT"),
     }
     processes = ["mlflow", "api", "worker-predict", "worker-train", "frontend"]
+    if settings.scoring_port is not None:  # the keyless listener: only when asked for
+        ports["scoring"] = (settings.scoring_port, "IRISQ_SCORING_PORT")
+        processes.insert(2, "scoring")
     env = {
         "IRISQ_API_URL": f"http://127.0.0.1:{settings.api_port}",
         "IRISQ_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{settings.mlflow_port}",
@@ -103,12 +106,19 @@ def main() -> NoReturn:
     os.environ.setdefault("IRISQ_API_PORT", str(settings.api_port))
     os.environ.setdefault("IRISQ_API_HOST", settings.api_host)
     os.environ.setdefault("IRISQ_MLFLOW_PORT", str(settings.mlflow_port))
+    os.environ.setdefault("IRISQ_SCORING_HOST", settings.scoring_host)
     print(
         f"irisq: starting {', '.join(processes)}\n"
         f"  frontend  http://127.0.0.1:{settings.frontend_port}\n"
         f"  API       http://127.0.0.1:{settings.api_port}/docs\n"
         f"  MLflow    http://127.0.0.1:{settings.mlflow_port}\n"
-        "  Ctrl-C stops everything.",
+        + (
+            f"  scoring   http://{settings.scoring_host}:{settings.scoring_port}/invocations "
+            "(no key: MLflow clients)\n"
+            if settings.scoring_port is not None
+            else ""
+        )
+        + "  Ctrl-C stops everything.",
         flush=True,
     )
     honcho = str(Path(sys.executable).with_name("honcho"))

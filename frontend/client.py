@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from frontend import session
+from irisq.job_types import RESULT, JobResult
 from irisq.settings import get_settings
 
 FINAL = {"succeeded", "failed", "canceled"}
@@ -102,6 +103,21 @@ def list_models() -> dict[str, Any]:
 
 def get_job(job_id: str) -> dict[str, Any]:
     return _json("GET", f"/v1/jobs/{job_id}")
+
+
+def result_of(job: dict[str, Any]) -> JobResult:
+    """A succeeded job's result, typed by its kind (irisq.job_types, as the worker wrote it)."""
+    return RESULT.validate_python(job["result"])
+
+
+def cancel_job(job_id: str) -> dict[str, Any]:
+    """Stop a queued or running job; it stays readable, `canceled`."""
+    return _json("POST", f"/v1/jobs/{job_id}/cancel")
+
+
+def delete_job(job_id: str) -> None:
+    """Delete a job with its result and files, for good."""
+    _raise_for_problem(_request("DELETE", f"/v1/jobs/{job_id}"))
 
 
 def wait_for_job(

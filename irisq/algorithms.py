@@ -13,10 +13,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
+    RootModel,
+    TypeAdapter,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
 
 Algorithm = Literal["logistic_regression", "svc", "decision_tree", "random_forest", "knn"]
 DEFAULT_ALGORITHM: Algorithm = "logistic_regression"
@@ -107,52 +107,85 @@ def resolve_params(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
     return PARAMS_BY_ALGORITHM[algorithm].model_validate(params).model_dump()
 
 
-def _params_per_algorithm(schema: dict[str, Any]) -> None:
-    """Say in the JSON schema which `params` each algorithm takes, as the validator of
-    `TrainingRequest.params` enforces it: one branch per algorithm (an absent `algorithm`
-    is the default one)."""
-    branches: list[dict[str, Any]] = []
-    for algorithm, params in PARAMS_BY_ALGORITHM.items():
-        branch: dict[str, Any] = {
-            "properties": {
-                "algorithm": {"const": algorithm},
-                "params": params.model_json_schema(),
-            }
-        }
-        if algorithm != DEFAULT_ALGORITHM:
-            branch["required"] = ["algorithm"]
-        branches.append(branch)
-    schema["oneOf"] = branches
-    schema["examples"] = [{"algorithm": "logistic_regression", "params": {"C": 1.0}}]
+class _Training(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-class TrainingRequest(BaseModel):
-    """Train a model and offer it to the champion gate."""
+class LogisticRegressionTraining(_Training):
+    """Train a logistic regression (the default when `algorithm` is left out)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_params_per_algorithm)
+    algorithm: Literal["logistic_regression"] = "logistic_regression"
+    params: LogisticRegressionParams = Field(default_factory=LogisticRegressionParams)
 
-    algorithm: Algorithm = DEFAULT_ALGORITHM
-    params: dict[str, Any] = Field(
-        default_factory=dict,
-        validate_default=True,  # so omitted params come back filled with the defaults
-        description="Hyperparameters of the algorithm; unknown names are refused.",
+
+class SVCTraining(_Training):
+    """Train a support vector classifier."""
+
+    algorithm: Literal["svc"]
+    params: SVCParams = Field(default_factory=SVCParams)
+
+
+class DecisionTreeTraining(_Training):
+    """Train a decision tree."""
+
+    algorithm: Literal["decision_tree"]
+    params: DecisionTreeParams = Field(default_factory=DecisionTreeParams)
+
+
+class RandomForestTraining(_Training):
+    """Train a random forest."""
+
+    algorithm: Literal["random_forest"]
+    params: RandomForestParams = Field(default_factory=RandomForestParams)
+
+
+class KNNTraining(_Training):
+    """Train a k-nearest-neighbours classifier."""
+
+    algorithm: Literal["knn"]
+    params: KNNParams = Field(default_factory=KNNParams)
+
+
+def _default_algorithm(value: Any) -> Any:
+    """A request without `algorithm` trains the default one (the tag is then filled in)."""
+    if isinstance(value, dict) and "algorithm" not in value:
+        return {**value, "algorithm": DEFAULT_ALGORITHM}
+    return value
+
+
+# An algorithm and its hyperparameters, told apart by `algorithm`: a training request, what a
+# training job's result and a registered version say was trained.
+Training = Annotated[
+    LogisticRegressionTraining
+    | SVCTraining
+    | DecisionTreeTraining
+    | RandomForestTraining
+    | KNNTraining,
+    Field(discriminator="algorithm"),
+]
+
+
+class TrainingRequest(RootModel[Annotated[Training, BeforeValidator(_default_algorithm)]]):
+    """Train a model and offer it to the champion gate: `algorithm` (default
+    `logistic_regression`) and its `params`; unknown names are refused."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"algorithm": "svc", "params": {"C": 1.0}}]}
     )
 
-    @field_validator("params")
-    @classmethod
-    def _params_fit_algorithm(cls, params: dict[str, Any], info: Any) -> dict[str, Any]:
-        algorithm = info.data.get("algorithm")
-        if algorithm is None:  # the algorithm itself was invalid and is reported on its own
-            return params
-        try:
-            return resolve_params(algorithm, params)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"params.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise PydanticCustomError(
-                "invalid_params",
-                "{problems} (for algorithm {algorithm})",
-                {"problems": problems, "algorithm": algorithm},
-            ) from None
+    @property
+    def algorithm(self) -> str:
+        return self.root.algorithm
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The hyperparameters with every default filled in (as the worker receives them)."""
+        return self.root.params.model_dump()
+
+
+TRAINING_ADAPTER: TypeAdapter[Training] = TypeAdapter(Training)
+
+
+def training_from(algorithm: str, params: dict[str, Any]) -> Training:
+    """The typed training of a stored (algorithm, params) pair."""
+    return TRAINING_ADAPTER.validate_python({"algorithm": algorithm, "params": params})

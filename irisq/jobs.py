@@ -22,12 +22,12 @@ from enum import StrEnum
 from typing import Any
 
 import redis
-from pydantic import BaseModel, Field, PrivateAttr
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
-from irisq.quotas import RELEASE_IN_FLIGHT, SET_STORED, queue_admit
+from irisq.job_types import Job, JobKind, JobStatus
+from irisq.quotas import OWNER_PREFIX, RELEASE_IN_FLIGHT, SET_STORED, queue_admit
 
 # What one HSET writes: field name → text, in the types redis-py declares.
 Fields = dict[FieldT, EncodableT]
@@ -45,66 +45,12 @@ RESULT_IN_FILE = "result_in_file"
 STORED_BYTES = "stored_bytes"
 
 
-class JobKind(StrEnum):
-    """What a job does."""
-
-    PREDICTION = "prediction"
-    BATCH = "batch"
-    TRAINING = "training"
-
-
-class JobStatus(StrEnum):
-    """Where a job is in its life; the last three are final."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
-
-
 class StartOutcome(StrEnum):
     """What happened when a worker tried to start a job."""
 
     STARTED = "started"
     SKIPPED = "skipped"  # unknown, expired, already finished or canceled
     GAVE_UP = "gave_up"  # delivered too many times: now failed
-
-
-class JobError(BaseModel):
-    """Why a job failed, in words a person can act on."""
-
-    type: str
-    message: str
-    details: list[dict[str, Any]] | None = Field(
-        None, description="Itemised problems, e.g. the first bad cells of a refused CSV."
-    )
-
-
-class Job(BaseModel):
-    """A job as clients see it on `GET /v1/jobs/{job_id}`."""
-
-    job_id: str
-    kind: JobKind
-    status: JobStatus
-    progress: float = Field(ge=0, le=1)
-    stage: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    attempts: int = Field(0, description="Deliveries to a worker so far (at most 3 by default).")
-    owner: str | None = Field(None, description="The API key that submitted the job.")
-    result: dict[str, Any] | None = None
-    error: JobError | None = None
-    # The result lives in a file (too large for Redis): whoever serves the job reads it.
-    _result_in_file: bool = PrivateAttr(False)
-
-    @property
-    def result_in_file(self) -> bool:
-        return self._result_in_file
 
 
 @dataclass(frozen=True)
@@ -114,9 +60,7 @@ class ResultFile:
     size: int
 
 
-def _success(
-    result: dict[str, Any] | ResultFile, stored_bytes: int | None = None
-) -> dict[str, str]:
+def _success(result: str | ResultFile, stored_bytes: int | None = None) -> dict[str, str]:
     """The fields a succeeded job's record gets: its result, or that its result is in a file
     (which then counts with the job's other files against its owner's stored bytes)."""
     fields = {"progress": "1", "stage": "done"}
@@ -124,7 +68,7 @@ def _success(
         fields[RESULT_IN_FILE] = "1"
         fields[STORED_BYTES] = str((stored_bytes or 0) + result.size)
         return fields
-    fields["result"] = json.dumps(result)
+    fields["result"] = result
     if stored_bytes is not None:
         fields[STORED_BYTES] = str(stored_bytes)
     return fields
@@ -211,6 +155,28 @@ release_in_flight(owner, ARGV[1])
 local stored = redis.call('HGET', KEYS[1], 'stored_bytes')
 if stored then set_stored(owner, ARGV[1], tonumber(stored)) end
 announce(KEYS[1], ARGV[1])
+return 1
+"""
+)
+
+
+# KEYS: record, queued index, running index. ARGV: job id. Removes the record and what counts
+# it anywhere (indexes, its owner's jobs in flight, stored bytes and kept jobs), then
+# announces the id so that requests waiting on it read it again and find it gone.
+_DELETE = (
+    ALLOW_OOM
+    + RELEASE_IN_FLIGHT
+    + SET_STORED
+    + f"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+release_in_flight(owner, ARGV[1])
+set_stored(owner, ARGV[1], 0)
+if owner and owner ~= '' then redis.call('ZREM', '{OWNER_PREFIX}' .. owner .. ':jobs', ARGV[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', '{DONE_CHANNEL}', ARGV[1])
 return 1
 """
 )
@@ -336,6 +302,8 @@ class JobStore:
         for name in ("result", "error"):
             if name in record:
                 record[name] = json.loads(record[name])
+        if isinstance(record.get("result"), dict):  # written before results carried it
+            record["result"].setdefault("kind", record.get("kind"))
         job = Job.model_validate(record)
         job._result_in_file = in_file
         return job
@@ -395,15 +363,15 @@ class JobStore:
     def succeed(
         self,
         job_id: str,
-        result: dict[str, Any] | ResultFile,
+        result: str | ResultFile,
         stored_bytes: int | None = None,
     ) -> bool:
-        """Store the result and mark the job succeeded; False if it had already ended.
+        """Store the result (its JSON) and mark the job succeeded; False if it had ended.
 
         `stored_bytes`: what the job's files take now (a batch's upload and outputs)."""
         return self._finish(job_id, JobStatus.SUCCEEDED, **_success(result, stored_bytes))
 
-    def succeed_many(self, results: Mapping[str, dict[str, Any] | ResultFile]) -> list[bool]:
+    def succeed_many(self, results: Mapping[str, str | ResultFile]) -> list[bool]:
         """`succeed` for each job (a micro-batch's), in one round trip."""
         with self._redis.pipeline(transaction=False) as pipe:
             for job_id, result in results.items():
@@ -425,6 +393,14 @@ class JobStore:
         """Mark the job canceled; False if it had already ended. Workers notice and stop."""
         error = json.dumps({"type": "canceled", "message": f"canceled by {by}", "details": None})
         return self._finish(job_id, JobStatus.CANCELED, error=error)
+
+    def delete(self, job_id: str) -> bool:
+        """Remove the job's record and release what it held; False if there was none.
+
+        A worker running it finds it gone at its next check and stops (irisq's workers treat
+        a vanished record as canceled); its files are the caller's to delete."""
+        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX]
+        return bool(self._redis.eval(_DELETE, len(keys), *keys, job_id))
 
     def _finish(self, job_id: str, status: JobStatus, **extra: str) -> bool:
         with self._redis.pipeline(transaction=False) as pipe:

@@ -13,7 +13,8 @@ from typing import Final
 import redis
 from redis.client import Pipeline
 
-from irisq.jobs import FINAL_STATUSES, JobKind, as_text
+from irisq.job_types import FINAL_STATUSES, JobKind
+from irisq.jobs import as_text
 
 PREFIX: Final = "irisq:metrics:"
 JOB_SECONDS: Final = PREFIX + "job_seconds:"

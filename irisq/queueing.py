@@ -11,7 +11,8 @@ from typing import Any
 import redis
 from celery import Celery
 
-from irisq.jobs import Job, JobKind, JobStore
+from irisq.job_types import Job, JobKind
+from irisq.jobs import JobStore
 from irisq.settings import Settings
 from irisq.tasks import TASK_QUEUES
 

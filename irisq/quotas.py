@@ -22,18 +22,18 @@ from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 
 OWNERS = "irisq:owners"
-_PREFIX = "irisq:owner:"
+OWNER_PREFIX = "irisq:owner:"
 
 # Lua, shared by the job scripts: take `job_id` out of its owner's in-flight set (and its
 # rows out of the sum), if it is still there. `owner` comes from the job's record.
 RELEASE_IN_FLIGHT = f"""
 local function release_in_flight(owner, job_id)
   if not owner or owner == '' then return end
-  local inflight = '{_PREFIX}' .. owner .. ':inflight'
+  local inflight = '{OWNER_PREFIX}' .. owner .. ':inflight'
   local rows = redis.call('ZSCORE', inflight, job_id)
   if rows then
     redis.call('ZREM', inflight, job_id)
-    redis.call('HINCRBY', '{_PREFIX}' .. owner .. ':usage', 'rows', -tonumber(rows))
+    redis.call('HINCRBY', '{OWNER_PREFIX}' .. owner .. ':usage', 'rows', -tonumber(rows))
   end
 end
 """
@@ -41,14 +41,14 @@ end
 SET_STORED = f"""
 local function set_stored(owner, job_id, bytes)
   if not owner or owner == '' then return 0 end
-  local files = '{_PREFIX}' .. owner .. ':files'
+  local files = '{OWNER_PREFIX}' .. owner .. ':files'
   local before = tonumber(redis.call('ZSCORE', files, job_id) or '0')
   if bytes > 0 then
     redis.call('ZADD', files, bytes, job_id)
   else
     redis.call('ZREM', files, job_id)
   end
-  redis.call('HINCRBY', '{_PREFIX}' .. owner .. ':usage', 'bytes', bytes - before)
+  redis.call('HINCRBY', '{OWNER_PREFIX}' .. owner .. ':usage', 'bytes', bytes - before)
   return bytes - before
 end
 """
@@ -64,19 +64,19 @@ class OwnerKeys:
 
     @property
     def inflight(self) -> str:
-        return f"{_PREFIX}{self.owner}:inflight"
+        return f"{OWNER_PREFIX}{self.owner}:inflight"
 
     @property
     def usage(self) -> str:
-        return f"{_PREFIX}{self.owner}:usage"
+        return f"{OWNER_PREFIX}{self.owner}:usage"
 
     @property
     def files(self) -> str:
-        return f"{_PREFIX}{self.owner}:files"
+        return f"{OWNER_PREFIX}{self.owner}:files"
 
     @property
     def jobs(self) -> str:
-        return f"{_PREFIX}{self.owner}:jobs"
+        return f"{OWNER_PREFIX}{self.owner}:jobs"
 
 
 def queue_admit(

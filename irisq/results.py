@@ -9,11 +9,13 @@ file when it answers for the job. Expiry removes them with the record (the recon
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
-from typing import Any
+
+from pydantic import BaseModel
 
 from irisq.batches import BatchFiles
+from irisq.job_types import RESULT, JobResult
 from irisq.jobs import ResultFile
 
 
@@ -22,11 +24,11 @@ class ResultFiles:
         self.batch_dir = batch_dir
         self.inline_max_bytes = inline_max_bytes
 
-    def place(self, job_id: str, result: dict[str, Any]) -> dict[str, Any] | ResultFile:
-        """The result to store in the record, or the file it was written to."""
-        text = json.dumps(result)
+    def place(self, job_id: str, result: BaseModel) -> str | ResultFile:
+        """The result's JSON to store in the record, or the file it was written to."""
+        text = result.model_dump_json()
         if len(text) <= self.inline_max_bytes:
-            return result
+            return text
         files = BatchFiles(self.batch_dir, job_id)
         files.folder.mkdir(parents=True, exist_ok=True)
         partial = files.partial(files.result_json)
@@ -34,11 +36,14 @@ class ResultFiles:
         partial.replace(files.result_json)
         return ResultFile(size=len(text.encode()))
 
-    def read(self, job_id: str) -> dict[str, Any] | None:
+    def read(self, job_id: str) -> JobResult | None:
         """The result written for `job_id`, or None if its file is gone."""
         try:
-            text = BatchFiles(self.batch_dir, job_id).result_json.read_text(encoding="utf-8")
+            text = BatchFiles(self.batch_dir, job_id).result_json.read_bytes()
         except FileNotFoundError:
             return None
-        result: dict[str, Any] = json.loads(text)
-        return result
+        return RESULT.validate_json(text)
+
+    def delete(self, job_id: str) -> None:
+        """Remove every file of `job_id`: a batch's upload and outputs, a large result."""
+        shutil.rmtree(BatchFiles(self.batch_dir, job_id).folder, ignore_errors=True)

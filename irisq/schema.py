@@ -14,6 +14,9 @@ MAX_ROWS: Final = 10_000
 # Real Iris measurements stay under 8 cm; anything past 100 cm is a unit or typing mistake.
 MAX_CM: Final = 100.0
 CHAMPION: Final = "champion"
+# The MLflow release whose scoring protocol `/invocations` speaks and whose `mlflow` the
+# workers run (a test checks that they agree). `/version` answers it, as MLflow's server does.
+MLFLOW_PROTOCOL_VERSION: Final = "3.17.2"
 
 _Centimetres = Annotated[
     float,

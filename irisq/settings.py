@@ -68,6 +68,20 @@ class Settings(BaseSettings):
     batch_max_rows: int = Field(5_000_000, gt=0, description="Most data rows in one CSV upload.")
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8002, description="Port of the API (`/docs`).")
+    scoring_port: int | None = Field(
+        None,
+        description="Port of the keyless scoring listener for MLflow clients that cannot send "
+        "a key (`ScoringServerClient`); unset, there is none. For the internal network only.",
+    )
+    scoring_host: str = Field(
+        "127.0.0.1", description="Interface the keyless scoring listener binds to."
+    )
+    scoring_caller: str = Field(
+        "mlflow-scoring",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="The key name the scoring listener's requests count under (rate limit, "
+        "quotas, owner of their jobs).",
+    )
     api_url: str = Field("http://127.0.0.1:8002", description="Where the frontend finds the API.")
     frontend_port: int = Field(8001, description="Port of the Streamlit frontend.")
     mlflow_port: int = Field(8003, description="Port of the MLflow server started by `make run`.")
@@ -99,6 +113,11 @@ class Settings(BaseSettings):
     request_max_bytes: int = Field(
         4 * 2**20, gt=0, description="Largest JSON body of a `/v1` submission, in bytes."
     )
+    invocations_max_rows: int = Field(
+        250_000,
+        gt=0,
+        description="Most rows in one `/invocations` body (split into jobs of 10,000 rows).",
+    )
     invocations_max_bytes: int = Field(
         16 * 2**20, gt=0, description="Largest `/invocations` body, in bytes."
     )
@@ -126,7 +145,7 @@ class Settings(BaseSettings):
         1000, gt=0, description="Queued and running jobs one API key may have (429 beyond)."
     )
     quota_rows_in_flight: int = Field(
-        100_000, gt=0, description="Rows of queued and running predictions one key may have."
+        500_000, gt=0, description="Rows of queued and running predictions one key may have."
     )
     quota_stored_bytes: int = Field(
         2 * 2**30,

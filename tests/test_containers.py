@@ -40,6 +40,7 @@ PLACE_OPTIONS = {
 }
 LOCAL_DEFAULTS = {
     "IRISQ_API_PORT": "8002",
+    "IRISQ_SCORING_PORT": "8004",
     "IRISQ_FRONTEND_PORT": "8001",
     "IRISQ_MLFLOW_PORT": "8003",
 }
@@ -61,7 +62,9 @@ def _compose(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    done = _compose("--profile", "monitoring", "config", "--format", "json", env=SECRETS)
+    done = _compose(
+        "--profile", "monitoring", "--profile", "scoring", "config", "--format", "json", env=SECRETS
+    )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
 
@@ -139,7 +142,9 @@ def _what_runs(command: list[str]) -> list[str]:
     return kept
 
 
-@pytest.mark.parametrize("name", ["mlflow", "api", "worker-predict", "worker-train", "frontend"])
+@pytest.mark.parametrize(
+    "name", ["mlflow", "api", "scoring", "worker-predict", "worker-train", "frontend"]
+)
 def test_each_container_runs_the_make_run_entry_point(config: dict[str, Any], name: str) -> None:
     service = config["services"][name]
     container = service.get("command") or _dockerfile_cmd(service)
@@ -150,7 +155,10 @@ def test_each_container_runs_the_make_run_entry_point(config: dict[str, Any], na
         (t for o, t in itertools.pairwise(local) if o in ("--port", "--server.port")),
         None,
     )
-    if port:
+    if port and name == "scoring":  # keyless: the project's network only, never the host
+        assert "ports" not in service
+        assert service["expose"] == [port]
+    elif port:
         assert [p["target"] for p in service["ports"]] == [int(port)]
 
 

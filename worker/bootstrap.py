@@ -10,7 +10,8 @@ from celery import Celery
 
 from irisq.algorithms import DEFAULT_ALGORITHM
 from irisq.ids import JobIds
-from irisq.jobs import JobKind, JobStore
+from irisq.job_types import JobKind
+from irisq.jobs import JobStore
 from irisq.queueing import submit
 from irisq.settings import Settings
 from irisq.tasks import TRAIN_TASK

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from irisq import metrics
-from irisq.jobs import JobKind, JobStore, ResultFile, StartOutcome
+from irisq.job_types import JobKind, PredictionResult
+from irisq.jobs import JobStore, ResultFile, StartOutcome
 from irisq.logs import job_context
 from irisq.results import ResultFiles
 from worker.inference import ModelCache, score
@@ -42,7 +43,7 @@ def run_group(
         elif outcome is StartOutcome.GAVE_UP:
             with job_context(job[0]):
                 logger.error("job delivered too many times: failed without running it again")
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, PredictionResult] = {}
     for reference, group in by_model.items():
         try:
             results.update(_score_group(cache, reference, group))
@@ -54,7 +55,7 @@ def run_group(
             kind_of, message = internal_error(exc)
             for job_id, _, _ in group:
                 store.fail(job_id, kind_of, message)
-    placed: dict[str, dict[str, Any] | ResultFile] = {
+    placed: dict[str, str | ResultFile] = {
         job_id: results_files.place(job_id, result) for job_id, result in results.items()
     }
     stored = store.succeed_many(placed) if placed else []
@@ -65,10 +66,14 @@ def run_group(
                 logger.info("job succeeded")
             else:
                 logger.warning("job had already ended: this delivery's result was dropped")
+                if isinstance(placed[job_id], ResultFile) and store.status(job_id) is None:
+                    results_files.delete(job_id)  # deleted while it ran: leave no file
     _record(store, results, stored, seconds)
 
 
-def _score_group(cache: ModelCache, reference: str, group: list[Member]) -> dict[str, Any]:
+def _score_group(
+    cache: ModelCache, reference: str, group: list[Member]
+) -> dict[str, PredictionResult]:
     version, estimator = cache.get(reference)
     source = cache.source if reference == "champion" else "registry"
     rows = [row for _, job_rows, _ in group for row in job_rows]
@@ -76,27 +81,29 @@ def _score_group(cache: ModelCache, reference: str, group: list[Member]) -> dict
     results, start = {}, 0
     for job_id, job_rows, _ in group:
         end = start + len(job_rows)
-        results[job_id] = {
-            "model_version": version,
-            "model_source": source,
-            "predictions": predictions[start:end],
-        }
+        results[job_id] = PredictionResult.model_validate(
+            {
+                "model_version": version,
+                "model_source": source,
+                "predictions": predictions[start:end],
+            }
+        )
         start = end
     return results
 
 
 def _record(
-    store: JobStore, results: dict[str, dict[str, Any]], stored: list[bool], seconds: float
+    store: JobStore, results: dict[str, PredictionResult], stored: list[bool], seconds: float
 ) -> None:
     """The group's jobs in the job metrics: one set of writes per model version used."""
     jobs: dict[str, int] = defaultdict(int)  # model version → jobs whose result was stored
     species: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for result, done in zip(results.values(), stored, strict=True):
         if done:
-            version = result["model_version"]
+            version = result.model_version
             jobs[version] += 1
-            for prediction in result["predictions"]:
-                species[version][prediction["species"]] += 1
+            for prediction in result.predictions:
+                species[version][prediction.species] += 1
     if not jobs:
         return
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from irisq.job_types import PredictionResult
 from irisq.schema import CHAMPION, is_version
 from worker.registry import ModelNotFoundError, Registry, RegistryUnavailableError
 
@@ -174,11 +175,13 @@ def score(estimator: Any, rows: Sequence[Sequence[float]]) -> list[dict[str, Any
     ]
 
 
-def predict(cache: ModelCache, rows: Sequence[Sequence[float]], reference: str) -> dict[str, Any]:
+def predict(cache: ModelCache, rows: Sequence[Sequence[float]], reference: str) -> PredictionResult:
     """The result of a prediction job: the version that scored it and one entry per row."""
     version, estimator = cache.get(reference)
-    return {
-        "model_version": version,
-        "model_source": cache.source if reference == CHAMPION else "registry",
-        "predictions": score(estimator, rows),
-    }
+    return PredictionResult.model_validate(
+        {
+            "model_version": version,
+            "model_source": cache.source if reference == CHAMPION else "registry",
+            "predictions": score(estimator, rows),
+        }
+    )

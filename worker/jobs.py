@@ -6,13 +6,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
 from irisq import metrics
 from irisq.ids import is_job_id
-from irisq.jobs import JobStatus, JobStore, StartOutcome
+from irisq.job_types import BatchResult, JobResult, JobStatus, PredictionResult
+from irisq.jobs import JobStore, ResultFile, StartOutcome
 from irisq.logs import job_context
 from irisq.results import ResultFiles
 from worker.errors import ExpectedJobError
@@ -53,8 +53,8 @@ def valid_job_id(job_id: object) -> bool:
 
 
 def stop_if_canceled(store: JobStore, job_id: str) -> None:
-    """Raise JobCanceledError if the job was canceled (one small Redis read)."""
-    if store.status(job_id) is JobStatus.CANCELED:
+    """Raise JobCanceledError if the job was canceled or deleted (one small Redis read)."""
+    if store.status(job_id) in (JobStatus.CANCELED, None):
         raise JobCanceledError(job_id)
 
 
@@ -62,7 +62,7 @@ def run_job(
     store: JobStore,
     job_id: str,
     kind: str,
-    work: Callable[[], dict[str, Any]],
+    work: Callable[[], JobResult],
     results: ResultFiles,
     stage: str | None = None,
     stored_bytes: Callable[[], int] | None = None,
@@ -83,10 +83,10 @@ def run_job(
             return
         if outcome is StartOutcome.GAVE_UP:
             logger.error("job delivered too many times: failed without running it again")
-            _record(store, kind, "failed", 0.0, {})
+            _record(store, kind, "failed", 0.0, None)
             return
         started = time.perf_counter()
-        result: dict[str, Any] = {}
+        result: JobResult | None = None
         try:
             result = work()
         except JobCanceledError:
@@ -104,23 +104,35 @@ def run_job(
         else:
             status = "succeeded"
             size = stored_bytes() if stored_bytes else None
-            stored = store.succeed(job_id, results.place(job_id, result), size)
+            placed = results.place(job_id, result)
+            stored = store.succeed(job_id, placed, size)
             if stored:
                 logger.info("job succeeded")
+            elif isinstance(placed, ResultFile) and store.status(job_id) is None:
+                results.delete(job_id)  # deleted while it ran: leave no file behind
         if not stored:  # canceled meanwhile, or another delivery ended it first
             logger.warning("job had already ended: this delivery's %s result was dropped", status)
-            status, result = "dropped", {}
+            status, result = "dropped", None
         _record(store, kind, status, time.perf_counter() - started, result)
 
 
+def species_counts(result: JobResult | None) -> dict[str, int]:
+    """How many rows of a result were predicted as each species (none for a training)."""
+    if isinstance(result, BatchResult):
+        return result.counts.model_dump()
+    species: dict[str, int] = {}
+    if isinstance(result, PredictionResult):
+        for prediction in result.predictions:
+            species[prediction.species] = species.get(prediction.species, 0) + 1
+    return species
+
+
 def _record(
-    store: JobStore, kind: str, status: str, seconds: float, result: dict[str, Any]
+    store: JobStore, kind: str, status: str, seconds: float, result: JobResult | None
 ) -> None:
     """Metrics never fail a job: a Redis hiccup here is logged and forgotten."""
-    species: dict[str, int] = dict(result.get("counts", {}))  # a batch's summary
-    for prediction in result.get("predictions", []):
-        species[prediction["species"]] = species.get(prediction["species"], 0) + 1
+    version = result.model_version if result is not None else None
     try:
-        metrics.record_job(store.redis, kind, status, seconds, species, result.get("model_version"))
+        metrics.record_job(store.redis, kind, status, seconds, species_counts(result), version)
     except Exception as exc:
         logger.warning("could not record job metrics: %s", exc)

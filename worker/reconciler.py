@@ -27,7 +27,8 @@ import redis
 from celery import Celery
 
 from irisq.ids import is_job_id
-from irisq.jobs import JobStatus, JobStore
+from irisq.job_types import JobStatus
+from irisq.jobs import JobStore
 from irisq.queueing import send
 from irisq.settings import Settings
 from irisq.tasks import PREDICT_GROUP_TASK, QUEUES

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from redis.lock import Lock
 
 from irisq.batches import BatchFiles
-from irisq.jobs import JobKind, JobStatus
+from irisq.job_types import BatchResult, JobKind, JobStatus
 from irisq.quotas import set_stored_bytes
 from irisq.settings import get_settings
 from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
@@ -105,11 +105,13 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
         store,
         job_id,
         JobKind.BATCH,
-        lambda: batches.score_batch(files, model_cache(), on_invalid == "skip", rows_total, report),
+        lambda: BatchResult.model_validate(
+            batches.score_batch(files, model_cache(), on_invalid == "skip", rows_total, report)
+        ),
         result_files(),
         stage="scoring",
         stored_bytes=files.size,
     )
-    if store.status(job_id) is JobStatus.CANCELED:  # canceled at any point: leave nothing
+    if store.status(job_id) in (JobStatus.CANCELED, None):  # canceled or deleted: no files
         shutil.rmtree(files.folder, ignore_errors=True)
         set_stored_bytes(store.redis, store.owner(job_id), job_id, 0)

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     try:
-        request = TrainingRequest(algorithm=args.algorithm, params=dict(args.param))
+        request = TrainingRequest.model_validate(
+            {"algorithm": args.algorithm, "params": dict(args.param)}
+        )
     except ValidationError as exc:
         print(f"invalid training request: {exc}", file=sys.stderr)
         return 2
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{progress:4.0%}] {stage}", flush=True)
 
     result = train_and_register(request.algorithm, request.params, settings, report=report)
-    print(json.dumps(result, indent=2))
+    print(result.model_dump_json(indent=2))
     return 0
 
 

@@ -20,7 +20,8 @@ from sklearn.datasets import load_iris
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
-from irisq.algorithms import resolve_params
+from irisq.algorithms import resolve_params, training_from
+from irisq.job_types import ConfusionMatrix, PreviousChampion, TrainingResult
 from irisq.schema import FEATURES, SPECIES
 from irisq.settings import Settings
 from worker.estimators import build_pipeline
@@ -106,7 +107,7 @@ def train_and_register(
     job_id: str | None = None,
     report: Report = _no_report,
     registry_lock: RegistryLock = nullcontext,
-) -> dict[str, Any]:
+) -> TrainingResult:
     """Train, log and register a model; promote it through the quality gate. Returns the result.
 
     Idempotent per job: a job delivered twice (its worker died, or stalled past the
@@ -124,7 +125,7 @@ def _train_and_register(
     job_id: str | None,
     report: Report,
     registry_lock: RegistryLock,
-) -> dict[str, Any]:
+) -> TrainingResult:
     params = resolve_params(algorithm, params)
     registry = Registry(settings)
     report(0.05, "loading_data")
@@ -182,21 +183,20 @@ def _train_and_register(
             )
         if promoted:
             registry.promote(version)
-    return {
-        "run_id": run.info.run_id,
-        "experiment_id": experiment.experiment_id,
-        "model_version": version,
-        "algorithm": algorithm,
-        "params": params,
-        "metrics": evaluation["metrics"],
-        "confusion_matrix": evaluation["confusion_matrix"],
-        "promoted": promoted,
-        "reason": reason,
-        "previous_champion": previous,
-        "export": export,
-        "run_url": f"{settings.mlflow_ui_url}/#/experiments/{experiment.experiment_id}"
+    return TrainingResult(
+        run_id=run.info.run_id,
+        experiment_id=experiment.experiment_id,
+        model_version=version,
+        training=training_from(algorithm, params),
+        metrics=evaluation["metrics"],
+        confusion_matrix=ConfusionMatrix.model_validate(evaluation["confusion_matrix"]),
+        promoted=promoted,
+        reason=reason,
+        previous_champion=None if previous is None else PreviousChampion.model_validate(previous),
+        export=export,
+        run_url=f"{settings.mlflow_ui_url}/#/experiments/{experiment.experiment_id}"
         f"/runs/{run.info.run_id}",
-    }
+    )
 
 
 def _log_model(pipeline: Any, x_test: np.ndarray) -> Any:

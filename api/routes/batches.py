@@ -20,7 +20,8 @@ from api.routes.jobs import NOT_FOUND, JobId, find_job
 from api.submission import enqueue, ensure_room
 from api.upload import FILE_FIELD, CsvInspector, UploadRefusedError, receive_csv
 from irisq.batches import BatchFiles
-from irisq.jobs import JobKind, JobStatus, JobStore
+from irisq.job_types import JobKind, JobStatus
+from irisq.jobs import JobStore
 from irisq.keys import Caller
 from irisq.tasks import BATCH_TASK
 

@@ -1,91 +1,39 @@
-"""MLflow's scoring protocol: `/invocations`, `/ping`, `/health`, `/version`.
+"""MLflow's scoring protocol: `/invocations`, `/ping`, `/health`, `/version`, and the
+deployments client's `/endpoints/{name}/invocations`.
 
-Clients written for `mlflow models serve` work unchanged against irisq: the rows go
-through the same queue and micro-batches as `/v1/predictions`, scored by the champion,
-and the request is held until the result is there (up to `IRISQ_INVOCATIONS_WAIT_SECONDS`).
+Clients written for `mlflow models serve` work unchanged: the rows go through the same
+queue and micro-batches as `/v1/predictions`, scored by the champion, and the request is held
+until the result is there (up to `IRISQ_INVOCATIONS_WAIT_SECONDS`). A body larger than one
+prediction job (10,000 rows) becomes several jobs, scored side by side by every predict
+worker and answered together. Errors are problem details that also carry MLflow's
+`error_code` and `message` (api.problems).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from api import invocations
 from api.auth import CallerDep, UsageDep
 from api.bodies import off_the_loop, refuse_too_many_values
 from api.deps import SettingsDep
-from api.problems import AUTH_PROBLEMS, Problem, field_path
+from api.invocation_schema import INVOCATION_BODY
+from api.problems import AUTH_PROBLEMS, RETRY_AFTER_SECONDS, Problem
+from api.ratelimit import Usage
+from api.readiness import ReadinessProbe
 from api.routes.predictions import submit_and_wait
 from api.submission import refuse_over_rows_quota
-from irisq.jobs import JobStatus
-from irisq.schema import CHAMPION, MAX_ROWS, PredictionRequest
+from irisq.job_types import Job, JobStatus, PredictionResult
+from irisq.schema import CHAMPION, MAX_ROWS, MLFLOW_PROTOCOL_VERSION
+from irisq.settings import Settings
 
 router = APIRouter(tags=["mlflow scoring protocol"])
-_ROW = {
-    "type": "object",
-    "properties": {
-        name: {"type": "number", "exclusiveMinimum": 0, "maximum": 100}
-        for name in ("sepal_length", "sepal_width", "petal_length", "petal_width")
-    },
-    "required": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-    "additionalProperties": False,
-}
-_VALUES = {
-    "type": "array",
-    "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
-    "minItems": 4,
-    "maxItems": 4,
-}
-INVOCATION_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "oneOf": [
-                    {
-                        "type": "object",
-                        "required": ["dataframe_records"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "dataframe_records": {
-                                "type": "array",
-                                "items": _ROW,
-                                "minItems": 1,
-                                "maxItems": MAX_ROWS,
-                            }
-                        },
-                    },
-                    {
-                        "type": "object",
-                        "required": ["instances"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "instances": {
-                                "type": "array",
-                                "items": _VALUES,
-                                "minItems": 1,
-                                "maxItems": MAX_ROWS,
-                            }
-                        },
-                    },
-                ]
-            },
-            "example": {
-                "dataframe_split": {
-                    "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-                    "data": [[5.1, 3.5, 1.4, 0.2]],
-                }
-            },
-        },
-        "text/csv": {
-            "schema": {"type": "string"},
-            "example": "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n",
-        },
-    },
-}
 
 
 class Predictions(BaseModel):
@@ -94,72 +42,138 @@ class Predictions(BaseModel):
     predictions: list[str]
 
 
-@router.get("/ping", response_class=PlainTextResponse)
-@router.get("/health", response_class=PlainTextResponse)
-def ping() -> str:
-    """Liveness, as MLflow's scoring server answers it."""
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": Problem, "description": "Nothing can be scored now; see /readyz."}
+}
+
+
+@router.get("/ping", response_class=PlainTextResponse, responses=NOT_READY)
+async def ping(request: Request) -> str:
+    """Whether a prediction can be served now, as MLflow's `/ping` says once its model is
+    loaded: 200 only when Redis, a predict worker and a champion are there (`/readyz` says
+    which part is missing; `/healthz` is the process's liveness)."""
+    probe: ReadinessProbe = request.app.state.readiness
+    readiness = await probe.current()
+    if not readiness.ready:
+        missing = "; ".join(
+            f"{name}: {readiness.checks[name].detail}" for name in readiness.missing
+        )
+        raise HTTPException(
+            503,
+            f"nothing can be scored now ({missing}); see /readyz",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return "\n"
 
 
+@router.get("/health", response_class=PlainTextResponse, responses=NOT_READY)
+async def health(request: Request) -> str:
+    """The same as `/ping` (MLflow answers both)."""
+    return await ping(request)
+
+
 @router.get("/version", response_class=PlainTextResponse)
-def version(request: Request) -> str:
-    """The serving software's version (here irisq's: the API does not carry MLflow)."""
-    return f"irisq {request.app.version}"
+def version() -> str:
+    """The MLflow version whose scoring protocol this server speaks, as MLflow's `/version`
+    answers (a plain version number; irisq's own is in `/openapi.json`)."""
+    return MLFLOW_PROTOCOL_VERSION
+
+
+SCORING_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **AUTH_PROBLEMS,
+    400: {"model": Problem, "description": "Not a format the scoring protocol defines."},
+    413: {"model": Problem},
+    415: {"model": Problem},
+    422: {"model": Problem, "description": "A row is not a valid flower."},
+    503: {"model": Problem, "description": "No champion, or Redis unreachable."},
+    504: {"model": Problem, "description": "No result within the wait; poll `Location`."},
+}
 
 
 @router.post(
     "/invocations",
     response_model=Predictions,
     openapi_extra={"requestBody": INVOCATION_BODY},
-    responses={
-        **AUTH_PROBLEMS,
-        400: {"model": Problem, "description": "Not a format the scoring protocol defines."},
-        413: {"model": Problem},
-        415: {"model": Problem},
-        422: {"model": Problem, "description": "A row is not a valid flower."},
-        503: {"model": Problem, "description": "No champion, or Redis unreachable."},
-        504: {"model": Problem, "description": "No result within the wait; poll `Location`."},
-    },
+    responses=SCORING_RESPONSES,
 )
 async def invoke(
     request: Request, settings: SettingsDep, caller: CallerDep, usage: UsageDep
 ) -> Any:
     """Score rows with the champion and answer `{"predictions": [...]}`, like MLflow."""
+    return await _score(request, settings, caller.name, usage)
+
+
+@router.post(
+    "/endpoints/{endpoint}/invocations",
+    response_model=Predictions,
+    openapi_extra={"requestBody": INVOCATION_BODY},
+    responses={**SCORING_RESPONSES, 404: {"model": Problem, "description": "No such endpoint."}},
+)
+async def invoke_endpoint(
+    request: Request,
+    settings: SettingsDep,
+    caller: CallerDep,
+    usage: UsageDep,
+    endpoint: Annotated[str, PathParam(max_length=256, description="The registered model's name.")],
+) -> Any:
+    """`/invocations` under the path MLflow's deployments client calls
+    (`get_deploy_client(url).predict(endpoint=<model name>, inputs=...)`), which sends the
+    key from `MLFLOW_TRACKING_TOKEN`."""
+    if endpoint != settings.model_name:
+        raise HTTPException(
+            404, f"no endpoint {endpoint!r}: this server scores {settings.model_name!r}"
+        )
+    return await _score(request, settings, caller.name, usage)
+
+
+async def _score(request: Request, settings: Settings, owner: str, usage: Usage) -> Response:
     body = await request.body()  # the guard holds it to IRISQ_INVOCATIONS_MAX_BYTES
     content_type = request.headers.get("content-type", "")
-    refuse_too_many_values(body)
-    refuse_too_many_values(body, b";")  # CSV from European spreadsheets
-    rows = await off_the_loop(lambda: _rows(content_type, body), len(body))
+    max_rows = settings.invocations_max_rows
+    refuse_too_many_values(body, max_rows)
+    refuse_too_many_values(body, max_rows, b";")  # CSV from European spreadsheets
+    rows = await off_the_loop(lambda: _rows(content_type, body, max_rows), len(body))
     refuse_over_rows_quota(usage, len(rows), settings)
-    job, finished = await submit_and_wait(
-        request, rows, CHAMPION, caller.name, settings.invocations_wait_seconds
+    wait = settings.invocations_wait_seconds
+    # One prediction job per 10,000 rows, sent at once: the predict workers share them.
+    chunks = [rows[start : start + MAX_ROWS] for start in range(0, len(rows), MAX_ROWS)]
+    outcomes = await asyncio.gather(
+        *(submit_and_wait(request, chunk, CHAMPION, owner, wait) for chunk in chunks)
     )
-    if not finished:
+    late = [job for job, finished in outcomes if not finished]
+    if late:
         raise HTTPException(
             504,
-            f"no result within {settings.invocations_wait_seconds:g} s; the job goes on: "
-            f"GET /v1/jobs/{job.job_id}",
-            {"Location": f"/v1/jobs/{job.job_id}"},
+            f"no result within {wait:g} s; {len(late)} of {len(chunks)} jobs go on: "
+            f"GET /v1/jobs/{late[0].job_id}",
+            {"Location": f"/v1/jobs/{late[0].job_id}"},
         )
-    if job.status is not JobStatus.SUCCEEDED or job.result is None:
-        message = job.error.message if job.error else job.status.value
-        raise HTTPException(503, f"the prediction did not succeed: {message}")
-    species = [prediction["species"] for prediction in job.result["predictions"]]
+    species: list[str] = []
+    for job, _ in outcomes:
+        species.extend(_species(job))
     return JSONResponse({"predictions": species})
 
 
-def _rows(content_type: str, body: bytes) -> list[list[float]]:
+def _species(job: Job) -> list[str]:
+    if job.status is not JobStatus.SUCCEEDED or not isinstance(job.result, PredictionResult):
+        message = job.error.message if job.error else job.status.value
+        raise HTTPException(
+            503,
+            f"the prediction did not succeed: {message}",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    return [prediction.species for prediction in job.result.predictions]
+
+
+def _rows(content_type: str, body: bytes, max_rows: int) -> list[list[float]]:
     """The validated rows of a scoring request (in a thread when the body is large)."""
     try:
-        records = invocations.parse(content_type, body)
-    except (invocations.TooManyRowsError, invocations.UnusableValueError) as exc:
+        return invocations.parse(content_type, body, max_rows)
+    except invocations.UnsupportedMediaError as exc:
+        raise HTTPException(415, str(exc)) from None
+    except invocations.TooManyRowsError as exc:
+        raise HTTPException(413, str(exc)) from None
+    except invocations.InvalidRowError as exc:
         raise HTTPException(422, str(exc)) from None
     except invocations.InvocationError as exc:
-        status = 415 if str(exc).startswith("unsupported content type") else 400
-        raise HTTPException(status, str(exc)) from None
-    try:
-        parsed = PredictionRequest.model_validate({"rows": records})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise HTTPException(422, f"{field_path(('body', *first['loc']))}: {first['msg']}") from None
-    return [row.as_list() for row in parsed.rows]
+        raise HTTPException(400, str(exc)) from None

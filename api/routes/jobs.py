@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from api.auth import CallerDep, may_see
 from api.deps import JobStoreDep
 from api.problems import AUTH_PROBLEMS, Problem
 from irisq.ids import JobIds
-from irisq.jobs import Job, JobStore
+from irisq.job_types import Job
+from irisq.jobs import JobStore
 from irisq.keys import Caller, KeyRing
 from irisq.results import ResultFiles
 
@@ -68,8 +69,8 @@ def get_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str 
     return find_job(request, jobs, job_id, caller)
 
 
-@router.delete(
-    "/{job_id}",
+@router.post(
+    "/{job_id}/cancel",
     response_model=Job,
     responses={
         **AUTH_PROBLEMS,
@@ -78,10 +79,26 @@ def get_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str 
     },
 )
 def cancel_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> Job:
-    """Cancel a queued or running job: it ends `canceled`; a running batch stops within a
-    second and leaves no files behind. A finished job cannot be canceled (`409`)."""
+    """Cancel a queued or running job: it ends `canceled` and stays readable; a running batch
+    stops within a second and leaves no files behind. A finished job cannot be canceled
+    (`409`); delete it instead."""
     job = find_job(request, jobs, job_id, caller)
     if not jobs.cancel(job_id, by=caller.name):
         ended = jobs.get(job_id) or job
         raise HTTPException(409, f"job {job_id!r} has already ended: it is {ended.status.value}")
     return jobs.get(job_id) or job
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={**AUTH_PROBLEMS, **NOT_FOUND},
+)
+def delete_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> None:
+    """Delete the job: its record, its result and its files, at once and for good; a job
+    still queued or running is stopped first. Then the id answers `410` to its owner."""
+    find_job(request, jobs, job_id, caller)
+    jobs.delete(job_id)
+    results: ResultFiles = request.app.state.results
+    results.delete(job_id)

@@ -17,7 +17,7 @@ from api.routes.jobs import with_result
 from api.submission import refuse_over_rows_quota
 from api.waiting import MAX_WAIT_SECONDS, JobWaiter, preferred_wait
 from irisq.ids import JobIds
-from irisq.jobs import Job
+from irisq.job_types import Job
 from irisq.schema import PredictionRequest
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from fastapi import APIRouter, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 
 from api.accepted import JobAccepted, accepted
 from api.auth import AdminDep
+from api.bodies import json_body_doc, json_model
 from api.deps import JobStoreDep, QueueDep, SettingsDep
 from api.problems import ADMIN_PROBLEMS, Problem
 from api.submission import enqueue
-from irisq.algorithms import TrainingRequest
-from irisq.jobs import JobKind
+from irisq.algorithms import Algorithm, TrainingRequest
+from irisq.job_types import JobKind
 from irisq.tasks import TRAIN_TASK
 
 router = APIRouter(prefix="/v1/training", tags=["training"])
@@ -21,10 +25,10 @@ router = APIRouter(prefix="/v1/training", tags=["training"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
     responses={**ADMIN_PROBLEMS, 422: {"model": Problem}, 503: {"model": Problem}},
+    openapi_extra={"requestBody": json_body_doc(TrainingRequest)},
 )
-def create_training(
+async def create_training(
     http: Request,
-    request: TrainingRequest,
     response: Response,
     jobs: JobStoreDep,
     queue: QueueDep,
@@ -33,7 +37,9 @@ def create_training(
 ) -> JobAccepted:
     """Queue a training run (admin keys); its result says whether the new version became
     champion."""
-    job = enqueue(
+    request = await json_model(http, TrainingRequest, union_tags=get_args(Algorithm))
+    job = await run_in_threadpool(
+        enqueue,
         queue,
         jobs,
         settings,

@@ -11,6 +11,7 @@ import streamlit as st
 
 from frontend import charts, client
 from frontend.status import follow, percent
+from irisq.job_types import BatchResult
 from irisq.settings import get_settings
 
 DEADLINE_SECONDS = 30 * 60
@@ -38,35 +39,43 @@ def _file(job_id: str, which: str) -> bytes:
 
 
 def _show(job: dict[str, Any]) -> None:
-    summary = job["result"]
+    summary = client.result_of(job)
+    assert isinstance(summary, BatchResult)
     job_id = job["job_id"]
     st.success(
-        f"Scored {summary['rows_scored']:,} of {summary['rows_read']:,} rows with model "
-        f"version {summary['model_version']}."
+        f"Scored {summary.rows_scored:,} of {summary.rows_read:,} rows with model "
+        f"version {summary.model_version}."
     )
     cells = st.columns(4)
-    cells[0].metric("Rows scored", f"{summary['rows_scored']:,}")
-    cells[1].metric("Rows rejected", f"{summary['rows_rejected']:,}")
-    cells[2].metric("Model version", summary["model_version"])
-    label = summary.get("label_column")
+    cells[0].metric("Rows scored", f"{summary.rows_scored:,}")
+    cells[1].metric("Rows rejected", f"{summary.rows_rejected:,}")
+    cells[2].metric("Model version", summary.model_version)
+    label = summary.label_column
     cells[3].metric(
         f"Accuracy vs '{label}'" if label else "Accuracy",
-        percent(summary.get("accuracy")),
+        percent(summary.accuracy),
         help=None if label else "The file has no species column to compare with.",
     )
     try:
         result = _file(job_id, "result")
-        errors = _file(job_id, "errors") if summary.get("rows_rejected") else None
+        errors = _file(job_id, "errors") if summary.rows_rejected else None
     except client.ApiError as exc:
         st.error(str(exc))
         return
     left, right = st.columns([1, 2])
     with left:
         st.caption("Rows per predicted species")
-        st.altair_chart(charts.counts(summary["counts"]), width="stretch")
+        st.altair_chart(charts.counts(summary.counts.model_dump()), width="stretch")
     with right:
         st.caption(f"First {PREVIEW_ROWS} rows of the result")
-        preview = pd.read_csv(io.BytesIO(result), nrows=PREVIEW_ROWS, dtype=str)
+        preview = pd.read_csv(
+            io.BytesIO(result),
+            nrows=PREVIEW_ROWS,
+            dtype=str,
+            sep=summary.delimiter,
+            encoding="utf-8-sig",
+            header=0,
+        )
         st.dataframe(preview, hide_index=True, height=min(36 * (len(preview) + 1) + 2, 400))
     st.download_button(
         "Download the scored CSV",
@@ -77,7 +86,7 @@ def _show(job: dict[str, Any]) -> None:
         key="batch.download",
     )
     if errors:
-        st.warning(f"{summary['rows_rejected']:,} rows were left out; the file lists why.")
+        st.warning(f"{summary.rows_rejected:,} rows were left out; the file lists why.")
         st.download_button(
             "Download the skipped rows",
             data=errors,
@@ -85,10 +94,38 @@ def _show(job: dict[str, Any]) -> None:
             mime="text/csv",
             key="batch.download_errors",
         )
+    st.button(
+        "Delete this job and its files",
+        key="batch.delete",
+        on_click=_delete,
+        args=(job_id,),
+        help="The upload, the scored file and the job's record go now, for good.",
+    )
+
+
+def _cancel(job_id: str) -> None:
+    try:
+        client.cancel_job(job_id)
+    except client.ApiError as exc:  # it ended meanwhile (409): the page shows how
+        st.session_state["batch.message"] = ("warning", str(exc))
+
+
+def _delete(job_id: str) -> None:
+    try:
+        client.delete_job(job_id)
+    except client.ApiError as exc:
+        st.session_state["batch.message"] = ("error", str(exc))
+        return
+    st.session_state["batch.job_id"] = None
+    st.session_state["batch.files"] = {}
+    st.session_state["batch.message"] = ("success", "The job and its files were deleted.")
 
 
 def _failed(job: dict[str, Any]) -> None:
     error = job["error"] or {}
+    if job["status"] == "canceled":
+        st.info("The job was canceled: nothing was scored, and its files are gone.")
+        return
     st.error(f"The file was not scored: {error.get('message', 'unknown error')}")
     details = error.get("details")
     if details:
@@ -117,16 +154,24 @@ on_invalid = st.radio(
 )
 if st.button("Score file", type="primary", key="batch.submit", disabled=uploaded is None):
     _upload(uploaded, on_invalid)
+message = st.session_state.pop("batch.message", None)
+if message:
+    getattr(st, message[0])(message[1])
 if st.session_state["batch.refused"]:
     st.error(st.session_state["batch.refused"])
 elif st.session_state["batch.job_id"]:
+    running = st.session_state["batch.job_id"]
+    cancel = st.empty()  # shown while the job runs; a click stops it (and reruns the page)
+    cancel.button("Cancel", key="batch.cancel", on_click=_cancel, args=(running,))
     finished = follow(
         st.session_state["batch.job_id"],
         DEADLINE_SECONDS,
         POLL_SECONDS,
         "The file is still being scored; come back to this page to follow it.",
     )
+    if finished is not None:
+        cancel.empty()
     if finished and finished["status"] == "succeeded":
         _show(finished)
-    elif finished and finished["status"] == "failed":
+    elif finished and finished["status"] in ("failed", "canceled"):
         _failed(finished)

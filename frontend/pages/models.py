@@ -29,11 +29,13 @@ table = pd.DataFrame(
         {
             "champion": "★" if v["is_champion"] else "",
             "version": int(v["version"]),
-            "algorithm": v["algorithm"],
+            "algorithm": (v["training"] or {}).get("algorithm", "—"),
             "accuracy": v["metrics"].get("accuracy"),
             "macro F1": v["metrics"].get("f1_macro"),
             "created": pd.Timestamp(v["created_at"]).tz_convert(None),
-            "parameters": ", ".join(f"{k}={p}" for k, p in sorted(v["params"].items())),
+            "parameters": ", ".join(
+                f"{k}={p}" for k, p in sorted((v["training"] or {}).get("params", {}).items())
+            ),
             "trained here": "yes" if v.get("signed") else "no: never loaded",
         }
         for v in versions

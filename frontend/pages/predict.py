@@ -9,6 +9,7 @@ import streamlit as st
 
 from frontend import charts, client
 from frontend.status import status_state
+from irisq.job_types import PredictionResult
 from irisq.ranges import OBSERVED_RANGES, TYPICAL_FLOWERS
 from irisq.schema import FEATURES
 
@@ -101,9 +102,11 @@ def _predict(row: dict[str, float]) -> None:
     elif job["status"] != "succeeded":
         st.warning(f"No answer within {POLL_DEADLINE_SECONDS:.0f} s; the job is {job['status']}.")
     else:
-        prediction = job["result"]["predictions"][0]
+        result = client.result_of(job)
+        assert isinstance(result, PredictionResult)
+        prediction = result.predictions[0].model_dump()
         species = prediction["species"]
-        last = {"row": row, "prediction": prediction, "version": job["result"]["model_version"]}
+        last = {"row": row, "prediction": prediction, "version": result.model_version}
         st.session_state["predict.last"] = last
         st.session_state["predict.history"].insert(
             0,
@@ -111,7 +114,7 @@ def _predict(row: dict[str, float]) -> None:
                 **row,
                 "species": species,
                 "confidence": prediction["probabilities"][species],
-                "model_version": job["result"]["model_version"],
+                "model_version": result.model_version,
             },
         )
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from frontend import charts, client
 from frontend.status import follow
+from irisq.job_types import TrainingResult
 
 DEADLINE_SECONDS = 5 * 60
 POLL_SECONDS = 0.3
@@ -53,26 +54,26 @@ def _params(algorithm: str) -> dict[str, Any]:
     }
 
 
-def _show(result: dict[str, Any]) -> None:
-    version = result["model_version"]
-    if result["promoted"]:
-        st.success(f"Version {version} is the new champion: {result['reason']}.")
+def _show(result: TrainingResult) -> None:
+    version = result.model_version
+    if result.promoted:
+        st.success(f"Version {version} is the new champion: {result.reason}.")
     else:
-        st.info(f"Version {version} was registered but not promoted: {result['reason']}.")
-    metrics = result["metrics"]
+        st.info(f"Version {version} was registered but not promoted: {result.reason}.")
+    metrics = result.metrics
     cells = st.columns(3)
     cells[0].metric("Test accuracy", f"{metrics['accuracy']:.1%}")
     cells[1].metric("Macro F1", f"{metrics['f1_macro']:.3f}")
-    previous = result.get("previous_champion")
+    previous = result.previous_champion
     cells[2].metric(
         "Champion before",
-        f"{previous['accuracy']:.1%}" if previous else "none",
-        help=f"version {previous['version']}" if previous else None,
+        f"{previous.accuracy:.1%}" if previous else "none",
+        help=f"version {previous.version}" if previous else None,
     )
     left, right = st.columns(2)
     with left:
         st.caption("Confusion matrix on the 45 test flowers")
-        st.altair_chart(charts.confusion(result["confusion_matrix"]), width="stretch")
+        st.altair_chart(charts.confusion(result.confusion_matrix.model_dump()), width="stretch")
     with right:
         st.caption("Per species")
         per_species = pd.DataFrame(
@@ -81,11 +82,11 @@ def _show(result: dict[str, Any]) -> None:
                     "precision": metrics[f"precision_{species}"],
                     "recall": metrics[f"recall_{species}"],
                 }
-                for species in result["confusion_matrix"]["labels"]
+                for species in result.confusion_matrix.labels
             }
         ).T
         st.dataframe(per_species.style.format("{:.1%}"))
-    st.link_button("Open this run in MLflow", result["run_url"])
+    st.link_button("Open this run in MLflow", result.run_url)
 
 
 st.session_state.setdefault("train.job_id", None)
@@ -104,14 +105,34 @@ if st.button("Retrain", type="primary", key="train.submit"):
         st.session_state["train.job_id"] = client.submit_training(algorithm, params)["job_id"]
     except client.ApiError as exc:
         st.error(str(exc))
+
+
+def _cancel(job_id: str) -> None:
+    try:
+        client.cancel_job(job_id)
+    except client.ApiError as exc:  # it ended meanwhile (409): the page shows how
+        st.session_state["train.message"] = str(exc)
+
+
 if st.session_state["train.job_id"]:
+    running = st.session_state["train.job_id"]
+    cancel = st.empty()  # shown while training runs; a click stops it (and reruns the page)
+    cancel.button("Cancel training", key="train.cancel", on_click=_cancel, args=(running,))
     job = follow(
         st.session_state["train.job_id"],
         DEADLINE_SECONDS,
         POLL_SECONDS,
         "Training is still running; come back to this page to follow it.",
     )
+    if job is not None:
+        cancel.empty()
+    if message := st.session_state.pop("train.message", None):
+        st.warning(message)
     if job and job["status"] == "succeeded":
-        _show(job["result"])
+        result = client.result_of(job)
+        assert isinstance(result, TrainingResult)
+        _show(result)
     elif job and job["status"] == "failed":
         st.error(f"Training failed: {job['error']['message']}")
+    elif job and job["status"] == "canceled":
+        st.info("Training was canceled; it stopped at its next stage.")

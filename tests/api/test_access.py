@@ -65,14 +65,15 @@ def test_a_job_is_visible_to_its_key_and_admins_only(keyed: TestClient, stack: S
     mine = keyed.get(f"/v1/jobs/{job_id}", headers=bearer(ALICE))
     theirs = keyed.get(f"/v1/jobs/{job_id}", headers=bearer(BOB))
     admin = keyed.get(f"/v1/jobs/{job_id}", headers=bearer(ADMIN))
-    bob_cancels = keyed.delete(f"/v1/jobs/{job_id}", headers=bearer(BOB))
+    bob_cancels = keyed.post(f"/v1/jobs/{job_id}/cancel", headers=bearer(BOB))
+    bob_deletes = keyed.delete(f"/v1/jobs/{job_id}", headers=bearer(BOB))
 
     assert (mine.status_code, admin.status_code) == (200, 200)
     assert mine.json()["owner"] == "alice"
     # Another key cannot even learn that the job exists: the same 404 as a made-up id.
-    assert (theirs.status_code, bob_cancels.status_code) == (404, 404)
+    assert (theirs.status_code, bob_cancels.status_code, bob_deletes.status_code) == (404,) * 3
     assert theirs.json()["detail"] == f"no job with id {job_id!r}"
-    assert stack.wait(job_id)["status"] == "succeeded"  # Bob's DELETE changed nothing
+    assert stack.wait(job_id)["status"] == "succeeded"  # Bob's cancel and DELETE did nothing
 
 
 def test_open_mode_says_so_and_production_refuses_it(stack: Stack) -> None:

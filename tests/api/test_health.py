@@ -79,5 +79,5 @@ def test_models_lists_versions_newest_first_with_one_champion(stack: Stack) -> N
     assert versions == sorted(versions, reverse=True)
     assert [v["version"] for v in body["versions"] if v["is_champion"]] == [body["champion"]]
     first = body["versions"][-1]
-    assert first["algorithm"] == "logistic_regression"  # the bootstrapped champion
+    assert first["training"]["algorithm"] == "logistic_regression"  # the bootstrapped champion
     assert set(first["metrics"]) == {"accuracy", "f1_macro"}

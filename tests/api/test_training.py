@@ -22,11 +22,14 @@ def test_a_weak_model_is_registered_but_the_champion_stays(stack: Stack) -> None
     assert "below the champion's" in result["reason"]
     assert result["previous_champion"]["version"] == champion_before
     assert result["metrics"]["accuracy"] < result["previous_champion"]["accuracy"]
-    assert result["params"] == {"max_depth": 1, "min_samples_leaf": 1, "criterion": "gini"}
+    assert result["training"] == {
+        "algorithm": "decision_tree",
+        "params": {"max_depth": 1, "min_samples_leaf": 1, "criterion": "gini"},
+    }
     models = stack.api.get("/v1/models").json()
     assert models["champion"] == champion_before
     listed = {v["version"]: v for v in models["versions"]}
-    assert listed[result["model_version"]]["algorithm"] == "decision_tree"
+    assert listed[result["model_version"]]["training"] == result["training"]
     assert listed[result["model_version"]]["is_champion"] is False
 
 
@@ -76,7 +79,7 @@ def test_predictions_follow_the_champion_when_it_moves(stack: Stack) -> None:
 
     # Training is seeded, so the champion's own recipe scores exactly as well and the gate
     # ("at least as good") promotes it; the predict worker must notice without a restart.
-    trained = stack.train(champion["algorithm"], champion["params"])
+    trained = stack.train(champion["training"]["algorithm"], champion["training"]["params"])
     assert trained["result"]["promoted"] is True, trained["result"]["reason"]
     new = trained["result"]["model_version"]
     assert new != before

@@ -92,7 +92,7 @@ def test_a_body_that_is_not_json_is_422(api: TestClient) -> None:
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"algorithm": "xgboost"}, "algorithm: Input should be 'logistic_regression'"),
+        ({"algorithm": "xgboost"}, "algorithm: Input tag 'xgboost' found using 'algorithm'"),
         ({"algorithm": "svc", "params": {"C": -1}}, "params.C: Input should be greater than 0"),
         ({"algorithm": "knn", "params": {"depth": 3}}, "params.depth: Extra inputs"),
         (
@@ -100,7 +100,7 @@ def test_a_body_that_is_not_json_is_422(api: TestClient) -> None:
             "params.n_estimators: Input should be a valid integer",
         ),
         ({"algorithm": "svc", "params": {"gamma": -1.0}}, "gamma must be"),
-        ({"algorithm": "svc", "params": []}, "params: Input should be a valid dictionary"),
+        ({"algorithm": "svc", "params": []}, "params: Input should be an object"),
     ],
 )
 def test_bad_training_requests_are_422_naming_the_parameter(

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.batching import MicroBatcher, Pending
 from api.main import create_app
 from devstack.processes import wait_for
-from irisq.jobs import Job, JobKind, JobStatus
+from irisq.job_types import Job, JobKind, JobStatus
 from tests.support.stack import SETOSA, VIRGINICA, Stack, metric_samples
 
 

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from devstack.processes import celery_worker, redis_server, wait_for
-from irisq.jobs import FINAL_STATUSES
+from irisq.job_types import FINAL_STATUSES
 from irisq.settings import Settings
 from tests.support.stack import Stack
 

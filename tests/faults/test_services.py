@@ -168,7 +168,7 @@ def test_cancel_stops_a_running_batch_within_a_second_and_leaves_no_files(
         fault_stack.wait_running(job_id, progress=0.05)
         folder = fault_stack.settings.batch_dir / job_id
         started = time.monotonic()
-        response = fault_stack.api.delete(f"/v1/jobs/{job_id}")
+        response = fault_stack.api.post(f"/v1/jobs/{job_id}/cancel")
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "canceled"
         wait_for(lambda: not folder.exists(), 5, "the batch's files removed", every=0.01)
@@ -178,4 +178,4 @@ def test_cancel_stops_a_running_batch_within_a_second_and_leaves_no_files(
     assert stopped < 1.0
     assert job["status"] == "canceled"
     assert fault_stack.api.get(f"/v1/batches/{job_id}/result").status_code == 409
-    assert fault_stack.api.delete(f"/v1/jobs/{job_id}").status_code == 409
+    assert fault_stack.api.post(f"/v1/jobs/{job_id}/cancel").status_code == 409

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import redis
 
 from devstack.processes import wait_for
+from irisq.job_types import FINAL_STATUSES, JobKind, JobStatus, PredictionResult
 from irisq.jobs import (
     ANNOUNCED_RECORD_MAX_BYTES,
     DONE_CHANNEL,
-    FINAL_STATUSES,
-    JobKind,
-    JobStatus,
     JobStore,
     StartOutcome,
     parse_announcement,
@@ -41,12 +40,12 @@ def test_a_job_goes_from_queued_to_succeeded(redis_client: redis.Redis) -> None:
         1,
     )
 
-    store.succeed(job.job_id, {"model_version": "1", "predictions": []})
+    store.succeed(job.job_id, _result("1"))
     done = store.get(job.job_id)
     assert done is not None
     assert done.status is JobStatus.SUCCEEDED
     assert done.progress == 1
-    assert done.result == {"model_version": "1", "predictions": []}
+    assert done.result == PredictionResult.model_validate_json(_result("1"))
     assert done.finished_at is not None
 
 
@@ -69,7 +68,7 @@ def test_unknown_and_expired_jobs_are_gone_and_stay_gone(redis_client: redis.Red
 
     assert store.get("no-such-job") is None
     wait_for(lambda: store.get(job.job_id) is None, 5, "the record expired")
-    store.succeed(job.job_id, {"late": True})  # a worker finishing after expiry
+    store.succeed(job.job_id, _result("1"))  # a worker finishing after expiry
     store.progress(job.job_id, 0.5, "scoring")
     assert store.start(job.job_id) is StartOutcome.SKIPPED
     assert store.get(job.job_id) is None
@@ -119,14 +118,15 @@ def test_the_first_outcome_stands(redis_client: redis.Redis) -> None:
     job = store.create(JobKind.PREDICTION, new_id(), task={"name": "irisq.predict", "args": []})
     store.start(job.job_id)
 
-    assert store.succeed(job.job_id, {"model_version": "1"}) is True
-    assert store.succeed(job.job_id, {"model_version": "2"}) is False
+    assert store.succeed(job.job_id, _result("1")) is True
+    assert store.succeed(job.job_id, _result("2")) is False
     assert store.fail(job.job_id, "internal_error", "late") is False
     assert store.cancel(job.job_id, by="alice") is False
 
     done = store.get(job.job_id)
     assert done is not None
-    assert (done.status, done.result) == (JobStatus.SUCCEEDED, {"model_version": "1"})
+    assert done.result is not None
+    assert (done.status, done.result.model_version) == (JobStatus.SUCCEEDED, "1")
     assert store.task(job.job_id) is None  # the re-send copy goes once the job has ended
     assert job.job_id not in store.queued_before(float("inf"))
     assert job.job_id not in store.running_before(float("inf"))
@@ -144,9 +144,9 @@ def test_a_job_end_is_announced_with_its_record_unless_that_is_large(
         pubsub.subscribe(DONE_CHANNEL)
         pubsub.get_message(timeout=2)  # the subscription's confirmation
         store.start(small.job_id)
-        store.succeed(small.job_id, {"predictions": [{"species": "setosa"}]})
+        store.succeed(small.job_id, _result("1"))
         store.start(large.job_id)
-        store.succeed(large.job_id, {"padding": "x" * ANNOUNCED_RECORD_MAX_BYTES})
+        store.succeed(large.job_id, _result("1", padding="x" * ANNOUNCED_RECORD_MAX_BYTES))
         messages = [pubsub.get_message(timeout=2) for _ in range(2)]
 
     (small_id, record), (large_id, nothing) = (
@@ -156,3 +156,9 @@ def test_a_job_end_is_announced_with_its_record_unless_that_is_large(
     assert record is not None
     assert JobStore.parse(record) == store.get(small.job_id)  # the whole record came along
     assert (large_id, nothing) == (large.job_id, None)  # the id alone: read it if waiting
+
+
+def _result(version: str, **extra: str) -> str:
+    """A prediction result's JSON, as a worker stores it (`extra` fields are ignored)."""
+    result = {"kind": "prediction", "model_version": version, "model_source": "registry"}
+    return json.dumps({**result, "predictions": [], **extra})

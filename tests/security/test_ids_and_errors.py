@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from devstack.processes import wait_for
-from irisq.jobs import JobKind, JobStore
+from irisq.job_types import JobKind
+from irisq.jobs import JobStore
 from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK
 from tests.support.stack import SETOSA, Stack
 

@@ -72,7 +72,7 @@ def registry(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         settings = stack.settings.model_copy(
             update={"mlflow_tracking_uri": url, "models_dir": root / "models"}
         )
-        champion = train_and_register("logistic_regression", {}, settings)["model_version"]
+        champion = train_and_register("logistic_regression", {}, settings).model_version
         # A Redis database of its own: the session's workers must not take these tasks.
         redis_url = stack.settings.redis_url.rsplit("/", 1)[0] + "/5"
         redis.Redis.from_url(redis_url).flushdb()

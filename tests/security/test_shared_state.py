@@ -3,6 +3,7 @@ results outside Redis, and finished jobs trimmed per key. Real Redis, real worke
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from devstack.processes import celery_worker, redis_server, wait_for
-from irisq.jobs import FINAL_STATUSES, JobKind, JobStore
+from irisq.job_types import FINAL_STATUSES, JobKind
+from irisq.jobs import JobStore
 from irisq.keys import hash_key, new_key
 from irisq.quotas import OwnerKeys
 from irisq.settings import ApiKey, Settings
@@ -106,8 +108,8 @@ def test_one_key_flooding_meets_its_quota_and_others_go_on(stack: Stack, tmp_pat
             accepted.append(answer.json()["job_id"])
         bob = private.post("bob", [SETOSA])
         alice_reads = private.get("alice", accepted[0])
-        alice_cancels = private.api.delete(
-            f"/v1/jobs/{accepted[-1]}", headers=bearer(private.keys["alice"])
+        alice_cancels = private.api.post(
+            f"/v1/jobs/{accepted[-1]}/cancel", headers=bearer(private.keys["alice"])
         )
         with private.worker():
             statuses = private.wait_all("alice", accepted, 180)
@@ -151,7 +153,9 @@ def test_admission_refuses_new_work_before_redis_is_full(stack: Stack, tmp_path:
             accepted.append(answer.json()["job_id"])
         memory = private.redis.info("memory")
         bob_reads = private.get("bob", bob_job)
-        bob_cancels = private.api.delete(f"/v1/jobs/{bob_job}", headers=bearer(private.keys["bob"]))
+        bob_cancels = private.api.post(
+            f"/v1/jobs/{bob_job}/cancel", headers=bearer(private.keys["bob"])
+        )
         alice_reads = private.get("alice", accepted[-1])
         with private.worker():
             statuses = private.wait_all("alice", accepted, 300)
@@ -210,7 +214,7 @@ def test_under_memory_pressure_the_oldest_finished_jobs_go(stack: Stack, tmp_pat
                 {job_id: "alice"},
             )
             store.start(job_id)
-            store.succeed(job_id, {"padding": "x" * 12_000})
+            store.succeed(job_id, padded_result(12_000))
         queued = ids.new("alice")
         store.create_many(
             JobKind.PREDICTION,
@@ -258,3 +262,9 @@ def test_a_key_cannot_store_more_bytes_than_its_quota(stack: Stack, tmp_path: Pa
     assert "quota is 200,000 bytes" in refused.json()["detail"]
     assert bob.status_code == 202  # per key
     assert len(folders) == 2  # the refused upload left nothing behind
+
+
+def padded_result(size: int) -> str:
+    """A prediction result's JSON of about `size` bytes (the padding field is ignored)."""
+    result = {"kind": "prediction", "model_version": "1", "model_source": "registry"}
+    return json.dumps({**result, "predictions": [], "padding": "x" * size})

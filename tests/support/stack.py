@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.processes import wait_for
-from irisq.jobs import FINAL_STATUSES
+from irisq.job_types import FINAL_STATUSES
 from irisq.settings import Settings
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}

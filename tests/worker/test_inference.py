@@ -32,7 +32,7 @@ def test_no_champion_is_a_clear_error(sqlite_settings: Settings) -> None:
 
 
 def test_models_load_once_and_follow_the_alias(sqlite_settings: Settings) -> None:
-    first = train_and_register("logistic_regression", {}, sqlite_settings)["model_version"]
+    first = train_and_register("logistic_regression", {}, sqlite_settings).model_version
     clock = Clock()
     registry = Registry(sqlite_settings)
     cache = ModelCache(registry, refresh_seconds=5, clock=clock)
@@ -42,11 +42,11 @@ def test_models_load_once_and_follow_the_alias(sqlite_settings: Settings) -> Non
     assert cache.get()[1] is estimator  # cached: not loaded again
 
     second = train_and_register("logistic_regression", {"C": 2.0}, sqlite_settings)
-    registry.promote(second["model_version"])  # the alias moves, whatever the gate said
+    registry.promote(second.model_version)  # the alias moves, whatever the gate said
     assert cache.get()[0] == first  # within the refresh interval the old champion serves
 
     clock.now += 5
-    assert cache.get()[0] == second["model_version"]
+    assert cache.get()[0] == second.model_version
     assert cache.get("1")[0] == "1"
 
 
@@ -63,20 +63,21 @@ def test_scoring_keeps_row_order_and_probabilities_sum_to_one(sqlite_settings: S
 
     result = predict(cache, x_test.tolist(), "champion")
 
-    predicted = [p["species"] for p in result["predictions"]]
+    predicted = [p.species for p in result.predictions]
     assert np.mean(np.array(predicted) == y_test) > 0.85
-    for p in result["predictions"]:
-        assert sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-5)
-        assert p["probabilities"][p["species"]] == max(p["probabilities"].values())
+    for p in result.predictions:
+        probabilities = p.probabilities.model_dump()
+        assert sum(probabilities.values()) == pytest.approx(1, abs=1e-5)
+        assert probabilities[p.species] == max(probabilities.values())
     version, estimator = cache.get()
     assert score(estimator, x_test[:1].tolist())[0]["species"] == predicted[0]
-    assert result["model_version"] == version
+    assert result.model_version == version
 
 
 def test_a_copy_from_another_registry_is_replaced(sqlite_settings: Settings) -> None:
     """Version numbers start again in a new registry (`make clean-var`): a local copy of an
     old "version 1" must not serve for the new one."""
-    version = train_and_register("logistic_regression", {}, sqlite_settings)["model_version"]
+    version = train_and_register("logistic_regression", {}, sqlite_settings).model_version
     registry = Registry(sqlite_settings)
     registry.load(version)  # makes the local copy
     trust = registry.copies / version / TRUST_FILE
@@ -101,7 +102,7 @@ def test_a_version_found_missing_serves_once_it_becomes_the_champion(
         cache.get(upcoming)
 
     trained = train_and_register("logistic_regression", {}, sqlite_settings)
-    registry.promote(trained["model_version"])
+    registry.promote(trained.model_version)
 
-    assert trained["model_version"] == upcoming
+    assert trained.model_version == upcoming
     assert cache.get()[0] == upcoming  # the champion, though just remembered as missing

@@ -6,7 +6,8 @@ import os
 import time
 import uuid
 
-from irisq.jobs import QUEUED_INDEX, JobKind, JobStore
+from irisq.job_types import JobKind
+from irisq.jobs import QUEUED_INDEX, JobStore
 from irisq.queueing import make_celery, task_message
 from irisq.tasks import PREDICT_TASK
 from tests.support.stack import Stack

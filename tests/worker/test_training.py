@@ -25,9 +25,9 @@ def test_the_first_model_becomes_champion_and_is_fully_tracked(sqlite_settings: 
         report=lambda _, stage: stages.append(stage),
     )
 
-    assert result["promoted"] is True
-    assert result["reason"] == "no champion was registered yet"
-    assert Registry(sqlite_settings).champion_version() == result["model_version"]
+    assert result.promoted is True
+    assert result.reason == "no champion was registered yet"
+    assert Registry(sqlite_settings).champion_version() == result.model_version
     assert stages == [
         "loading_data",
         "training",
@@ -38,12 +38,12 @@ def test_the_first_model_becomes_champion_and_is_fully_tracked(sqlite_settings: 
         "exporting",
     ]
     client = MlflowClient(sqlite_settings.mlflow_tracking_uri)
-    run = client.get_run(result["run_id"])
+    run = client.get_run(result.run_id)
     assert run.data.params["algorithm"] == "logistic_regression"
-    assert run.data.metrics["accuracy"] == pytest.approx(result["metrics"]["accuracy"])
-    artifacts = {a.path for a in client.list_artifacts(result["run_id"])}
+    assert run.data.metrics["accuracy"] == pytest.approx(result.metrics["accuracy"])
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"confusion_matrix.png", "confusion_matrix.json"} <= artifacts
-    version = client.get_model_version(sqlite_settings.model_name, result["model_version"])
+    version = client.get_model_version(sqlite_settings.model_name, result.model_version)
     assert version.tags["irisq.job_id"] == "job-1"
     assert json.loads(version.tags["irisq.params"]) == {"C": 1.0, "max_iter": 1000}
 
@@ -51,10 +51,10 @@ def test_the_first_model_becomes_champion_and_is_fully_tracked(sqlite_settings: 
 def test_the_export_is_the_same_model_under_the_seed_name(sqlite_settings: Settings) -> None:
     result = train_and_register("svc", {"kernel": "linear"}, sqlite_settings)
 
-    path = sqlite_settings.models_dir / result["export"]
+    path = sqlite_settings.models_dir / result.export
     assert path in exported(sqlite_settings)
     _, x_test, _, _ = iris_split()
-    registered = Registry(sqlite_settings).load(result["model_version"])
+    registered = Registry(sqlite_settings).load(result.model_version)
     assert (joblib.load(path).predict_proba(x_test) == registered.predict_proba(x_test)).all()
 
 
@@ -64,16 +64,16 @@ def test_a_worse_model_is_registered_but_not_promoted(sqlite_settings: Settings)
 
     result = train_and_register("decision_tree", {"max_depth": 1}, sqlite_settings)
 
-    assert result["promoted"] is False
-    assert f"below the champion's (version {champion}" in result["reason"]
+    assert result.promoted is False
+    assert f"below the champion's (version {champion}" in result.reason
     assert registry.champion_version() == champion
-    assert result["model_version"] != champion
+    assert result.model_version != champion
 
 
 @pytest.mark.parametrize("algorithm", ["random_forest", "knn"])
 def test_every_algorithm_trains_and_registers(sqlite_settings: Settings, algorithm: str) -> None:
     result = train_and_register(algorithm, {}, sqlite_settings)
 
-    assert result["metrics"]["accuracy"] > 0.85
-    loaded = Registry(sqlite_settings).load(result["model_version"])
+    assert result.metrics["accuracy"] > 0.85
+    loaded = Registry(sqlite_settings).load(result.model_version)
     assert list(loaded.classes_) == ["setosa", "versicolor", "virginica"]
