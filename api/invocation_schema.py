@@ -58,10 +58,12 @@ _PARAMS: dict[str, Any] = {
 def _format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
-        "title": name,
         "required": [name],
-        "properties": {name: schema, "params": _PARAMS},
+        "properties": {name: schema, "params": {"$ref": f"{_REF}InferenceParams"}},
     }
+
+
+_REF = "#/components/schemas/"
 
 
 _SPLIT: dict[str, Any] = {
@@ -93,14 +95,67 @@ EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "instances": {"instances": [_ROW]},
     "inputs": {"inputs": {feature: [value] for feature, value in zip(FEATURES, _ROW, strict=True)}},
 }
-JSON_SCHEMA: Final[dict[str, Any]] = {
+# Named in the document's components, so that every scoring route (and a client generated
+# from the document) shares one definition of each.
+COMPONENTS: Final[dict[str, dict[str, Any]]] = {
+    "InferenceParams": _PARAMS,
+    "Measurement": _CELL,
+    "MeasurementRow": {**_ROW_LIST, "items": {"$ref": f"{_REF}Measurement"}},
+    "MeasurementRecord": {
+        **_RECORD,
+        "properties": {feature: {"$ref": f"{_REF}Measurement"} for feature in FEATURES},
+    },
+    "MeasurementColumns": {
+        **_COLUMNS,
+        "properties": {
+            feature: {"type": "array", "items": {"$ref": f"{_REF}Measurement"}, "minItems": 1}
+            for feature in FEATURES
+        },
+    },
+}
+_ROWS_BY_REF: dict[str, Any] = {
     "oneOf": [
-        _format("dataframe_split", _SPLIT),
-        _format("dataframe_records", {"type": "array", "items": _RECORD, "minItems": 1}),
-        _format("instances", _ROWS),
-        _format("inputs", _ROWS),
+        {"type": "array", "items": {"$ref": f"{_REF}MeasurementRow"}, "minItems": 1},
+        {"type": "array", "items": {"$ref": f"{_REF}MeasurementRecord"}, "minItems": 1},
+        {"$ref": f"{_REF}MeasurementColumns"},
     ]
 }
+_SPLIT_BY_REF: dict[str, Any] = {
+    **_SPLIT,
+    "properties": {
+        **_SPLIT["properties"],
+        "data": {"type": "array", "items": {"$ref": f"{_REF}MeasurementRow"}, "minItems": 1},
+    },
+}
+COMPONENTS.update(
+    {
+        "DataframeSplitInput": _format("dataframe_split", _SPLIT_BY_REF),
+        "DataframeRecordsInput": _format(
+            "dataframe_records",
+            {"type": "array", "items": {"$ref": f"{_REF}MeasurementRecord"}, "minItems": 1},
+        ),
+        "InstancesInput": _format("instances", _ROWS_BY_REF),
+        "InputsInput": _format("inputs", _ROWS_BY_REF),
+    }
+)
+JSON_SCHEMA: Final[dict[str, Any]] = {
+    "oneOf": [
+        {"$ref": f"{_REF}{name}"}
+        for name in (
+            "DataframeSplitInput",
+            "DataframeRecordsInput",
+            "InstancesInput",
+            "InputsInput",
+        )
+    ]
+}
+
+
+def add_components(document: dict[str, Any]) -> None:
+    """Put the schemas `JSON_SCHEMA` refers to into `document`."""
+    document.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
+
+
 CSV_EXAMPLE: Final = ",".join(FEATURES) + "\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
 
 INVOCATION_BODY: Final[dict[str, Any]] = {

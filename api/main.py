@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -16,7 +17,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from api import metrics, problems
+from api import invocation_schema, metrics, problems
 from api.admission import Admission
 from api.batching import MicroBatcher
 from api.bodies import add_documented_schemas
@@ -55,6 +56,12 @@ MLflow's scoring protocol without an API key, for clients that cannot send one (
 `IRISQ_SCORING_CALLER` (`predict` role): its rate limit, its quotas. Bind it to the internal
 network only; the public API at port 8002 keeps asking for keys.
 """
+
+
+def _add_schemas(document: dict[str, Any]) -> None:
+    """The schemas the routes that read their own bodies refer to."""
+    add_documented_schemas(document)
+    invocation_schema.add_components(document)
 
 
 class OpenApiRefusedError(RuntimeError):
@@ -186,7 +193,7 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
     app.state.metrics = metrics.instrument(app, client)
     app.state.observe_group = metrics.micro_batch_observer(app.state.metrics)
     problems.install(app)
-    problems.document(app, open_api=keys.open or keyless is not None, extra=add_documented_schemas)
+    problems.document(app, open_api=keys.open or keyless is not None, extra=_add_schemas)
     served = (predictions, batches, training, jobs, models, me, health, invocations, metrics)
     routers = [m.router for m in (served if keyless is None else (health, invocations, metrics))]
     for router in routers:

@@ -6,6 +6,16 @@ import httpx
 import respx
 from streamlit.testing.v1 import AppTest
 
+from irisq.algorithms import training_from
+from irisq.job_types import (
+    BatchResult,
+    ConfusionMatrix,
+    FeatureColumns,
+    PreviousChampion,
+    SpeciesCounts,
+    TrainingResult,
+)
+from irisq.schema import FEATURES, SPECIES
 from tests.frontend.conftest import APP, READY, job
 
 BATCH = "b0000000-0000-4000-8000-000000000001"
@@ -16,16 +26,21 @@ RESULT = (
     b"probability_versicolor,probability_virginica,model_version\n"
     b"5.1,3.5,1.4,0.2,setosa,0.97,0.02,0.01,3\n"
 )
-SUMMARY = {
-    "model_version": "3",
-    "rows_read": 1,
-    "rows_scored": 1,
-    "rows_rejected": 0,
-    "counts": {"setosa": 1, "versicolor": 0, "virginica": 0},
-    "label_column": None,
-    "labelled_rows": 0,
-    "accuracy": None,
-}
+# The fakes are the contract's own models, so they cannot drift from what workers write.
+SUMMARY = BatchResult(
+    model_version="3",
+    model_source="registry",
+    rows_read=1,
+    rows_scored=1,
+    rows_rejected=0,
+    counts=SpeciesCounts(setosa=1),
+    label_column=None,
+    labelled_rows=0,
+    accuracy=None,
+    delimiter=",",
+    columns=FeatureColumns(**{f: f for f in FEATURES}),
+    on_invalid="reject",
+).model_dump(mode="json")
 
 
 def _page(name: str) -> AppTest:
@@ -71,26 +86,25 @@ def test_a_refused_file_job_lists_its_bad_cells(api: respx.MockRouter) -> None:
 
 def test_train_page_follows_stages_and_shows_the_verdict(api: respx.MockRouter) -> None:
     submitted = api.post("/v1/training").respond(202, json={"job_id": TRAINING})
-    result = {
-        "model_version": "5",
-        "promoted": False,
-        "reason": "test accuracy 0.6667 is below the champion's (version 4: 0.9111)",
-        "metrics": {
+    result = TrainingResult(
+        run_id="abc",
+        experiment_id="1",
+        model_version="5",
+        training=training_from("decision_tree", {"max_depth": 1}),
+        promoted=False,
+        reason="test accuracy 0.6667 is below the champion's (version 4: 0.9111)",
+        metrics={
             "accuracy": 0.6667,
             "f1_macro": 0.55,
-            **{
-                f"{m}_{s}": 0.5
-                for m in ("precision", "recall")
-                for s in ("setosa", "versicolor", "virginica")
-            },
+            **{f"{m}_{s}": 0.5 for m in ("precision", "recall") for s in SPECIES},
         },
-        "confusion_matrix": {
-            "labels": ["setosa", "versicolor", "virginica"],
-            "matrix": [[15, 0, 0], [0, 15, 0], [0, 15, 0]],
-        },
-        "previous_champion": {"version": "4", "accuracy": 0.9111},
-        "run_url": "http://mlflow.test/#/experiments/1/runs/abc",
-    }
+        confusion_matrix=ConfusionMatrix(
+            labels=list(SPECIES), matrix=[[15, 0, 0], [0, 15, 0], [0, 15, 0]]
+        ),
+        previous_champion=PreviousChampion(version="4", accuracy=0.9111),
+        export="model_2026_11_26_T10_00_00.joblib",
+        run_url="http://mlflow.test/#/experiments/1/runs/abc",
+    ).model_dump(mode="json")
     api.get(f"/v1/jobs/{TRAINING}").mock(
         side_effect=[
             httpx.Response(
@@ -115,8 +129,7 @@ def test_train_page_follows_stages_and_shows_the_verdict(api: respx.MockRouter) 
 
 def test_models_page_marks_the_champion(api: respx.MockRouter) -> None:
     version = {
-        "algorithm": "svc",
-        "params": {"C": 1.0},
+        "training": training_from("svc", {"C": 1.0}).model_dump(mode="json"),
         "metrics": {"accuracy": 0.93, "f1_macro": 0.93},
         "created_at": "2026-11-26T10:00:00Z",
         "run_id": "r",
@@ -139,6 +152,8 @@ def test_models_page_marks_the_champion(api: respx.MockRouter) -> None:
     table = page.dataframe[0].value
     assert table["champion"].tolist() == ["★", ""]
     assert table["version"].tolist() == [2, 1]
+    assert table["algorithm"].tolist() == ["svc", "svc"]
+    assert "C=1.0" in table["parameters"].tolist()[0]
 
 
 def test_models_page_says_when_the_api_is_down(api: respx.MockRouter) -> None:
@@ -188,3 +203,43 @@ def test_an_api_that_cannot_say_how_it_runs_is_not_taken_for_open(
 
     assert page.title[0].value == "Sign in to irisq"
     assert "auth.me" not in page.session_state
+
+
+def test_a_running_batch_can_be_canceled_from_the_page(api: respx.MockRouter) -> None:
+    canceled = job(BATCH, "batch", "canceled", error={"type": "canceled", "message": "by you"})
+    cancel = api.post(f"/v1/jobs/{BATCH}/cancel").respond(200, json=canceled)
+    api.get(f"/v1/jobs/{BATCH}").mock(
+        side_effect=[
+            # A run of the page ends only when the job does (or the API fails, as here), so
+            # this is how a test sees the page with the job still going.
+            httpx.Response(503, json={"detail": "Redis is away"}),
+            httpx.Response(200, json=canceled),
+        ]
+    )
+    page = _page("batch")
+    page.session_state["batch.job_id"] = BATCH
+    page.run()
+    assert not cancel.called
+
+    page.button(key="batch.cancel").click().run()
+
+    assert not page.exception
+    assert cancel.called
+    assert "The job was canceled" in page.info[0].value
+    assert "batch.cancel" not in [button.key for button in page.button]
+
+
+def test_a_scored_batch_can_be_deleted_from_the_page(api: respx.MockRouter) -> None:
+    api.get(f"/v1/jobs/{BATCH}").respond(200, json=job(BATCH, "batch", "succeeded", result=SUMMARY))
+    api.get(f"/v1/batches/{BATCH}/result").respond(200, content=RESULT)
+    delete = api.delete(f"/v1/jobs/{BATCH}").respond(204)
+    page = _page("batch")
+    page.session_state["batch.job_id"] = BATCH
+    page.run()
+
+    page.button(key="batch.delete").click().run()
+
+    assert not page.exception
+    assert delete.called
+    assert page.session_state["batch.job_id"] is None
+    assert "The job and its files were deleted." in page.success[0].value

@@ -8,6 +8,7 @@ import httpx
 import respx
 from streamlit.testing.v1 import AppTest
 
+from irisq.job_types import PredictionResult, RowPrediction, SpeciesProbabilities
 from tests.frontend.conftest import APP, job
 
 JOB = "3f1c2a9e-0000-4000-8000-000000000001"
@@ -19,15 +20,16 @@ def _job(status: str, result: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def test_predict_submits_the_inputs_and_shows_the_species(api: respx.MockRouter) -> None:
     submitted = api.post("/v1/predictions").respond(202, json={"job_id": JOB, "status": "queued"})
-    result = {
-        "model_version": "4",
-        "predictions": [
-            {
-                "species": "virginica",
-                "probabilities": {"setosa": 0.01, "versicolor": 0.09, "virginica": 0.9},
-            }
+    result = PredictionResult(
+        model_version="4",
+        model_source="registry",
+        predictions=[
+            RowPrediction(
+                species="virginica",
+                probabilities=SpeciesProbabilities(setosa=0.01, versicolor=0.09, virginica=0.9),
+            )
         ],
-    }
+    ).model_dump(mode="json")
     api.get(f"/v1/jobs/{JOB}").mock(
         side_effect=[
             httpx.Response(200, json=_job("running")),
