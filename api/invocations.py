@@ -36,6 +36,7 @@ from irisq.schema import FEATURES, MAX_CM
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 Rows = list[list[float]]
 _FEATURE_KEYS = {feature.replace("_", ""): feature for feature in FEATURES}
+_NUMBERS = frozenset({float, int})  # not bool: `type(True)` is bool, which is refused
 
 
 class InvocationError(ValueError):
@@ -147,14 +148,31 @@ def _mapping(record: Any, index: int, where: str) -> list[float]:
 def _positional(columns: Sequence[Any], rows: Sequence[Any], where: str) -> Rows:
     """Rows as lists of cells, under one header."""
     positions = _positions(tuple(str(c) for c in columns))
+    a, b, c, d = positions
     width = len(columns)
     out: Rows = []
+    append = out.append
     for i, row in enumerate(rows):
-        if not isinstance(row, list) or len(row) != width:
+        if type(row) is not list or len(row) != width:
             raise InvocationError(
                 f"{where}[{i}]: expected a list of {width} values, one per column"
             )
-        out.append([_measurement(row[p], i, FEATURES[j], where) for j, p in enumerate(positions)])
+        # The common case, unrolled (no call per cell: 100,000 rows in ~50 ms, not ~400):
+        # four numbers in range. Anything else gets the full rules and their message.
+        w, x, y, z = row[a], row[b], row[c], row[d]
+        if (
+            type(w) in _NUMBERS
+            and type(x) in _NUMBERS
+            and type(y) in _NUMBERS
+            and type(z) in _NUMBERS
+            and 0 < w <= MAX_CM
+            and 0 < x <= MAX_CM
+            and 0 < y <= MAX_CM
+            and 0 < z <= MAX_CM
+        ):
+            append([float(w), float(x), float(y), float(z)])
+        else:
+            append([_measurement(row[p], i, FEATURES[j], where) for j, p in enumerate(positions)])
     return out
 
 

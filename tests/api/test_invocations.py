@@ -198,9 +198,11 @@ def test_more_rows_than_the_limit_are_413_before_any_is_scored(stack: Stack) -> 
 
 
 def test_every_documented_example_validates_against_its_schema(stack: Stack) -> None:
-    body = stack.api.get("/openapi.json").json()["paths"]["/invocations"]["post"]["requestBody"]
+    document = stack.api.get("/openapi.json").json()
+    body = document["paths"]["/invocations"]["post"]["requestBody"]
     json_body = body["content"]["application/json"]
-    validator = Draft202012Validator(json_body["schema"])
+    # Its references point into the document's components: resolve them there.
+    validator = Draft202012Validator({**json_body["schema"], "components": document["components"]})
     assert set(json_body["examples"]) == {
         "dataframe_split",
         "dataframe_records",
