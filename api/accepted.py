@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import Response
 from pydantic import BaseModel
@@ -18,6 +19,33 @@ class JobAccepted(BaseModel):
     status: JobStatus
     created_at: datetime
     status_url: str
+
+
+_JOB_ID = {"job_id": "$response.body#/job_id"}
+
+
+def accepted_doc(*operations: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI description of a submission's 202: the `Location` header, and links from
+    the job id to the operations that take it (so tools can follow a job without guessing)."""
+    links = {
+        "".join(word.title() for word in name.split("_")): {
+            "operationId": name,
+            "parameters": _JOB_ID,
+        }
+        for name in ("get_job", "cancel_job", "delete_job", *operations)
+    }
+    return {
+        202: {
+            "description": "Recorded and queued; poll the job at `Location`.",
+            "headers": {
+                "Location": {
+                    "description": "The job's URL, `/v1/jobs/{job_id}`.",
+                    "schema": {"type": "string"},
+                }
+            },
+            "links": links,
+        }
+    }
 
 
 def accepted(job: Job, response: Response) -> JobAccepted:

@@ -297,10 +297,12 @@ def _as_problem_json(document: dict[str, Any]) -> dict[str, Any]:
                 continue
             for answer in operation.get("responses", {}).values():
                 content = answer.get("content", {})
-                schema = content.get("application/json", {}).get("schema", {})
-                if schema.get("$ref") in replaced:
-                    del content["application/json"]
-                    content[PROBLEM_JSON] = {"schema": {"$ref": PROBLEM_REF}}
+                # Under whatever media type FastAPI filed it (a plain-text route's 503 goes
+                # under text/plain): a problem is always sent as problem+json.
+                for media, described in list(content.items()):
+                    if described.get("schema", {}).get("$ref") in replaced:
+                        del content[media]
+                        content[PROBLEM_JSON] = {"schema": {"$ref": PROBLEM_REF}}
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name in FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from api.accepted import JobAccepted, accepted
+from api.accepted import JobAccepted, accepted, accepted_doc
 from api.auth import CallerDep, UsageDep
 from api.deps import JobStoreDep, QueueDep, SettingsDep
 from api.guard import stored_quota_detail
@@ -74,7 +74,7 @@ DOWNLOAD_ANSWERS: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses=REFUSALS,
+    responses={**REFUSALS, **accepted_doc("get_batch_result", "get_batch_errors")},
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def create_batch(

@@ -36,7 +36,7 @@ def find_job(request: Request, jobs: JobStore, job_id: str, caller: Caller) -> J
     if job is None and _issued_to(request, job_id, caller):
         raise HTTPException(
             410,
-            f"job {job_id!r} is gone (expired or removed): finished jobs are kept "
+            f"job {job_id!r} is gone (deleted, expired or removed): finished jobs are kept "
             f"{_duration(jobs.ttl_seconds)}, fewer when a key keeps more than its quota of jobs",
         )
     raise HTTPException(404, f"no job with id {job_id!r}")
@@ -93,7 +93,19 @@ def cancel_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: s
     "/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={**AUTH_PROBLEMS, **NOT_FOUND},
+    responses={
+        **AUTH_PROBLEMS,
+        **NOT_FOUND,
+        204: {
+            "description": "Deleted: the id answers 410 from now on.",
+            "links": {
+                "GetJob": {
+                    "operationId": "get_job",
+                    "parameters": {"job_id": "$request.path.job_id"},
+                }
+            },
+        },
+    },
 )
 def delete_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> None:
     """Delete the job: its record, its result and its files, at once and for good; a job

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from api.accepted import JobAccepted, accepted
+from api.accepted import JobAccepted, accepted, accepted_doc
 from api.auth import CallerDep, UsageDep
 from api.batching import MicroBatcher, Pending
 from api.bodies import json_body_doc, json_model
@@ -73,6 +73,7 @@ async def submit_and_wait(
     response_model=JobAccepted,
     responses={
         **AUTH_PROBLEMS,
+        **accepted_doc(),
         200: {"model": Job, "description": "The job finished within the requested wait."},
         413: {"model": Problem},
         422: {"model": Problem},

@@ -7,7 +7,7 @@ from typing import get_args
 from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from api.accepted import JobAccepted, accepted
+from api.accepted import JobAccepted, accepted, accepted_doc
 from api.auth import AdminDep
 from api.bodies import json_body_doc, json_model
 from api.deps import JobStoreDep, QueueDep, SettingsDep
@@ -24,7 +24,12 @@ router = APIRouter(prefix="/v1/training", tags=["training"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses={**ADMIN_PROBLEMS, 422: {"model": Problem}, 503: {"model": Problem}},
+    responses={
+        **ADMIN_PROBLEMS,
+        **accepted_doc(),
+        422: {"model": Problem},
+        503: {"model": Problem},
+    },
     openapi_extra={"requestBody": json_body_doc(TrainingRequest)},
 )
 async def create_training(

@@ -45,7 +45,7 @@ def test_an_expired_job_is_410_and_a_made_up_one_404(idle: TestClient) -> None:
     expired = idle.get(f"/v1/jobs/{job_id}")
     unknown = idle.get("/v1/jobs/00000000-0000-4000-8000-000000000000")
 
-    assert "is gone (expired or removed)" in expired.json()["detail"]
+    assert "is gone (deleted, expired or removed)" in expired.json()["detail"]
     assert expired.json()["title"] == "Gone"
     assert unknown.status_code == 404
     assert idle.post(f"/v1/jobs/{job_id}/cancel").status_code == 410

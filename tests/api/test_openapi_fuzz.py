@@ -4,6 +4,11 @@ Every operation is fuzzed with valid and invalid requests; every answer must be 
 (status, content type, headers, body schema), valid requests accepted, invalid ones refused,
 and no request may make the API answer 500. Once open (no keys), once with an admin key.
 
+Then the stateful phase: scenarios that chain a submission to what follows it (the job's
+status, its cancel and delete, a batch's result and errors) with the job id the API handed
+out, so those operations meet real jobs rather than random ids, and checks that look across
+steps (a resource just created must be found; one deleted must stay gone) get to run.
+
 The fuzzed APIs share the session's private Redis server but use a database no worker
 consumes, so their submissions only queue and never reach the session's workers. They also
 name their own registered model, so fuzzed promotions find no version (404) and never move
@@ -16,12 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
+from schemathesis.generation import overrides
+from schemathesis.generation.stateful.state_machine import APIStateMachine
 from schemathesis.schemas import BaseSchema
 
 from devstack.processes import api_server
@@ -31,21 +39,48 @@ from irisq.keys import hash_key
 FUZZ_DB = 3
 FUZZ_SECRET = "irisq_fuzz-admin-key-for-the-openapi-test"
 EXAMPLES_PER_OPERATION = 40
+# The stateful phase: scenarios of up to this many steps (each a real HTTP round trip).
+SCENARIOS = 80
+STEPS_PER_SCENARIO = 10
 
 # `/readyz` answers its documented 503 while a part is missing, and here no worker serves
 # the fuzz database and its model has no champion: a readiness probe's answer, not a server
-# error. Every other check still applies to it, and any other 5xx anywhere still fails.
-# Likewise `/invocations` holds a request for its result and, with no worker, answers its
-# documented 504 after the (here shortened) wait.
+# error. So do MLflow's probes `/ping` and `/health`, which answer 503 while nothing can be
+# scored. Every other check still applies to them, and any other 5xx anywhere still fails.
+# Likewise `/invocations` (and the same under MLflow's deployments path) holds a request
+# for its result and, with no worker, answers its documented 504 after the shortened wait.
+INVOCATIONS = ["/invocations", "/endpoints/{endpoint}/invocations"]
+# What `positive_data_acceptance` takes for an answer to a valid request by default.
+VALID_REQUEST_ANSWERS = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 CONFIG: dict[str, Any] = {
     "operations": [
         {
-            "include-path": "/readyz",
+            "include-path": ["/readyz", "/ping", "/health"],
             "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "503"]}},
         },
         {
-            "include-path": "/invocations",
-            "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "504"]}},
+            "include-path": INVOCATIONS,
+            "checks": {
+                "not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "504"]},
+                # `inputs` by columns must give every column as many values, which JSON
+                # Schema cannot say; the documented 400 refuses the rest, as MLflow does.
+                "positive_data_acceptance": {"expected-statuses": [*VALID_REQUEST_ANSWERS, "400"]},
+            },
+        },
+        # The endpoint is the model's name; any other is a 404 before the body is read.
+        {"include-path": INVOCATIONS[1], "parameters": {"path.endpoint": "irisq-fuzz"}},
+        # A job deleted, expired or evicted for its key's quota answers its documented 410
+        # (DESIGN: "an expired one says so"): an answer to a valid id, as 404 is.
+        {
+            "include-path": [
+                "/v1/jobs/{job_id}",
+                "/v1/jobs/{job_id}/cancel",
+                "/v1/batches/{job_id}/result",
+                "/v1/batches/{job_id}/errors",
+            ],
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": [*VALID_REQUEST_ANSWERS, "410"]}
+            },
         },
         # With no worker, a generated `wait` of up to a minute would hold each request that
         # long for nothing; the wait itself is tested against real workers elsewhere.
@@ -55,6 +90,35 @@ CONFIG: dict[str, Any] = {
         },
     ]
 }
+
+
+# The API's document links each submission's 202 to the operations that take its job id
+# (and a delete's 204 to reading the job again); the stateful phase follows those links.
+# Two more are added here, for schemathesis's sake: it also infers links from a prediction's
+# 200 (`Job`) to a batch's result and errors, a 200 that never comes here (no worker). It
+# keeps a budget per pair of operations whatever the status, and holds new scenarios' first
+# steps back while a pair has budget left: a pair only that 200 reaches would stall a long
+# scenario ("No progress can be made", seen at 15 steps).
+JOB_ID_IN_BODY = "$response.body#/job_id"
+JOB_LINKS: list[tuple[str, str, str, str]] = [
+    ("create_prediction", "202", "get_batch_result", JOB_ID_IN_BODY),
+    ("create_prediction", "202", "get_batch_errors", JOB_ID_IN_BODY),
+]
+
+
+def _with_job_links(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with every link of `JOB_LINKS` that it does not declare itself."""
+    responses = {
+        operation["operationId"]: operation["responses"]
+        for methods in document["paths"].values()
+        for operation in methods.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for source, status, target, expression in JOB_LINKS:
+        links = responses[source][status].setdefault("links", {})
+        if not any(link.get("operationId") == target for link in links.values()):
+            links[target] = {"operationId": target, "parameters": {"job_id": expression}}
+    return document
 
 
 @st.composite
@@ -133,8 +197,11 @@ def _legacy_node_id(request: pytest.FixtureRequest) -> None:
 
 
 def _live_schema(url: str, config: dict[str, Any]) -> BaseSchema:
-    return schemathesis.openapi.from_url(
-        f"{url}/openapi.json", config=SchemathesisConfig.from_dict(config)
+    """The API's own `/openapi.json`, with the two links of `JOB_LINKS`."""
+    document = httpx.get(f"{url}/openapi.json", timeout=10).raise_for_status().json()
+    return schemathesis.openapi.from_dict(
+        _with_job_links(document),
+        config=SchemathesisConfig.from_dict({**config, "base-url": url}),
     )
 
 
@@ -174,3 +241,37 @@ def test_the_open_api_conforms_to_its_schema(case: Case[Any]) -> None:
 @FUZZ_SETTINGS
 def test_the_keyed_api_conforms_to_its_schema(case: Case[Any]) -> None:
     case.call_and_validate()
+
+
+# Like schemathesis's own stateful phase: generate only, for a shrink would replay live HTTP
+# sequences against a state the first run already changed. Its health checks judge the
+# generation of single values; a scenario of round trips is slow and may filter by design.
+STATEFUL_SETTINGS = settings(
+    max_examples=SCENARIOS,
+    stateful_step_count=STEPS_PER_SCENARIO,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def _workflow(schema: BaseSchema) -> type[APIStateMachine]:
+    """The schema's state machine, with the fixed `parameters` of the config applied to every
+    step: pytest's state machine leaves them out (its `parametrize` and the CLI's stateful
+    phase apply them, the latter in this same `before_call`)."""
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]  # a class made at run time
+        def before_call(self, case: Case[Any]) -> None:
+            overrides.for_operation(schema.config, operation=case.operation).apply_to(case)
+
+    return Workflow
+
+
+def test_the_open_api_holds_up_statefully(open_schema: BaseSchema) -> None:
+    _workflow(open_schema).run(settings=STATEFUL_SETTINGS)
+
+
+def test_the_keyed_api_holds_up_statefully(keyed_schema: BaseSchema) -> None:
+    _workflow(keyed_schema).run(settings=STATEFUL_SETTINGS)
