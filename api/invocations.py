@@ -28,14 +28,12 @@ from irisq.csv_rules import (
     CsvRejectedError,
     check_measurement,
     detect_delimiter,
-    normalise_name,
     parse_header,
 )
 from irisq.schema import FEATURES, MAX_CM
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 Rows = list[list[float]]
-_FEATURE_KEYS = {feature.replace("_", ""): feature for feature in FEATURES}
 _NUMBERS = frozenset({float, int})  # not bool: `type(True)` is bool, which is refused
 
 
@@ -178,23 +176,12 @@ def _positional(columns: Sequence[Any], rows: Sequence[Any], where: str) -> Rows
 
 @lru_cache(maxsize=64)
 def _positions(columns: tuple[str, ...]) -> tuple[int, ...]:
-    """Where each feature is among `columns`, matched once per set of names, not per row."""
+    """Where each feature is among `columns` (by the column rules of batch files), matched
+    once per set of names, not once per row."""
     try:
         header = parse_header(list(columns))
     except CsvRejectedError as exc:
         raise InvocationError(str(exc)) from None
-    named: dict[str, list[str]] = {}
-    for column in columns:
-        feature = _FEATURE_KEYS.get(normalise_name(column))
-        if feature is not None:
-            named.setdefault(feature, []).append(column)
-    twice = {name: found for name, found in named.items() if len(found) > 1}
-    if twice:
-        name, found = next(iter(twice.items()))
-        raise InvocationError(
-            f"the columns {', '.join(map(repr, found))} all name {name}: send each measurement "
-            "once (MLflow refuses duplicate columns too)"
-        )
     return tuple(header.feature_index[f] for f in FEATURES)
 
 

@@ -20,7 +20,7 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from irisq.csv_rules import BOM, CsvRejectedError, detect_delimiter, parse_header, split_header
+from irisq.csv_rules import BOM, CsvRejectedError, read_first_line
 
 FILE_FIELD = "file"
 # Multipart framing around the file (boundaries, part headers) on top of the size limit.
@@ -41,7 +41,8 @@ class UploadRefusedError(Exception):
 
 @dataclass
 class CsvInspector:
-    """Checks a CSV as its bytes arrive: UTF-8, a usable header, and how many rows."""
+    """Checks a CSV as its bytes arrive: UTF-8, a usable header (or a first row in UCI's
+    headerless layout, as the worker reads it), and how many rows."""
 
     max_bytes: int
     max_rows: int
@@ -50,6 +51,7 @@ class CsvInspector:
     size: int = 0
     newlines: int = 0
     header_done: bool = False
+    headerless: bool = False  # the first line is a row (UCI's iris.data)
     has_rows: bool = False
     ends_with_newline: bool = True
     _head: str = ""
@@ -118,18 +120,20 @@ class CsvInspector:
             self._blank_first_line = True
             return rest
         try:
-            parse_header(split_header(line, detect_delimiter(line)))
+            header, _ = read_first_line(line)
         except CsvRejectedError as exc:
             raise UploadRefusedError(422, str(exc)) from None
         except csv.Error as exc:
             raise UploadRefusedError(422, f"the header line is not valid CSV: {exc}") from None
+        self.headerless = self.has_rows = not header.present
         return rest
 
     @property
     def rows(self) -> int:
-        """Data lines after the header (blank lines included: an upper bound for progress)."""
+        """Data lines, after the header if any (blank lines included: an upper bound for
+        progress)."""
         lines = self.newlines + (0 if self.ends_with_newline else 1)
-        return max(lines - 1, 0)
+        return max(lines - (0 if self.headerless else 1), 0)
 
     def finish(self) -> None:
         self.feed(b"", final=True)

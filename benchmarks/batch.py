@@ -1,9 +1,11 @@
 """Batch scoring speed and memory: irisq end to end against the in-process floor.
 
-    .venv/bin/python -m benchmarks.batch [--rows 1000000] [--keep]
+    .venv/bin/python -m benchmarks.batch [--rows 1000000] [--semicolon] [--keep]
 
 Starts a private stack (Redis, MLflow server, one predict worker with one pool process,
-the API under uvicorn), trains a champion, writes a CSV of random flowers, then measures
+the API under uvicorn), trains a champion, writes a CSV of random flowers (`,` and LF; with
+`--semicolon` as a French spreadsheet exports it: BOM, `;`, decimal commas, CRLF, which the
+result keeps), then measures
 (a) irisq: upload → poll until succeeded → download the result, and
 (b) the floor: pyarrow read + one predict_proba + pyarrow CSV write, same file and model,
 and prints both times, their ratio and the worker pool process's peak RSS (VmHWM).
@@ -12,8 +14,11 @@ and prints both times, their ratio and the worker pool process's peak RSS (VmHWM
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import secrets
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -26,25 +31,32 @@ from irisq.schema import FEATURES, SPECIES
 from irisq.settings import Settings
 
 
-def make_csv(path: Path, rows: int, seed: int = 0) -> None:
+def make_csv(path: Path, rows: int, semicolon: bool, seed: int = 0) -> None:
     """Random flowers within the dataset's ranges, 4 decimals (~28 bytes a row, the size
     of the reference file), written in 1M-row slices."""
     generator = np.random.default_rng(seed)
-    with path.open("w") as handle:
-        handle.write(",".join(FEATURES) + "\n")
+    delimiter, end = (";", "\r\n") if semicolon else (",", "\n")
+    with path.open("w", encoding="utf-8-sig" if semicolon else "utf-8", newline="") as handle:
+        handle.write(delimiter.join(FEATURES) + end)
         for start in range(0, rows, 1_000_000):
             n = min(1_000_000, rows - start)
             block = np.column_stack([generator.uniform(*OBSERVED_RANGES[f], n) for f in FEATURES])
-            np.savetxt(handle, block, fmt="%.4f", delimiter=",")
+            text = io.StringIO()
+            np.savetxt(text, block, fmt="%.4f", delimiter=delimiter, newline=end)
+            handle.write(text.getvalue().replace(".", ",") if semicolon else text.getvalue())
 
 
-def floor(source: Path, target: Path, estimator: object) -> float:
+def floor(source: Path, target: Path, estimator: object, semicolon: bool) -> float:
     """The in-process floor: typed pyarrow read, one predict_proba, pyarrow write."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     started = time.perf_counter()
-    table = pacsv.read_csv(source)
+    table = pacsv.read_csv(
+        source,
+        parse_options=pacsv.ParseOptions(delimiter=";" if semicolon else ","),
+        convert_options=pacsv.ConvertOptions(decimal_point="," if semicolon else "."),
+    )
     features = np.column_stack([table.column(f).to_numpy() for f in FEATURES])
     probabilities = estimator.predict_proba(features)  # type: ignore[attr-defined]
     table = table.append_column("species", pa.array(np.asarray(SPECIES)[probabilities.argmax(1)]))
@@ -91,11 +103,14 @@ def irisq_end_to_end(api: str, source: Path, target: Path) -> tuple[float, dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--semicolon", action="store_true", help="BOM, `;`, decimal commas, CRLF")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    # API and worker sign job ids and models with it; a run of its own needs none given.
+    os.environ.setdefault("IRISQ_SECRET_KEY", secrets.token_urlsafe(32))
     with scratch_folder("irisq-bench-", args.keep) as work:
         source = work / "flowers.csv"
-        make_csv(source, args.rows)
+        make_csv(source, args.rows, args.semicolon)
         size_mb = source.stat().st_size / 1e6
         print(f"input: {args.rows:,} rows, {size_mb:.1f} MB, {os.cpu_count()} CPUs")
         with redis_server(work / "redis") as redis_url, mlflow_server(work / "mlflow") as mlflow:
@@ -110,7 +125,7 @@ def main() -> None:
             from worker.registry import Registry
             from worker.training import train_and_register
 
-            version = train_and_register("logistic_regression", {}, settings)["model_version"]
+            version = train_and_register("logistic_regression", {}, settings).model_version
             estimator = Registry(settings).load(version)
             env = {
                 "IRISQ_REDIS_URL": redis_url,
@@ -126,7 +141,7 @@ def main() -> None:
             ):
                 wait_for(lambda: pool_children(worker.pid), 120, "worker pool started")
                 baseline = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
-                floor_seconds = floor(source, work / "floor.csv", estimator)
+                floor_seconds = floor(source, work / "floor.csv", estimator, args.semicolon)
                 irisq_seconds, job = irisq_end_to_end(api, source, work / "result.csv")
                 rss = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
         result = job["result"]
@@ -135,9 +150,19 @@ def main() -> None:
         print(f"irisq (upload + queue + score + download):            {irisq_seconds:6.2f} s")
         ratio = irisq_seconds / floor_seconds
         print(f"ratio irisq / floor:                                  {ratio:6.2f}")
+        scoring = _seconds(job["started_at"], job["finished_at"])
+        print(f"  of which the worker's job (started → finished):     {scoring:6.2f} s")
         print(f"worker pool process peak RSS:                         {rss:6.0f} MB")
         print(f"  of which before the job (imports, model):           {baseline:6.0f} MB")
         print(f"rows scored: {result['rows_scored']:,}, counts: {result['counts']}")
+        dialect = {k: result.get(k) for k in ("delimiter", "decimal_mark", "line_ending", "bom")}
+        print(f"result written as: {dialect}")
+
+
+def _seconds(started: object, finished: object) -> float:
+    if not isinstance(started, str) or not isinstance(finished, str):
+        return float("nan")
+    return (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
 
 
 if __name__ == "__main__":

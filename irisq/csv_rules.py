@@ -46,17 +46,38 @@ class Header:
     columns: tuple[str, ...]
     feature_index: dict[str, int]
     label_index: int | None
+    # False for a file without a header line (UCI's iris.data): `columns` are then our names.
+    present: bool = True
+
+    @property
+    def label_codes(self) -> bool:
+        """Whether the label may be scikit-learn's class code (0, 1, 2: SPECIES order): in its
+        `target` column, or in a headerless file's fifth column. Elsewhere (`class`,
+        `species`, ...) numbers may count from 1, so only names are read there."""
+        if self.label_index is None:
+            return False
+        return not self.present or normalise_name(self.columns[self.label_index]) == "target"
 
 
 def parse_header(columns: list[str]) -> Header:
-    """Match the four features (and a label column) among `columns`, or say what is missing."""
+    """Match the four features (and a label column) among `columns`, or say what is missing.
+
+    The column rules of every reader (batch files, `/invocations`): a measurement named
+    twice, in any two spellings, is refused (which one is meant?), as MLflow refuses a frame
+    with duplicate columns; other columns are carried along or ignored."""
     cleaned = [c.strip().strip(BOM) for c in columns]
     feature_index: dict[str, int] = {}
     label_index: int | None = None
     for i, name in enumerate(cleaned):
         key = normalise_name(name)
         feature = _FEATURE_KEYS.get(key)
-        if feature and feature not in feature_index:
+        if feature in feature_index:
+            first = cleaned[feature_index[feature]]
+            raise CsvRejectedError(
+                f"the columns {first!r} and {name!r} both name {feature}: give each "
+                "measurement once"
+            )
+        if feature:
             feature_index[feature] = i
         elif key in LABEL_KEYS and label_index is None:
             label_index = i
@@ -69,6 +90,63 @@ def parse_header(columns: list[str]) -> Header:
             "'sepal length (cm)' or 'SepalLengthCm' are recognised)"
         )
     return Header(tuple(cleaned), feature_index, label_index)
+
+
+# UCI's iris.names calls the fifth attribute of iris.data `class`; a headerless file's result
+# gets these names in its header line.
+HEADERLESS_COLUMNS: Final = (*FEATURES, "class")
+
+
+def read_first_line(line: str) -> tuple[Header, str]:
+    """The header and the delimiter from a file's first line (its line end removed).
+
+    A first line of four numbers, or four numbers and a species (UCI's `iris.data`:
+    `5.1,3.5,1.4,0.2,Iris-setosa`), is a row of a file without header: the features are in
+    FEATURES order, the fifth column is the label. Any other line must name the columns.
+    """
+    line = line.lstrip(BOM)
+    delimiter = detect_delimiter(line)
+    cells = split_header(line, delimiter)
+    try:
+        return parse_header(cells), delimiter
+    except CsvRejectedError:
+        for candidate in DELIMITERS:  # `5,1;3,5;...` has as many commas as semicolons
+            row = split_header(line, candidate)
+            if _is_headerless_row(row):
+                return _headerless(len(row)), candidate
+        # A line that names none of the features but holds a number is data, not a header.
+        names = any(normalise_name(cell) in _FEATURE_KEYS for cell in cells)
+        if not names and any(map(_is_number, cells)):
+            raise CsvRejectedError(_missing_header(cells, delimiter)) from None
+        raise
+
+
+def _headerless(width: int) -> Header:
+    """The layout of a file without header: the features, then perhaps the label."""
+    features = {feature: i for i, feature in enumerate(FEATURES)}
+    label = len(FEATURES) if width > len(FEATURES) else None
+    return Header(HEADERLESS_COLUMNS[:width], features, label, present=False)
+
+
+def _is_number(cell: str) -> bool:
+    return bool(_DECIMAL.fullmatch(cell.strip().replace(",", ".")))
+
+
+def _is_headerless_row(cells: list[str]) -> bool:
+    """Four numbers, then perhaps a fifth: a species or a number (a class code)."""
+    if len(cells) not in (4, 5) or not all(map(_is_number, cells[:4])):
+        return False
+    return len(cells) == 4 or _is_number(cells[4]) or normalise_label(cells[4]) is not None
+
+
+def _missing_header(cells: list[str], delimiter: str) -> str:
+    shown = ", ".join(repr(c.strip()[:20]) for c in cells[:6]) + (", ..." if len(cells) > 6 else "")
+    return (
+        f"the header line is missing: the first line holds data ({shown}), not column names; "
+        f"add a first line naming the columns, such as {delimiter.join(FEATURES)} (a file "
+        "without a header line is read only in the layout of UCI's iris.data: the four "
+        "measurements in that order, then optionally the species)"
+    )
 
 
 def detect_delimiter(header_line: str) -> str:

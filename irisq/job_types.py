@@ -46,7 +46,9 @@ FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CAN
 class CellProblem(BaseModel):
     """One refused line of a batch file: where it is and what is wrong with it."""
 
-    line: int = Field(description="Line of the file, counted from 1 (the header is line 1).")
+    line: int = Field(
+        description="Line of the file, counted from 1 (the header line, when there is one)."
+    )
     column: str | None = Field(description="The column, or null when the whole row is bad.")
     value: str | None = Field(description="The cell as written (at most 40 characters).")
     message: str

@@ -2,39 +2,99 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from irisq.batches import BatchFiles
 from irisq.csv_rules import Header, neutralise
 from irisq.schema import FEATURES, SPECIES
 from worker.csv_reading import (
     MAX_REPORTED_ERRORS,
+    PROBABILITY_COLUMNS,
     BatchOutcome,
     BatchRejectedError,
-    NeedsTextPathError,
+    Dialect,
     Problem,
     Progress,
     Reading,
     blank_rows,
     column_values,
-    decimal_point,
     label_indexes,
     neutralised,
-    output_schema,
     read_batches,
     read_header,
+    swapped,
 )
 from worker.inference import ModelCache
 
 SPECIES_ARRAY = pa.array(SPECIES)
+
+
+def output_names(header: Header) -> list[str]:
+    """Input columns as given, then ours; ours get an `irisq_` prefix if the name is taken
+    (Kaggle's Iris.csv already has `Species`: the prediction must not hide it)."""
+    taken = {c.lower() for c in header.columns}
+    added = ["species", *PROBABILITY_COLUMNS, "model_version"]
+    given = [neutralise(c) for c in header.columns]  # a header cell can carry a formula too
+    return [*given, *(f"irisq_{n}" if n in taken else n for n in added)]
+
+
+class ResultWriter:
+    """Writes CSV lines in a file's dialect: its delimiter, line ends and BOM; a cell is
+    quoted only when it holds a quote, the delimiter or a line break.
+
+    Lines are joined by pyarrow compute and written straight from the joined array's
+    buffer: no per-row Python (pyarrow's CSV writer quotes every text cell and writes LF).
+    """
+
+    def __init__(self, handle: IO[bytes], dialect: Dialect) -> None:
+        self.handle = handle
+        self.dialect = dialect
+        self.specials = ('"', "\r", "\n", dialect.delimiter)
+        self._raw_specials = tuple(c.encode() for c in self.specials)
+        self._pattern = r'["\r\n' + dialect.delimiter + "]"  # RE2, as pyarrow reads it
+
+    def header(self, names: Sequence[str]) -> None:
+        line = self.dialect.delimiter.join(map(self.quote, names)) + self.dialect.eol
+        self.handle.write((codecs.BOM_UTF8 if self.dialect.bom else b"") + line.encode())
+
+    def quote(self, cell: str) -> str:
+        if any(c in cell for c in self.specials):
+            return '"' + cell.replace('"', '""') + '"'
+        return cell
+
+    def quoted(self, cells: pa.Array) -> pa.Array:
+        """The cells, those that need it quoted (looked for only if the column's bytes hold a
+        special character at all: most columns never do)."""
+        data = cells.buffers()[2]
+        raw = b"" if data is None else data.to_pybytes()
+        if not any(c in raw for c in self._raw_specials):
+            return cells
+        needs = pc.match_substring_regex(cells, self._pattern)
+        escaped = pc.binary_join_element_wise('"', pc.replace_substring(cells, '"', '""'), '"', "")
+        return pc.if_else(needs, escaped, cells)
+
+    def rows(self, columns: Sequence[pa.Array], last: str) -> None:
+        """Write one line a row: the columns' cells, then `last` (the same in every row)."""
+        cells = [self.quoted(column) for column in columns]
+        end = pa.scalar(self.quote(last) + self.dialect.eol)
+        lines = pc.binary_join_element_wise(*cells, end, self.dialect.delimiter)
+        _, offsets, data = lines.buffers()
+        bounds = np.frombuffer(offsets, np.int32, len(lines) + 1, lines.offset * 4)
+        self.handle.write(memoryview(data)[bounds[0] : bounds[-1]])
+
+
+def decimals(values: np.ndarray, mark: str) -> pa.Array:
+    """Numbers as text (as pyarrow writes them: `0.973`, `1`), with the file's decimal mark."""
+    text = pc.cast(pa.array(values), pa.string())
+    return text if mark == "." else swapped(text, ".", mark)
 
 
 class BatchScorer:
@@ -52,37 +112,22 @@ class BatchScorer:
         self.progress = progress
 
     def score(self, source: Path, result: Path, errors: Path) -> BatchOutcome:
-        header, delimiter = read_header(source)
-        try:
-            decimal = decimal_point(source, delimiter)
-            return self._read(source, result, errors, header, delimiter, decimal)
-        except (NeedsTextPathError, pa.ArrowInvalid):
-            return self._read(source, result, errors, header, delimiter, None)
-
-    def _read(
-        self,
-        source: Path,
-        result: Path,
-        errors: Path,
-        header: Header,
-        delimiter: str,
-        decimal: str | None,
-    ) -> BatchOutcome:
-        """One pass over the file; `decimal` set means the typed fast path."""
-        outcome = BatchOutcome(delimiter=delimiter, header=header)
+        """One pass over the file: the result in the file's dialect, the errors as CSV."""
+        header, dialect = read_header(source)
+        outcome = BatchOutcome(dialect=dialect, header=header)
         reading = Reading()
         with (
             errors.open("w", encoding="utf-8", newline="") as error_file,
-            pacsv.CSVWriter(result, output_schema(header)) as writer,
+            result.open("wb") as result_file,
         ):
+            writer = ResultWriter(result_file, dialect)
+            writer.header(output_names(header))
             error_log = csv.writer(error_file)
             error_log.writerow(["line", "column", "value", "message"])
-            for batch in read_batches(source, header, delimiter, decimal, reading):
-                output = self._chunk(
-                    batch, header, decimal is not None, outcome, reading, error_log
-                )
+            for batch in read_batches(source, header, dialect.delimiter, reading):
+                output = self._chunk(batch, header, outcome, reading, error_log)
                 if output is not None:
-                    writer.write_batch(output)
+                    writer.rows(output, self.version)
                 self.progress(outcome.rows_read)
             self._chunk_errors([], reading, outcome, error_log)  # malformed rows at the end
         return outcome
@@ -91,12 +136,11 @@ class BatchScorer:
         self,
         batch: pa.RecordBatch,
         header: Header,
-        typed: bool,
         outcome: BatchOutcome,
         reading: Reading,
         error_log: Any,
-    ) -> pa.RecordBatch | None:
-        """Validate and score one chunk; its output rows, or None when none is left."""
+    ) -> list[pa.Array] | None:
+        """Validate and score one chunk; its output columns, or None when no row is left."""
         positions = np.flatnonzero(~blank_rows(batch))  # chunk index of each real row
         if len(positions) < batch.num_rows:
             batch = batch.take(pa.array(positions))
@@ -105,7 +149,9 @@ class BatchScorer:
         problems: list[Problem] = []
         for j, feature in enumerate(FEATURES):
             index = header.feature_index[feature]
-            matrix[:, j], found = column_values(batch.column(index), header.columns[index], typed)
+            matrix[:, j], found = column_values(
+                batch.column(index), header.columns[index], outcome.dialect.decimal
+            )
             problems.extend(found)
         cells = [
             {
@@ -165,27 +211,29 @@ class BatchScorer:
 
     def _scored(
         self, batch: pa.RecordBatch, header: Header, matrix: np.ndarray, outcome: BatchOutcome
-    ) -> pa.RecordBatch:
+    ) -> list[pa.Array]:
+        """The output columns but the model version: the input's cells (measurements as
+        written, other text defused), the species and its probabilities."""
         probabilities = self.estimator.predict_proba(matrix)[:, self.order]
         best = probabilities.argmax(axis=1)
-        feature_of = {header.feature_index[f]: j for j, f in enumerate(FEATURES)}
+        features = set(header.feature_index.values())
         columns: list[pa.Array] = [
-            pa.array(matrix[:, feature_of[i]]) if i in feature_of else neutralised(batch.column(i))
+            batch.column(i) if i in features else neutralised(batch.column(i))
             for i in range(len(header.columns))
         ]
         # Arrow takes straight from the index arrays: no per-row Python or numpy strings.
         columns.append(pc.take(SPECIES_ARRAY, pa.array(best)))
-        columns.extend(pa.array(np.round(probabilities[:, k], 6)) for k in range(len(SPECIES)))
-        columns.append(pc.take(pa.array([self.version]), pa.array(np.zeros(len(best), np.int8))))
+        by_species = np.round(probabilities, 6).T.copy()  # one contiguous row a species
+        columns.extend(decimals(p, outcome.dialect.decimal) for p in by_species)
         for k, count in enumerate(np.bincount(best, minlength=len(SPECIES))):
             outcome.counts[SPECIES[k]] += int(count)
         outcome.rows_scored += len(matrix)
         if header.label_index is not None:
-            truth = label_indexes(batch.column(header.label_index))
+            truth = label_indexes(batch.column(header.label_index), header.label_codes)
             known = truth >= 0
             outcome.labelled += int(known.sum())
             outcome.correct += int((truth[known] == best[known]).sum())
-        return pa.RecordBatch.from_arrays(columns, schema=output_schema(header))
+        return columns
 
 
 def score_batch(
@@ -217,7 +265,7 @@ def score_batch(
         errors.replace(files.errors)
     else:
         errors.unlink()
-    header = outcome.header
+    header, dialect = outcome.header, outcome.dialect
     label = None if header.label_index is None else header.columns[header.label_index]
     return {
         "model_version": version,
@@ -229,7 +277,11 @@ def score_batch(
         "label_column": label,
         "labelled_rows": outcome.labelled,
         "accuracy": round(outcome.correct / outcome.labelled, 6) if outcome.labelled else None,
-        "delimiter": outcome.delimiter,
+        "delimiter": dialect.delimiter,
         "columns": {f: header.columns[i] for f, i in header.feature_index.items()},
         "on_invalid": "skip" if skip_invalid else "reject",
+        "decimal_mark": dialect.decimal,
+        "line_ending": "CRLF" if dialect.eol == "\r\n" else "LF",
+        "bom": dialect.bom,
+        "header": header.present,
     }

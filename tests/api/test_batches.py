@@ -32,15 +32,35 @@ R_STYLE = (
 )
 
 
-def _rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+# A French spreadsheet's "CSV UTF-8" export: BOM, `;`, decimal commas, CRLF.
+FRENCH_EXCEL = (
+    "\ufeffLongueur;Sepal.Length;Sepal.Width;Petal.Length;Petal.Width;Species\r\n"
+    "a;5,10;3,5;1,4;0,2;Iris-setosa\r\n"
+    "b;6,30;3,3;6,0;2,5;Iris-virginica\r\n"
+    "c;7;3,2;4,7;1,4;Iris-versicolor\r\n"
+).encode()
+# UCI's iris.data: no header line, `Iris-` names, a blank line at the end.
+UCI_IRIS_DATA = (
+    b"5.1,3.5,1.4,0.2,Iris-setosa\n"
+    b"7.0,3.2,4.7,1.4,Iris-versicolor\n"
+    b"6.3,3.3,6.0,2.5,Iris-virginica\n"
+    b"\n"
+)
 
 
-def _result(stack: Stack, job_id: str) -> list[dict[str, str]]:
+def _rows(text: str, delimiter: str = ",") -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+def _download(stack: Stack, job_id: str) -> bytes:
     response = stack.api.get(f"/v1/batches/{job_id}/result")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
-    return _rows(response.text)
+    return response.content
+
+
+def _result(stack: Stack, job_id: str, delimiter: str = ",") -> list[dict[str, str]]:
+    return _rows(_download(stack, job_id).decode("utf-8-sig"), delimiter)
 
 
 def test_kaggle_iris_csv_with_bom_and_crlf_is_scored_with_accuracy(stack: Stack) -> None:
@@ -73,11 +93,77 @@ def test_semicolons_decimal_commas_and_quotes_are_read(stack: Stack) -> None:
 
     assert job["status"] == "succeeded", job
     assert job["result"]["delimiter"] == ";"
-    rows = _result(stack, job["job_id"])
+    rows = _result(stack, job["job_id"], ";")
     assert [r["species"] for r in rows] == ["setosa", "virginica"]
-    assert rows[0]["sepal length (cm)"] == "5.1"
+    assert rows[0]["sepal length (cm)"] == "5,1"
     assert rows[0]["remarque"] == "jardin; nord"
     assert rows[1]["remarque"] == '\'=HYPERLINK("http://x")'  # neutralised, not a formula
+
+
+def test_a_french_export_comes_back_in_its_own_dialect(stack: Stack) -> None:
+    """`;`, decimal commas, CRLF and a BOM in, the same out: it opens in the same spreadsheet,
+    one cell a column; measurements come back as written (`5,10`, `7`)."""
+    job = stack.batch(FRENCH_EXCEL)
+
+    assert job["status"] == "succeeded", job
+    summary = job["result"]
+    assert {k: summary[k] for k in ("delimiter", "decimal_mark", "line_ending", "bom")} == {
+        "delimiter": ";",
+        "decimal_mark": ",",
+        "line_ending": "CRLF",
+        "bom": True,
+    }
+    assert summary["header"] is True
+    assert summary["accuracy"] == 1.0
+    raw = _download(stack, job["job_id"])
+    assert raw.startswith(b"\xef\xbb\xbfLongueur;Sepal.Length;Sepal.Width;Petal.Length;")
+    assert raw.count(b"\r\n") == 4
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    rows = _result(stack, job["job_id"], ";")
+    assert [[r[c] for c in ("Longueur", "Sepal.Length", "Petal.Width")] for r in rows] == [
+        ["a", "5,10", "0,2"],
+        ["b", "6,30", "2,5"],
+        ["c", "7", "1,4"],
+    ]
+    assert [r["irisq_species"] for r in rows] == ["setosa", "virginica", "versicolor"]
+    for row in rows:
+        written = [row[f"probability_{species}"] for species in SPECIES]
+        assert all("." not in p for p in written), written
+        assert sum(float(p.replace(",", ".")) for p in written) == pytest.approx(1, abs=1e-5)
+
+
+def test_uci_iris_data_without_header_is_scored_and_given_one(stack: Stack) -> None:
+    job = stack.batch(UCI_IRIS_DATA)
+
+    assert job["status"] == "succeeded", job
+    summary = job["result"]
+    assert summary["header"] is False
+    assert summary["rows_read"] == summary["rows_scored"] == 3
+    assert summary["columns"] == {f: f for f in FEATURES}
+    assert summary["label_column"] == "class"
+    assert summary["accuracy"] == 1.0
+    raw = _download(stack, job["job_id"]).decode()
+    assert raw.splitlines()[0] == (
+        "sepal_length,sepal_width,petal_length,petal_width,class,species,"
+        "probability_setosa,probability_versicolor,probability_virginica,model_version"
+    )
+    rows = _rows(raw)
+    assert [r["sepal_length"] for r in rows] == ["5.1", "7.0", "6.3"]
+    assert [r["species"] for r in rows] == ["setosa", "versicolor", "virginica"]
+
+
+def test_scikit_learns_frame_is_scored_against_its_target_codes(stack: Stack) -> None:
+    body = (
+        "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm),target\n"
+        "5.1,3.5,1.4,0.2,0\n7.0,3.2,4.7,1.4,1\n6.3,3.3,6.0,2.5,2.0\n"
+    )
+
+    job = stack.batch(body.encode())
+
+    assert job["status"] == "succeeded", job
+    assert job["result"]["label_column"] == "target"
+    assert job["result"]["labelled_rows"] == 3
+    assert job["result"]["accuracy"] == 1.0
 
 
 def test_r_style_names_without_final_newline_and_a_variety_label(stack: Stack) -> None:
@@ -128,6 +214,16 @@ def test_the_download_matches_in_process_predictions_row_by_row(stack: Stack) ->
             422,
             "missing required column(s) petal_length, petal_width; found columns: "
             "'sepal_length', 'sepal_width', 'petal_len', 'colour'",
+        ),
+        (  # the column rules of /invocations too: a measurement named once
+            b"sepal_length,sepal_width,petal_length,petal_width,Sepal.Length\n5,3,1,0.2,5\n",
+            422,
+            "the columns 'sepal_length' and 'Sepal.Length' both name sepal_length",
+        ),
+        (
+            b"1,5.1,3.5,1.4,0.2,Iris-setosa\n2,4.9,3.0,1.4,0.2,Iris-setosa\n",
+            422,
+            "the header line is missing: the first line holds data ('1', '5.1', '3.5',",
         ),
         (
             "sepal_length,sepal_width,petal_length,petal_width,note\n5,3,1,0.2,café\n".encode(

@@ -144,7 +144,7 @@ def test_a_measurement_named_twice_is_refused_as_mlflow_does(
     response = stack.api.post("/invocations", json=body)
     assert response.status_code == 400, response.text
     problem = response.json()
-    assert "all name sepal_length" in problem["detail"]
+    assert "both name sepal_length" in problem["detail"]
     # MLflow's clients read `error_code` and `message`; problem-details clients the rest.
     assert (problem["error_code"], problem["message"]) == ("BAD_REQUEST", problem["detail"])
 

@@ -187,3 +187,54 @@ def test_the_header_length_limit_does_not_depend_on_the_chunks(
 
     assert whole == split
     assert (whole == -422) == (len(header_line) > limit)
+
+
+# UCI's iris.data: no header line; every line is a row.
+UCI_ROWS = st.lists(
+    st.tuples(
+        st.lists(st.decimals(min_value="0.1", max_value="9.9", places=1), min_size=4, max_size=4),
+        st.sampled_from(["", "Iris-setosa", "Iris-versicolor", "virginica", "1"]),
+    ).map(lambda row: ",".join([*map(str, row[0]), *([row[1]] if row[1] else [])])),
+    min_size=1,
+    max_size=20,
+)
+
+
+@PROPERTY
+@given(CUTS, UCI_ROWS, st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_a_file_without_header_in_uci_layout_counts_every_line_as_a_row(
+    cuts: list[float], rows: list[str], end: str, bom: bool
+) -> None:
+    width = rows[0].count(",") + 1
+    rows = [row if row.count(",") + 1 == width else rows[0] for row in rows]  # one layout
+    content = (("\ufeff" if bom else "") + end.join(rows) + end).encode()
+
+    inspector = inspect(chunked(content, cuts))
+
+    assert inspector.headerless
+    assert inspector.rows == len(rows)
+    with pytest.raises(UploadRefusedError, match=f"more than {len(rows) - 1:,} rows"):
+        inspect(chunked(content, cuts), max_rows=len(rows) - 1)
+
+
+@PROPERTY
+@given(
+    CUTS,
+    st.sampled_from(
+        [
+            b"1,5.1,3.5,1.4,0.2,Iris-setosa\n",  # an id first
+            b"5.1,3.5,1.4\n",  # three measurements
+            b"5.1;3.5;1.4;0.2;setosa;x\n",  # six cells
+            b"150,4,setosa,versicolor,virginica\n",  # scikit-learn's iris.csv
+        ]
+    ),
+)
+def test_a_first_line_of_data_in_another_layout_is_refused_as_a_missing_header(
+    cuts: list[float], first: bytes
+) -> None:
+    content = first + b"5.1,3.5,1.4,0.2\n"
+
+    with pytest.raises(UploadRefusedError, match=r"^the header line is missing") as refused:
+        inspect(chunked(content, cuts))
+
+    assert refused.value.status == 422

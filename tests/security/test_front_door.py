@@ -213,7 +213,7 @@ def test_a_15_mb_scoring_body_leaves_the_event_loop_free(keyed_api: KeyedApi) ->
     assert scored.status_code == 200, scored.text
     assert scored.json()["predictions"] == ["setosa"] * 10_000
     assert refused.status_code == 413
-    assert "more than 100,000 values" in refused.json()["detail"]
+    assert "more than 2,500,000 values" in refused.json()["detail"]  # 10 a row of 250,000
     assert probe.worst < 0.2
 
 

@@ -98,7 +98,7 @@ def private_stack(
 
 
 def test_one_key_flooding_meets_its_quota_and_others_go_on(stack: Stack, tmp_path: Path) -> None:
-    with private_stack(stack, tmp_path, "256mb") as private:
+    with private_stack(stack, tmp_path, "256mb", quota_rows_in_flight=100_000) as private:
         accepted, refused = [], None
         for _ in range(50):  # no worker yet: everything stays in flight
             answer = private.post("alice", FLOOD_ROWS)
@@ -122,7 +122,7 @@ def test_one_key_flooding_meets_its_quota_and_others_go_on(stack: Stack, tmp_pat
     assert refused is not None
     assert refused.status_code == 429
     assert "rows queued or running" in refused.json()["detail"]
-    assert len(accepted) == 10  # 100,000 rows in flight: the default quota
+    assert len(accepted) == 10  # 100,000 rows in flight: the quota
     assert bob.status_code == 202  # another key is not affected
     assert (alice_reads.status_code, alice_cancels.status_code) == (200, 200)
     assert statuses == ["succeeded"] * 9 + ["canceled"]  # every accepted job ended

@@ -7,6 +7,7 @@ errors files) with a stand-in model; no stack, no MLflow.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from api.upload import CsvInspector, UploadRefusedError
 from irisq.csv_rules import check_measurement, neutralise, normalise_name, parse_header
 from irisq.schema import FEATURES, SPECIES
 from tests.support.csv_files import (
+    BOM,
     CELL_TEXT,
     FILE_PROPERTY,
     NOT_MEASUREMENTS,
@@ -37,7 +39,7 @@ from tests.support.csv_files import (
 )
 from worker import csv_reading
 from worker.batch import BatchScorer
-from worker.csv_reading import BatchOutcome, BatchRejectedError, neutralised
+from worker.csv_reading import BatchOutcome, BatchRejectedError, Dialect, neutralised
 
 # Blocks of a few lines, so that records, quotes and bad rows straddle block boundaries.
 BLOCK_SIZES = st.integers(8, 300)
@@ -63,17 +65,44 @@ def score(case: CsvCase, block_size: int, skip: bool) -> tuple[BatchOutcome, lis
             outcome = BatchScorer(StandIn(), "7", skip, lambda rows: None).score(
                 source, result, errors
             )
-        with result.open(encoding="utf-8", newline="") as handle:
-            scored = list(csv.reader(handle))
+        written = result.read_bytes().decode()
         with errors.open(encoding="utf-8", newline="") as handle:
             logged = list(csv.reader(handle))
-    check_result(case, scored)
+    check_dialect(case, outcome, written)
+    check_result(case, list(csv.reader(io.StringIO(written.lstrip(BOM)), delimiter=case.delimiter)))
     assert logged[0] == ["line", "column", "value", "message"]
     return outcome, logged[1:]
 
 
+def decimal_mark(case: CsvCase) -> str:
+    """The rule: a `;` file's first measurement written with a mark gives it (`,` if none)."""
+    if case.delimiter == ",":
+        return "."
+    features = sorted(case.feature_index.values())
+    for record in case.records:
+        for cell in (record.cells[i] for i in features if i < len(record.cells)):
+            if "," in cell or "." in cell:
+                return "," if "," in cell else "."
+    return ","
+
+
+def check_dialect(case: CsvCase, outcome: BatchOutcome, written: str) -> None:
+    """The result is written as the input was: delimiter, decimal mark, line ends, BOM."""
+    eol = "\r\n" if case.text.partition("\n")[0].endswith("\r") else "\n"
+    assert outcome.dialect == Dialect(
+        case.delimiter, decimal_mark(case), eol, case.text.startswith(BOM)
+    )
+    assert written.startswith(BOM) == case.text.startswith(BOM)
+    assert written.endswith(eol)
+    if eol == "\r\n":  # no cell holds a CR: each CRLF ends a line
+        assert written.count("\r\n") == len(case.good) + 1
+    else:
+        assert "\r" not in written
+
+
 def check_result(case: CsvCase, scored: list[list[str]]) -> None:
-    """The result holds the good records, in order: their measurements, their other cells."""
+    """The result holds the good records, in order: their measurements as written, their
+    other cells defused, and the prediction with the input's decimal mark."""
     width = len(case.columns)
     assert scored[0][:width] == [neutralise(c) for c in case.columns]
     assert scored[0][width:] == [
@@ -82,15 +111,14 @@ def check_result(case: CsvCase, scored: list[list[str]]) -> None:
     ]
     good = case.good
     assert len(scored) - 1 == len(good)
+    features = set(case.feature_index.values())
+    mark = decimal_mark(case)
     for record, row in zip(good, scored[1:], strict=True):
         assert record.values is not None
-        for feature, value in zip(FEATURES, record.values, strict=True):
-            assert float(row[case.feature_index[feature]]) == value
-        features = set(case.feature_index.values())
         for j, cell in enumerate(record.cells):
-            if j not in features:
-                assert row[j] == neutralise(cell)
-        assert row[width:] == ["virginica", "0.25", "0.25", "0.5", "7"]
+            assert row[j] == (cell if j in features else neutralise(cell))
+        quarter, half = f"0{mark}25", f"0{mark}5"
+        assert row[width:] == ["virginica", quarter, quarter, half, "7"]
 
 
 @FILE_PROPERTY
@@ -98,7 +126,7 @@ def check_result(case: CsvCase, scored: list[list[str]]) -> None:
 def test_a_well_formed_file_is_read_exactly(case: CsvCase, block_size: int) -> None:
     outcome, logged = score(case, block_size, skip=False)
 
-    assert outcome.delimiter == case.delimiter
+    assert outcome.dialect.delimiter == case.delimiter
     assert outcome.header.columns == case.columns
     assert outcome.header.feature_index == case.feature_index
     assert (outcome.rows_read, outcome.rows_scored, outcome.rows_rejected) == (
@@ -169,6 +197,7 @@ def test_whatever_the_upload_lets_through_is_scored_or_refused_by_line(
         return
     note(f"file: {content!r}, blocks of {block_size} bytes")
     lines = content.count(b"\n") + 1
+    first = 1 if inspector.headerless else 2  # the first line that holds a row
     with tempfile.TemporaryDirectory() as folder:
         source, result, errors = (Path(folder) / n for n in ("in.csv", "out.csv", "err.csv"))
         source.write_bytes(content)
@@ -187,11 +216,88 @@ def test_whatever_the_upload_lets_through_is_scored_or_refused_by_line(
                 with errors.open(encoding="utf-8", newline="") as handle:
                     logged = list(csv.reader(handle))[1:]
                 assert len(logged) >= outcome.rows_rejected
-                assert all(2 <= int(line) <= lines for line, _, _, _ in logged)
+                assert all(first <= int(line) <= lines for line, _, _, _ in logged)
                 return
     assert not skip
     assert refused.errors
-    assert all(2 <= e["line"] <= lines for e in refused.errors)
+    assert all(first <= e["line"] <= lines for e in refused.errors)
+
+
+def _quoted(cell: str, delimiter: str) -> str:
+    if delimiter in cell or '"' in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+@st.composite
+def headerless_files(draw: st.DrawFn) -> tuple[bytes, str, list[list[str]]]:
+    """UCI's layout: four measurements, perhaps a species; rows of any valid spelling, some
+    bad, blank lines, either delimiter and line end, a BOM or not. (content, delimiter,
+    the cells of each line, [] for a blank one)."""
+    delimiter = draw(st.sampled_from([",", ";"]))
+    width = draw(st.sampled_from([4, 5]))
+    labels = st.sampled_from(["Iris-setosa", "Iris-versicolor", "virginica", "0", "2.0"])
+    cell = measurements().map(lambda m: m[0].strip())
+    good = st.tuples(st.lists(cell, min_size=4, max_size=4), labels).map(
+        lambda drawn: [*drawn[0], drawn[1]][:width]
+    )
+    bad = not_measurements().filter(lambda c: "\n" not in c)  # one line a row
+    rows = [draw(good)]  # the first line must be a row of numbers
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["good", "good", "bad", "blank"]))
+        cells = [] if kind == "blank" else draw(good)
+        if kind == "bad":
+            cells[draw(st.integers(0, 3))] = draw(bad)
+        if cells and not "".join(cells):
+            cells[0] = "x"  # not a blank line
+        rows.append(cells)
+    text = draw(st.sampled_from(["", BOM]))
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    for cells in rows:
+        text += delimiter.join(_quoted(cell, delimiter) for cell in cells) + end
+    return text.encode(), delimiter, rows
+
+
+@FILE_PROPERTY
+@given(headerless_files(), BLOCK_SIZES)
+def test_a_file_without_header_in_uci_layout_is_read_from_its_first_line(
+    file: tuple[bytes, str, list[list[str]]], block_size: int
+) -> None:
+    content, delimiter, rows = file
+    note(f"file: {content!r}, blocks of {block_size} bytes")
+    inspector = CsvInspector(max_bytes=10**9, max_rows=10**9)
+    inspector.feed(content)
+    inspector.finish()
+    with tempfile.TemporaryDirectory() as folder:
+        source, result, errors = (Path(folder) / n for n in ("in.csv", "out.csv", "err.csv"))
+        source.write_bytes(content)
+        with mock.patch.object(csv_reading, "BLOCK_SIZE", block_size):
+            outcome = BatchScorer(StandIn(), "7", True, lambda rows: None).score(
+                source, result, errors
+            )
+        written = result.read_text(encoding="utf-8-sig")
+        logged = list(csv.reader(io.StringIO(errors.read_text(encoding="utf-8"))))[1:]
+
+    assert inspector.headerless
+    assert inspector.rows == len(rows)  # every line is a row (blank ones counted)
+    width = len(rows[0])
+    assert not outcome.header.present
+    assert outcome.header.columns == (*FEATURES, "class")[:width]
+    assert outcome.dialect.delimiter == delimiter
+    valid = [
+        (line, cells)
+        for line, cells in enumerate(rows, start=1)
+        if cells and all(is_measurement(c) for c in cells[:4])
+    ]
+    bad_lines = {line for line, cells in enumerate(rows, start=1) if cells} - {
+        line for line, _ in valid
+    }
+    assert {int(line) for line, _, _, _ in logged} == bad_lines
+    scored = list(csv.reader(io.StringIO(written), delimiter=delimiter))
+    assert scored[0][:width] == list(outcome.header.columns)
+    assert [row[:width] for row in scored[1:]] == [cells for _, cells in valid]
+    assert outcome.rows_scored == len(valid)
+    assert outcome.labelled == (len(valid) if width == 5 else 0)  # names and codes alike
 
 
 # --- the pieces on their own --------------------------------------------------------
