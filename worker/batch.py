@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,84 +16,21 @@ from irisq.csv_rules import Header, neutralise
 from irisq.schema import FEATURES, SPECIES
 from worker.csv_reading import (
     MAX_REPORTED_ERRORS,
-    PROBABILITY_COLUMNS,
     BatchOutcome,
     BatchRejectedError,
-    Dialect,
     Problem,
     Progress,
     Reading,
     blank_rows,
     column_values,
     label_indexes,
-    neutralised,
     read_batches,
     read_header,
-    swapped,
 )
+from worker.csv_writing import ResultWriter, decimals, neutralised, output_names
 from worker.inference import ModelCache
 
 SPECIES_ARRAY = pa.array(SPECIES)
-
-
-def output_names(header: Header) -> list[str]:
-    """Input columns as given, then ours; ours get an `irisq_` prefix if the name is taken
-    (Kaggle's Iris.csv already has `Species`: the prediction must not hide it)."""
-    taken = {c.lower() for c in header.columns}
-    added = ["species", *PROBABILITY_COLUMNS, "model_version"]
-    given = [neutralise(c) for c in header.columns]  # a header cell can carry a formula too
-    return [*given, *(f"irisq_{n}" if n in taken else n for n in added)]
-
-
-class ResultWriter:
-    """Writes CSV lines in a file's dialect: its delimiter, line ends and BOM; a cell is
-    quoted only when it holds a quote, the delimiter or a line break.
-
-    Lines are joined by pyarrow compute and written straight from the joined array's
-    buffer: no per-row Python (pyarrow's CSV writer quotes every text cell and writes LF).
-    """
-
-    def __init__(self, handle: IO[bytes], dialect: Dialect) -> None:
-        self.handle = handle
-        self.dialect = dialect
-        self.specials = ('"', "\r", "\n", dialect.delimiter)
-        self._raw_specials = tuple(c.encode() for c in self.specials)
-        self._pattern = r'["\r\n' + dialect.delimiter + "]"  # RE2, as pyarrow reads it
-
-    def header(self, names: Sequence[str]) -> None:
-        line = self.dialect.delimiter.join(map(self.quote, names)) + self.dialect.eol
-        self.handle.write((codecs.BOM_UTF8 if self.dialect.bom else b"") + line.encode())
-
-    def quote(self, cell: str) -> str:
-        if any(c in cell for c in self.specials):
-            return '"' + cell.replace('"', '""') + '"'
-        return cell
-
-    def quoted(self, cells: pa.Array) -> pa.Array:
-        """The cells, those that need it quoted (looked for only if the column's bytes hold a
-        special character at all: most columns never do)."""
-        data = cells.buffers()[2]
-        raw = b"" if data is None else data.to_pybytes()
-        if not any(c in raw for c in self._raw_specials):
-            return cells
-        needs = pc.match_substring_regex(cells, self._pattern)
-        escaped = pc.binary_join_element_wise('"', pc.replace_substring(cells, '"', '""'), '"', "")
-        return pc.if_else(needs, escaped, cells)
-
-    def rows(self, columns: Sequence[pa.Array], last: str) -> None:
-        """Write one line a row: the columns' cells, then `last` (the same in every row)."""
-        cells = [self.quoted(column) for column in columns]
-        end = pa.scalar(self.quote(last) + self.dialect.eol)
-        lines = pc.binary_join_element_wise(*cells, end, self.dialect.delimiter)
-        _, offsets, data = lines.buffers()
-        bounds = np.frombuffer(offsets, np.int32, len(lines) + 1, lines.offset * 4)
-        self.handle.write(memoryview(data)[bounds[0] : bounds[-1]])
-
-
-def decimals(values: np.ndarray, mark: str) -> pa.Array:
-    """Numbers as text (as pyarrow writes them: `0.973`, `1`), with the file's decimal mark."""
-    text = pc.cast(pa.array(values), pa.string())
-    return text if mark == "." else swapped(text, ".", mark)
 
 
 class BatchScorer:

@@ -32,8 +32,6 @@ from worker.errors import ExpectedJobError
 BLOCK_SIZE = 2 << 20
 MAX_REPORTED_ERRORS = 20
 PROBABILITY_COLUMNS = tuple(f"probability_{species}" for species in SPECIES)
-_FORMULA_START = r"^[=+\-@\t\r]"
-_PLAIN_NUMBER = r"^[+-]?\d+([.,]\d+)?([eE][+-]?\d+)?$"
 # What is read after the header to tell a `;` file's decimal mark (a few thousand rows).
 DECIMAL_SAMPLE = 64 * 1024
 # A record (a quoted cell holding line breaks) may go on past its block by this much.
@@ -329,15 +327,6 @@ def swapped(text: pa.Array, old: str, new: str) -> pa.Array:
     return pa.StringArray.from_buffers(
         len(text), offsets, pa.py_buffer(raw), validity, text.null_count, text.offset
     )
-
-
-def neutralised(column: pa.Array) -> pa.Array:
-    """Text cells a spreadsheet would run as a formula get a leading apostrophe."""
-    risky = pc.and_(
-        pc.match_substring_regex(column, _FORMULA_START),
-        pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)),
-    )
-    return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
 
 
 def label_indexes(labels: pa.Array, codes: bool) -> np.ndarray:

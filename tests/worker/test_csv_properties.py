@@ -39,7 +39,8 @@ from tests.support.csv_files import (
 )
 from worker import csv_reading
 from worker.batch import BatchScorer
-from worker.csv_reading import BatchOutcome, BatchRejectedError, Dialect, neutralised
+from worker.csv_reading import BatchOutcome, BatchRejectedError, Dialect
+from worker.csv_writing import neutralised
 
 # Blocks of a few lines, so that records, quotes and bad rows straddle block boundaries.
 BLOCK_SIZES = st.integers(8, 300)
