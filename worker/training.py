@@ -6,8 +6,8 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from irisq.schema import FEATURES, SPECIES
 from irisq.settings import Settings
 from worker.estimators import build_pipeline
 from worker.evaluation import evaluate, log_evaluation
+from worker.jobs import JobCanceledError
 from worker.registry import Registry, registry_errors  # first: it sets MLflow's environment
 from worker.trust import SIGNATURE_TAG, TRUSTED_TYPES, UntrustedModelError, load_estimator
 
@@ -150,53 +151,69 @@ def _train_and_register(
             warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
             info = _log_model(pipeline, x_test)
 
-    report(0.65, "registering")
-    accuracy = evaluation["metrics"]["accuracy"]
-    signature = _signature(registry, run.info.run_id, info.model_uri, pipeline, x_test)
-    with registry_lock():
-        version = registry.version_of_job(job_id) if job_id else None
-        if version is None:
-            registered = mlflow.register_model(
-                info.model_uri,
-                settings.model_name,
-                tags={"irisq.job_id": job_id or "cli", SIGNATURE_TAG: signature},
-            )
-            version = str(registered.version)
-        report(0.8, "promoting")
-        promoted, reason, previous = _gate(registry, accuracy, x_test, y_test)
-        if promoted and previous is not None and previous["version"] == version:
-            reason = f"version {version} is already the champion (this job ran before)"
-        report(0.9, "exporting")
-        # An earlier delivery may have exported and tagged this version already.
-        export = registry.version_tags(version).get("irisq.export")
-        if export is None:
-            export = _export(pipeline, settings.models_dir).name
-            registry.tag_version(
-                version,
-                {
-                    "irisq.algorithm": algorithm,
-                    "irisq.params": json.dumps(params, sort_keys=True),
-                    "irisq.accuracy": f"{accuracy:.6f}",
-                    "irisq.f1_macro": f"{evaluation['metrics']['f1_macro']:.6f}",
-                    "irisq.export": export,
-                },
-            )
-        if promoted:
-            registry.promote(version)
-    return TrainingResult(
-        run_id=run.info.run_id,
-        experiment_id=experiment.experiment_id,
-        model_version=version,
-        training=training_from(algorithm, params),
-        metrics=evaluation["metrics"],
-        confusion_matrix=ConfusionMatrix.model_validate(evaluation["confusion_matrix"]),
-        promoted=promoted,
-        reason=reason,
-        previous_champion=None if previous is None else PreviousChampion.model_validate(previous),
-        export=export,
-        run_url=f"{settings.mlflow_ui_url}/#/experiments/{experiment.experiment_id}"
-        f"/runs/{run.info.run_id}",
-    )
+    with _marked_if_canceled(run.info.run_id):
+        report(0.65, "registering")
+        accuracy = evaluation["metrics"]["accuracy"]
+        signature = _signature(registry, run.info.run_id, info.model_uri, pipeline, x_test)
+        with registry_lock():
+            version = registry.version_of_job(job_id) if job_id else None
+            if version is None:
+                registered = mlflow.register_model(
+                    info.model_uri,
+                    settings.model_name,
+                    tags={"irisq.job_id": job_id or "cli", SIGNATURE_TAG: signature},
+                )
+                version = str(registered.version)
+            report(0.8, "promoting")
+            promoted, reason, previous = _gate(registry, accuracy, x_test, y_test)
+            if promoted and previous is not None and previous["version"] == version:
+                reason = f"version {version} is already the champion (this job ran before)"
+            report(0.9, "exporting")
+            # An earlier delivery may have exported and tagged this version already.
+            export = registry.version_tags(version).get("irisq.export")
+            if export is None:
+                export = _export(pipeline, settings.models_dir).name
+                registry.tag_version(
+                    version,
+                    {
+                        "irisq.algorithm": algorithm,
+                        "irisq.params": json.dumps(params, sort_keys=True),
+                        "irisq.accuracy": f"{accuracy:.6f}",
+                        "irisq.f1_macro": f"{evaluation['metrics']['f1_macro']:.6f}",
+                        "irisq.export": export,
+                    },
+                )
+            if promoted:
+                registry.promote(version)
+        return TrainingResult(
+            run_id=run.info.run_id,
+            experiment_id=experiment.experiment_id,
+            model_version=version,
+            training=training_from(algorithm, params),
+            metrics=evaluation["metrics"],
+            confusion_matrix=ConfusionMatrix.model_validate(evaluation["confusion_matrix"]),
+            promoted=promoted,
+            reason=reason,
+            previous_champion=None
+            if previous is None
+            else PreviousChampion.model_validate(previous),
+            export=export,
+            run_url=f"{settings.mlflow_ui_url}/#/experiments/{experiment.experiment_id}"
+            f"/runs/{run.info.run_id}",
+        )
+
+
+@contextmanager
+def _marked_if_canceled(run_id: str) -> Iterator[None]:
+    """A training canceled once its run is logged leaves the run marked so in MLflow
+    (status KILLED, tag `irisq.canceled`), not looking like a finished training."""
+    try:
+        yield
+    except JobCanceledError:
+        client = mlflow.MlflowClient()
+        client.set_tag(run_id, "irisq.canceled", "true")
+        client.set_terminated(run_id, status="KILLED")
+        raise
 
 
 def _log_model(pipeline: Any, x_test: np.ndarray) -> Any:

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from irisq.settings import Settings
 from tests.worker.conftest import exported
+from worker.jobs import JobCanceledError
 from worker.registry import Registry
 from worker.training import iris_split, train_and_register
 
@@ -77,3 +78,28 @@ def test_every_algorithm_trains_and_registers(sqlite_settings: Settings, algorit
     assert result.metrics["accuracy"] > 0.85
     loaded = Registry(sqlite_settings).load(result.model_version)
     assert list(loaded.classes_) == ["setosa", "versicolor", "virginica"]
+
+
+def test_a_training_canceled_after_its_run_leaves_the_run_marked_killed(
+    sqlite_settings: Settings,
+) -> None:
+    """Canceled while registering: no version, and the run does not pass for a finished one."""
+
+    def cancel_when_registering(_: float, stage: str) -> None:
+        if stage == "registering":
+            raise JobCanceledError("job-canceled")
+
+    before = {v.version for v in MlflowClient().search_model_versions()}
+    with pytest.raises(JobCanceledError):
+        train_and_register(
+            "knn", {}, sqlite_settings, job_id="job-canceled", report=cancel_when_registering
+        )
+
+    runs = MlflowClient().search_runs(
+        [e.experiment_id for e in MlflowClient().search_experiments()],
+        "tags.`irisq.job_id` = 'job-canceled'",
+    )
+    assert [(r.info.status, r.data.tags.get("irisq.canceled")) for r in runs] == [
+        ("KILLED", "true")
+    ]
+    assert {v.version for v in MlflowClient().search_model_versions()} == before
