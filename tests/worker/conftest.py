@@ -1,13 +1,17 @@
-"""A real MLflow store on SQLite under a temporary folder, for the worker's plain functions."""
+"""A real MLflow store on SQLite under a temporary folder, and a fitted model, for the
+worker's plain functions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from irisq.settings import Settings
+from worker.estimators import build_pipeline
+from worker.training import iris_split
 
 
 @pytest.fixture(scope="module")
@@ -25,3 +29,12 @@ def sqlite_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
 
 def exported(settings: Settings) -> list[Path]:
     return sorted(settings.models_dir.glob("model_*.joblib"))
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    """The default pipeline fitted on the training split, no MLflow involved."""
+    x_train, _, y_train, _ = iris_split()
+    return build_pipeline("logistic_regression", {"C": 1.0, "max_iter": 1000}, 42).fit(
+        x_train, y_train
+    )

@@ -13,18 +13,8 @@ from irisq.batches import BatchFiles
 from worker import csv_reading
 from worker.batch import BatchScorer
 from worker.csv_reading import BatchRejectedError
-from worker.estimators import build_pipeline
-from worker.training import iris_split
 
 HEADER = "sepal_length;sepal_width;petal_length;petal_width;note\n"
-
-
-@pytest.fixture(scope="module")
-def model() -> Any:
-    x_train, _, y_train, _ = iris_split()
-    return build_pipeline("logistic_regression", {"C": 1.0, "max_iter": 1000}, 42).fit(
-        x_train, y_train
-    )
 
 
 @pytest.fixture(autouse=True)

@@ -26,8 +26,6 @@ from irisq.schema import FEATURES, SPECIES
 from worker import csv_reading
 from worker.batch import BatchScorer
 from worker.csv_reading import BatchOutcome, BatchRejectedError, Dialect, read_header
-from worker.estimators import build_pipeline
-from worker.training import iris_split
 
 BOM = codecs.BOM_UTF8
 PROBABILITIES = [f"probability_{species}" for species in SPECIES]
@@ -35,14 +33,6 @@ OURS = ["species", *PROBABILITIES, "model_version"]
 IRIS = load_iris(as_frame=True)
 MEASUREMENTS = IRIS.data.to_numpy()
 TRUE_SPECIES = np.asarray(SPECIES)[IRIS.target.to_numpy()]
-
-
-@pytest.fixture(scope="module")
-def model() -> Any:
-    x_train, _, y_train, _ = iris_split()
-    return build_pipeline("logistic_regression", {"C": 1.0, "max_iter": 1000}, 42).fit(
-        x_train, y_train
-    )
 
 
 @pytest.fixture(autouse=True)
