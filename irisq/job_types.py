@@ -173,6 +173,25 @@ JobResult = Annotated[PredictionResult | BatchResult | TrainingResult, Field(dis
 RESULT: TypeAdapter[JobResult] = TypeAdapter(JobResult)
 
 
+CallbackDelivery = Literal["pending", "delivered", "failed"]
+
+
+class CallbackState(_Result):
+    """Where the delivery of a job's final status to its `callback_url` stands."""
+
+    state: CallbackDelivery = Field(
+        description="`pending` until a 2xx answer (`delivered`) or until retries run out or "
+        "the receiver refused it with a 4xx (`failed`)."
+    )
+    attempts: int = Field(0, description="POSTs made so far.")
+    last_status: int | None = Field(
+        None, description="The HTTP status of the last attempt; null if none answered."
+    )
+    last_error: str | None = Field(None, description="Why the last attempt did not deliver.")
+    delivered_at: datetime | None = None
+    next_attempt_at: datetime | None = Field(None, description="When it is tried again.")
+
+
 class Job(_Result):
     """A job as clients see it on `GET /v1/jobs/{job_id}`."""
 
@@ -190,6 +209,12 @@ class Job(_Result):
         None, description="Once succeeded: the result of this kind of job (same `kind`)."
     )
     error: JobError | None = None
+    callback_url: str | None = Field(
+        None, description="Where the final status is POSTed, signed (Standard Webhooks)."
+    )
+    callback: CallbackState | None = Field(
+        None, description="The delivery to `callback_url`, once the job has ended."
+    )
     # The result lives in a file (too large for Redis): whoever serves the job reads it.
     _result_in_file: bool = PrivateAttr(False)
 

@@ -26,7 +26,7 @@ from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
-from irisq.job_types import Job, JobKind, JobStatus
+from irisq.job_types import CallbackState, Job, JobKind, JobStatus
 from irisq.quotas import OWNER_PREFIX, RELEASE_IN_FLIGHT, SET_STORED, queue_admit
 
 # What one HSET writes: field name → text, in the types redis-py declares.
@@ -38,6 +38,19 @@ DONE_CHANNEL = "irisq:jobs:done"
 ANNOUNCED_RECORD_MAX_BYTES = 64 * 1024
 QUEUED_INDEX = "irisq:jobs:queued"  # job id → when it was queued (epoch seconds)
 RUNNING_INDEX = "irisq:jobs:running"  # job id → when its current attempt started
+# Every job whose record is kept, by creation time: what an admin lists (irisq.listing).
+# Each owner's own jobs are in its `jobs` set (irisq.quotas). The reconciler drops entries
+# whose records expired (worker.retention), deleting a job drops its entry.
+ALL_JOBS_INDEX = "irisq:jobs:all"
+# Each running batch or training's progress, as a capped stream per job (the events that
+# `GET /v1/jobs/{id}/events` replays from a Last-Event-ID), announced on PROGRESS_CHANNEL
+# by job id. Predictions write none: they only start and end.
+EVENTS_PREFIX = "irisq:events:"
+PROGRESS_CHANNEL = "irisq:jobs:progress"
+EVENTS_KEPT = 200  # per job: a batch reports ~1 per 65,536 rows, a training ~6 stages
+# Jobs whose final status awaits delivery to their callback_url, by when to try next
+# (worker.callbacks delivers them; the job's `callback` field says how it went).
+CALLBACKS_DUE = "irisq:callbacks:due"
 # A record field saying the result is in a file beside the batch files (it was too large to
 # keep in Redis); the API reads it from there.
 RESULT_IN_FILE = "result_in_file"
@@ -93,6 +106,20 @@ local function announce(key, job_id)
   end
 end
 """
+# Schedules the delivery of a job's end to its callback_url, in the script that ends it: a
+# job can never end without its delivery being due (and due exactly once).
+_SCHEDULE_CALLBACK = (
+    """
+local function schedule_callback(key, job_id)
+  if redis.call('HEXISTS', key, 'callback_url') == 0 then return end
+  local now = redis.call('TIME')
+  redis.call('ZADD', '"""
+    + CALLBACKS_DUE
+    + """', now[1] + now[2] / 1000000, job_id)
+  redis.call('HSET', key, 'callback', '{"state": "pending", "attempts": 0}')
+end
+"""
+)
 # The scripts that workers and cancels run may run even when Redis is full (Redis 7+): they
 # mostly free memory (the task's copy goes), and an accepted job must always be able to end.
 ALLOW_OOM = "#!lua flags=allow-oom\n"
@@ -104,12 +131,27 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
 )
+# KEYS: record, its events. ARGV: job id, then field/value pairs. Stores the progress, adds it
+# to the job's events (capped, expiring with the record) and announces the job id.
+_PROGRESS = (
+    ALLOW_OOM
+    + f"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', {EVENTS_KEPT}, '*', unpack(ARGV, 2))
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('PUBLISH', '{PROGRESS_CHANNEL}', ARGV[1])
+return 1
+"""
+)
 # Lua cannot see FINAL_STATUSES: the literal list below must match it (a test checks).
 # KEYS: record, queued index, running index. ARGV: job id, now (epoch), max attempts,
 # the error stored when giving up, now (ISO), then field/value pairs for a start.
 _START = (
     ALLOW_OOM
     + _ANNOUNCE
+    + _SCHEDULE_CALLBACK
     + RELEASE_IN_FLIGHT
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'skipped' end
@@ -124,6 +166,7 @@ if attempts > tonumber(ARGV[3]) then
   redis.call('HDEL', KEYS[1], 'task')
   redis.call('ZREM', KEYS[3], ARGV[1])
   release_in_flight(redis.call('HGET', KEYS[1], 'owner'), ARGV[1])
+  schedule_callback(KEYS[1], ARGV[1])
   announce(KEYS[1], ARGV[1])
   return 'gave_up'
 end
@@ -132,11 +175,12 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return 'started'
 """
 )
-# KEYS: record, queued index, running index. ARGV: job id, ttl, then field/value pairs.
+# KEYS: record, queued index, running index, events. ARGV: job id, ttl, field/value pairs.
 # A job that is already final keeps its first outcome.
 _FINISH = (
     ALLOW_OOM
     + _ANNOUNCE
+    + _SCHEDULE_CALLBACK
     + RELEASE_IN_FLIGHT
     + SET_STORED
     + """
@@ -154,15 +198,17 @@ local owner = redis.call('HGET', KEYS[1], 'owner')
 release_in_flight(owner, ARGV[1])
 local stored = redis.call('HGET', KEYS[1], 'stored_bytes')
 if stored then set_stored(owner, ARGV[1], tonumber(stored)) end
+redis.call('EXPIRE', KEYS[4], ARGV[2])
+schedule_callback(KEYS[1], ARGV[1])
 announce(KEYS[1], ARGV[1])
 return 1
 """
 )
 
 
-# KEYS: record, queued index, running index. ARGV: job id. Removes the record and what counts
-# it anywhere (indexes, its owner's jobs in flight, stored bytes and kept jobs), then
-# announces the id so that requests waiting on it read it again and find it gone.
+# KEYS: record, queued index, running index, events. ARGV: job id. Removes the record and
+# what counts it anywhere (indexes, its owner's jobs in flight, stored bytes and kept jobs, a
+# callback due), then announces the id so that whoever waits on it finds it gone.
 _DELETE = (
     ALLOW_OOM
     + RELEASE_IN_FLIGHT
@@ -175,7 +221,9 @@ set_stored(owner, ARGV[1], 0)
 if owner and owner ~= '' then redis.call('ZREM', '{OWNER_PREFIX}' .. owner .. ':jobs', ARGV[1]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('DEL', KEYS[1])
+redis.call('ZREM', '{ALL_JOBS_INDEX}', ARGV[1])
+redis.call('ZREM', '{CALLBACKS_DUE}', ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[4])
 redis.call('PUBLISH', '{DONE_CHANNEL}', ARGV[1])
 return 1
 """
@@ -205,6 +253,7 @@ class JobStore:
         # Updates are scripts so that they touch only a record that exists: a plain HSET
         # on an expired job would leave a half record behind, with no expiry.
         self._update = client.register_script(_UPDATE_EXISTING)
+        self._progress = client.register_script(_PROGRESS)
         # The scripts that run in pipelines go as EVAL, not as redis-py's registered scripts:
         # those make every pipeline ask SCRIPT EXISTS first, a round trip more per job end.
         # Redis caches the compiled script by its hash, so resending the text costs ~1 KB.
@@ -220,6 +269,10 @@ class JobStore:
     @staticmethod
     def key(job_id: str) -> str:
         return KEY_PREFIX + job_id
+
+    @staticmethod
+    def events_key(job_id: str) -> str:
+        return EVENTS_PREFIX + job_id
 
     def create(
         self,
@@ -238,10 +291,11 @@ class JobStore:
         owners: Mapping[str, str | None],
         rows: Mapping[str, int] | None = None,
         stored: Mapping[str, int] | None = None,
+        callbacks: Mapping[str, str] | None = None,
     ) -> dict[str, Job]:
         """Record queued jobs (id → task to re-send), all in one round trip."""
         with self._redis.pipeline(transaction=False) as pipe:
-            created = self.queue_create_many(pipe, kind, jobs, owners, rows, stored)
+            created = self.queue_create_many(pipe, kind, jobs, owners, rows, stored, callbacks)
             pipe.execute()
         return created
 
@@ -253,14 +307,18 @@ class JobStore:
         owners: Mapping[str, str | None],
         rows: Mapping[str, int] | None = None,
         stored: Mapping[str, int] | None = None,
+        callbacks: Mapping[str, str] | None = None,
     ) -> dict[str, Job]:
         """Add the writes of `create_many` to a pipeline (sync or asyncio) left to execute.
 
         `rows` counts each prediction's rows against its owner's rows in flight, `stored`
-        the bytes of an upload against its owner's stored bytes."""
+        the bytes of an upload against its owner's stored bytes; `callbacks` are the URLs
+        to tell of each job's end."""
         now, created = _now(), {}
-        epoch = time.time()
-        for job_id, task in jobs.items():
+        started = time.time()
+        for position, (job_id, task) in enumerate(jobs.items()):
+            # A microsecond apart: the listing's order is the order the jobs were given in.
+            epoch = started + position * 1e-6
             fields: Fields = {
                 "job_id": job_id,
                 "kind": kind.value,
@@ -272,10 +330,13 @@ class JobStore:
             owner = owners[job_id]
             if owner:
                 fields["owner"] = owner
+            if callbacks and job_id in callbacks:
+                fields["callback_url"] = callbacks[job_id]
             key = self.key(job_id)
             pipe.hset(key, mapping={**fields, "task": json.dumps(task)} if task else fields)
             pipe.expire(key, self._ttl)
             pipe.zadd(QUEUED_INDEX, {job_id: epoch})
+            pipe.zadd(ALL_JOBS_INDEX, {job_id: epoch})
             queue_admit(
                 pipe,
                 owner,
@@ -299,7 +360,7 @@ class JobStore:
         record: dict[str, Any] = {as_text(k): as_text(v) for k, v in fields.items()}
         record.pop("task", None)
         in_file = record.pop(RESULT_IN_FILE, None) is not None
-        for name in ("result", "error"):
+        for name in ("result", "error", "callback"):
             if name in record:
                 record[name] = json.loads(record[name])
         if isinstance(record.get("result"), dict):  # written before results carried it
@@ -358,7 +419,7 @@ class JobStore:
         fields: list[str] = ["progress", repr(min(max(progress, 0.0), 1.0))]
         if stage:
             fields += ["stage", stage]
-        self._update(keys=[self.key(job_id)], args=fields)
+        self._progress(keys=[self.key(job_id), self.events_key(job_id)], args=[job_id, *fields])
 
     def succeed(
         self,
@@ -399,8 +460,13 @@ class JobStore:
 
         A worker running it finds it gone at its next check and stops (irisq's workers treat
         a vanished record as canceled); its files are the caller's to delete."""
-        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX]
+        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX, self.events_key(job_id)]
         return bool(self._redis.eval(_DELETE, len(keys), *keys, job_id))
+
+    def set_callback(self, job_id: str, state: CallbackState) -> bool:
+        """Record how the delivery to the job's callback_url stands; False if it is gone."""
+        fields = ["callback", state.model_dump_json()]
+        return bool(self._update(keys=[self.key(job_id)], args=fields))
 
     def _finish(self, job_id: str, status: JobStatus, **extra: str) -> bool:
         with self._redis.pipeline(transaction=False) as pipe:
@@ -411,7 +477,7 @@ class JobStore:
         fields = ["status", status.value, "finished_at", _now()]
         for name, value in extra.items():
             fields += [name, value]
-        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX]
+        keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX, self.events_key(job_id)]
         pipe.eval(_FINISH, len(keys), *keys, job_id, self._ttl, *fields)
 
     def queued_before(self, cutoff: float, limit: int = 1000) -> list[str]:

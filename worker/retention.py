@@ -20,7 +20,7 @@ from pathlib import Path
 import redis
 
 from irisq.batches import BatchFiles
-from irisq.jobs import KEY_PREFIX, JobStore, as_text
+from irisq.jobs import ALL_JOBS_INDEX, EVENTS_PREFIX, KEY_PREFIX, JobStore, as_text
 from irisq.quotas import RELEASE_IN_FLIGHT, OwnerKeys, owners, set_stored_bytes
 from irisq.settings import Settings
 
@@ -30,8 +30,9 @@ CHUNK = 500  # entries looked at per step: each step is one short script in Redi
 MAX_STEPS = 20  # per key and per round, so one round never holds Redis for long
 PRESSURE_RELIEF = 0.05  # evict until this far under the admission mark
 
-# KEYS: the owner's job index. ARGV: job ids. Removes the records of those jobs that have
-# ended, and the index entries of those whose records are gone. Returns the ids that left.
+# KEYS: the owner's job index. ARGV: job ids. Removes the records (and progress events) of
+# those jobs that have ended, and the index entries of those whose records are gone. Returns
+# the ids that left.
 _REMOVE_ENDED = f"""
 local gone = {{}}
 for i = 1, #ARGV do
@@ -39,8 +40,9 @@ for i = 1, #ARGV do
   local key = '{KEY_PREFIX}' .. id
   local status = redis.call('HGET', key, 'status')
   if not status or status == 'succeeded' or status == 'failed' or status == 'canceled' then
-    if status then redis.call('DEL', key) end
+    if status then redis.call('DEL', key, '{EVENTS_PREFIX}' .. id) end
     redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', '{ALL_JOBS_INDEX}', id)
     table.insert(gone, id)
   end
 end
@@ -79,12 +81,12 @@ class Retention:
         self.store = store
         self.client: redis.Redis = store.redis
         self._remove_ended = self.client.register_script(_REMOVE_ENDED)
-        self._drop_expired = self.client.register_script(_DROP_EXPIRED)
+        self._drop_expired_script = self.client.register_script(_DROP_EXPIRED)
         self._repair = self.client.register_script(_REPAIR_IN_FLIGHT)
 
     def run(self) -> int:
         """One round over every key; how many jobs left the indexes."""
-        removed = 0
+        removed = self._drop_expired(ALL_JOBS_INDEX)
         for owner in owners(self.client):
             removed += self._drop_expired_entries(owner)
             removed += self._enforce_cap(owner)
@@ -93,14 +95,21 @@ class Retention:
         return removed
 
     def _drop_expired_entries(self, owner: str) -> int:
-        keys, dropped = OwnerKeys(owner), 0
-        for step in range(MAX_STEPS):
-            oldest = _ids(self.client.zrange(keys.jobs, step * CHUNK, (step + 1) * CHUNK - 1))
+        return self._drop_expired(OwnerKeys(owner).jobs, owner)
+
+    def _drop_expired(self, index: str, owner: str | None = None) -> int:
+        """Drop the oldest entries of a job index whose records have expired (and, for an
+        owner's index, the jobs' files)."""
+        dropped, start = 0, 0
+        for _ in range(MAX_STEPS):
+            oldest = _ids(self.client.zrange(index, start, start + CHUNK - 1))
             if not oldest:
                 break
-            gone = _ids(self._drop_expired(keys=[keys.jobs], args=oldest))
-            self._delete_files(owner, gone)
+            gone = _ids(self._drop_expired_script(keys=[index], args=oldest))
+            if owner is not None:
+                self._delete_files(owner, gone)
             dropped += len(gone)
+            start += len(oldest) - len(gone)  # what stayed is still ahead of the next chunk
             if len(gone) < len(oldest) // 2:  # mostly live from here on: enough this round
                 break
         return dropped
