@@ -50,8 +50,14 @@ def accepted_doc(*operations: str) -> dict[int | str, dict[str, Any]]:
 
 def accepted(job: Job, response: Response) -> JobAccepted:
     """Fill the `Location` header and the body of a 202 for `job`."""
+    answer = answer_of(job)
+    response.headers["Location"] = answer.status_url
+    return answer
+
+
+def answer_of(job: Job) -> JobAccepted:
+    """The body of the 202 that accepted `job` (also what a retry is answered)."""
     status_url = f"/v1/jobs/{job.job_id}"
-    response.headers["Location"] = status_url
     return JobAccepted(
         job_id=job.job_id,
         kind=job.kind,

@@ -34,6 +34,7 @@ class Pending:
     rows: list[list[float]]
     model: str
     owner: str
+    callback_url: str | None = None
     sent: asyncio.Future[Job] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

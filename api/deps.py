@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import redis
+import redis.asyncio as aioredis
 from celery import Celery
 from fastapi import Depends, Request
 
+from api.idempotency import IdempotencyKeys
+from api.listing import Cursors
 from api.registry import RegistryReader
 from irisq.jobs import JobStore
 from irisq.settings import Settings
@@ -21,6 +24,21 @@ async def _settings(request: Request) -> Settings:
 async def _redis(request: Request) -> redis.Redis:
     client: redis.Redis = request.app.state.redis
     return client
+
+
+async def _async_redis(request: Request) -> aioredis.Redis:
+    client: aioredis.Redis = request.app.state.async_redis
+    return client
+
+
+async def _cursors(request: Request) -> Cursors:
+    cursors: Cursors = request.app.state.cursors
+    return cursors
+
+
+async def _idempotency(request: Request) -> IdempotencyKeys:
+    keys: IdempotencyKeys = request.app.state.idempotency
+    return keys
 
 
 async def _jobs(request: Request) -> JobStore:
@@ -40,6 +58,9 @@ async def _registry(request: Request) -> RegistryReader:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
+AsyncRedisDep = Annotated[aioredis.Redis, Depends(_async_redis)]
+CursorsDep = Annotated[Cursors, Depends(_cursors)]
+IdempotencyDep = Annotated[IdempotencyKeys, Depends(_idempotency)]
 JobStoreDep = Annotated[JobStore, Depends(_jobs)]
 QueueDep = Annotated[Celery, Depends(_queue)]
 RegistryDep = Annotated[RegistryReader, Depends(_registry)]

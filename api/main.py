@@ -22,10 +22,22 @@ from api.admission import Admission
 from api.batching import MicroBatcher
 from api.bodies import add_documented_schemas
 from api.guard import Guard
+from api.idempotency import IdempotencyKeys
+from api.listing import Cursors
 from api.ratelimit import KeyRateLimiter
 from api.readiness import ReadinessProbe
 from api.registry import RegistryReader
-from api.routes import batches, health, invocations, jobs, me, models, predictions, training
+from api.routes import (
+    batches,
+    events,
+    health,
+    invocations,
+    jobs,
+    me,
+    models,
+    predictions,
+    training,
+)
 from api.submission import send_group
 from api.waiting import JobWaiter
 from irisq.ids import JobIds
@@ -132,6 +144,8 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
         )
         app.state.admission = Admission(app.state.async_redis, settings.redis_admission_fraction)
         app.state.jobs = JobStore(client, settings.job_ttl_seconds, settings.max_attempts)
+        app.state.cursors = Cursors(settings.signing_key())
+        app.state.idempotency = IdempotencyKeys(app.state.async_redis)
         app.state.results = ResultFiles(settings.batch_dir, settings.inline_result_max_bytes)
         app.state.celery = make_celery(settings, main="irisq-api")
         app.state.registry = RegistryReader(
@@ -188,13 +202,31 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Prefer"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Prefer",
+                "Idempotency-Key",
+                "Last-Event-ID",
+            ],
+            expose_headers=["Location", "Link", "Idempotent-Replayed", "Retry-After"],
         )
     app.state.metrics = metrics.instrument(app, client)
     app.state.observe_group = metrics.micro_batch_observer(app.state.metrics)
     problems.install(app)
     problems.document(app, open_api=keys.open or keyless is not None, extra=_add_schemas)
-    served = (predictions, batches, training, jobs, models, me, health, invocations, metrics)
+    served = (
+        predictions,
+        batches,
+        training,
+        jobs,
+        events,
+        models,
+        me,
+        health,
+        invocations,
+        metrics,
+    )
     routers = [m.router for m in (served if keyless is None else (health, invocations, metrics))]
     for router in routers:
         app.include_router(router)

@@ -166,6 +166,14 @@ def field_path(loc: Sequence[int | str]) -> str:
     return path or "body"
 
 
+def field_problem(field: str, message: str, location: str = "query") -> RequestValidationError:
+    """A 422 naming `field` (a query parameter, or a header with `location="header"`), for
+    checks a route makes itself; answered like FastAPI's own validation errors."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": (location, field), "msg": message, "input": None}]
+    )
+
+
 def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors():

@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 from celery import Celery
-from fastapi import HTTPException
+from fastapi import HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
-from api.batching import Pending
-from api.problems import RETRY_AFTER_SECONDS
+from api.batching import MicroBatcher, Pending
+from api.idempotency import REPLAYED
+from api.job_access import with_result
+from api.problems import RETRY_AFTER_SECONDS, field_problem
 from api.ratelimit import Usage
-from irisq.job_types import Job, JobKind
+from api.waiting import JobWaiter
+from irisq.ids import JobIds
+from irisq.job_types import FINAL_STATUSES, Job, JobKind
 from irisq.jobs import JobStore
 from irisq.keys import Caller
 from irisq.queueing import encode_task, queue_depth, submit, task_message
 from irisq.settings import Settings
 from irisq.tasks import PREDICT_GROUP_TASK, PREDICT_TASK, TASK_QUEUES
+from irisq.webhooks import callback_url_problem
 
 logger = logging.getLogger("irisq.jobs")
+
+CallbackQuery = Annotated[
+    str | None,
+    Query(
+        max_length=2048,
+        description="An http(s) URL to POST the job to once it ends, signed the Standard "
+        "Webhooks way (see docs/webhooks.md); retried with backoff for over an hour.",
+    ),
+]
 
 
 def ensure_room(jobs: JobStore, settings: Settings, task_name: str) -> None:
@@ -63,9 +79,12 @@ def enqueue(
     args: list[Any],
     job_id: str,
     stored_bytes: int = 0,
+    callback_url: str | None = None,
 ) -> Job:
     ensure_room(jobs, settings, task_name)
-    return submit(queue, jobs, kind, task_name, args, job_id, caller.name, stored_bytes)
+    return submit(
+        queue, jobs, kind, task_name, args, job_id, caller.name, stored_bytes, callback_url
+    )
 
 
 async def send_group(
@@ -94,7 +113,74 @@ async def send_group(
             tasks,
             {p.job_id: p.owner for p in group},
             rows={p.job_id: len(p.rows) for p in group},
+            callbacks={p.job_id: p.callback_url for p in group if p.callback_url},
         )
         pipe.lpush(queue_name, message)
         await pipe.execute()
     return created
+
+
+async def submit_and_wait(
+    request: Request,
+    rows: list[list[float]],
+    model: str,
+    owner: str,
+    wait: float | None,
+    callback_url: str | None = None,
+) -> tuple[Job, bool]:
+    """Queue one prediction job through the micro-batcher; wait for it if asked.
+
+    Returns the job (finished if `wait` allowed) and whether it finished."""
+    batcher: MicroBatcher = request.app.state.batcher
+    waiter: JobWaiter = request.app.state.waiter
+    ids: JobIds = request.app.state.job_ids
+    pending = Pending(ids.new(owner), rows, model, owner, callback_url)
+    ended = waiter.expect(pending.job_id) if wait else None
+    try:
+        job = await batcher.submit(pending)
+    except BaseException:
+        if ended is not None:
+            waiter.forget(pending.job_id, ended)
+        raise
+    if ended is None or wait is None:
+        return job, False
+    finished = await waiter.wait(pending.job_id, ended, wait)
+    if finished is None:
+        return job, False
+    if finished.result_in_file:  # a large result: read off the loop
+        finished = await run_in_threadpool(with_result, request, finished)
+    return finished, True
+
+
+async def wait_for_job(request: Request, job_id: str, seconds: float) -> Job | None:
+    """The job once it is final, if it is or becomes so within `seconds` (a job queued by an
+    earlier request: a replay that asked to wait)."""
+    waiter: JobWaiter = request.app.state.waiter
+    ended = waiter.expect(job_id)  # before reading: an end announced meanwhile is not missed
+    job = JobStore.parse(await request.app.state.async_redis.hgetall(JobStore.key(job_id)))
+    if job is None or job.status in FINAL_STATUSES:
+        waiter.forget(job_id, ended)
+    elif (job := await waiter.wait(job_id, ended, seconds)) is None:
+        return None
+    if job is not None and job.result_in_file:
+        job = await run_in_threadpool(with_result, request, job)
+    return job if job is not None and job.status in FINAL_STATUSES else None
+
+
+def checked_callback(url: str | None, settings: Settings, caller: Caller) -> str | None:
+    """The callback URL if it may be used; 422 naming `callback_url` if not."""
+    if url is None:
+        return None
+    problem = callback_url_problem(url, settings, caller.name)
+    if problem is not None:
+        raise field_problem("callback_url", f"the callback URL {problem}")
+    return url
+
+
+def replayed(answer: dict[str, Any], finished: Job | None = None) -> Response:
+    """The answer to a retried request: the first one's 202, or the job if it has finished
+    and the retry asked to wait."""
+    headers = {"Location": str(answer["status_url"]), REPLAYED: "true"}
+    if finished is not None:
+        return Response(finished.model_dump_json(), 200, headers, media_type="application/json")
+    return JSONResponse(answer, 202, headers)

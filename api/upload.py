@@ -48,6 +48,7 @@ class CsvInspector:
     max_rows: int
     quota_left: int | None = None  # what the key may still store, in bytes
     over_quota: Callable[[int], str] | None = None  # the 429's detail for a size
+    digest: Any = None  # a hashlib object fed the file's bytes (an idempotency fingerprint)
     size: int = 0
     newlines: int = 0
     header_done: bool = False
@@ -63,6 +64,8 @@ class CsvInspector:
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
         self.size += len(chunk)
+        if self.digest is not None:
+            self.digest.update(chunk)
         if self.size > self.max_bytes:
             raise UploadRefusedError(
                 413, f"the file is larger than the limit of {self.max_bytes:,} bytes"
@@ -152,8 +155,8 @@ class _FileField:
     """python-multipart callbacks that pass the `file` part through the inspector and gather
     it for writing (`take`)."""
 
-    def __init__(self, destination: Path, inspector: CsvInspector) -> None:
-        self.destination = destination
+    def __init__(self, destination: Path | None, inspector: CsvInspector) -> None:
+        self.destination = destination  # None: check the file, keep nothing
         self.inspector = inspector
         self.found = False
         self.ended = False
@@ -194,7 +197,8 @@ class _FileField:
         if self.in_file:
             chunk = data[start:end]
             self.inspector.feed(chunk)
-            self.gathered += chunk
+            if self.destination is not None:
+                self.gathered += chunk
 
     def _part_end(self) -> None:
         self.in_file = False
@@ -202,7 +206,7 @@ class _FileField:
 
     async def write(self, at_least: int = WRITE_BYTES) -> None:
         """Write what was gathered, from a thread, once there is `at_least` of it."""
-        if not self.found or len(self.gathered) < max(at_least, 1):
+        if self.destination is None or not self.found or len(self.gathered) < max(at_least, 1):
             return
         if self.handle is None:
             self.handle = await anyio.to_thread.run_sync(self.destination.open, "wb")
@@ -218,8 +222,9 @@ class _FileField:
             self.handle = None
 
 
-async def receive_csv(request: Request, destination: Path, inspector: CsvInspector) -> None:
-    """Stream the multipart field `file` of `request` to `destination`, checking it."""
+async def receive_csv(request: Request, destination: Path | None, inspector: CsvInspector) -> None:
+    """Stream the multipart field `file` of `request` to `destination`, checking it (with no
+    destination: only checking it)."""
     media_type, options = parse_options_header(request.headers.get("content-type", ""))
     if media_type != b"multipart/form-data" or b"boundary" not in options:
         raise UploadRefusedError(
@@ -227,7 +232,8 @@ async def receive_csv(request: Request, destination: Path, inspector: CsvInspect
         )
     # The whole body, other parts and framing included, is held to the upload limit plus
     # FRAMING_ALLOWANCE by the guard (api.guard), before and while it streams.
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    if destination is not None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
     form = _FileField(destination, inspector)
     try:
         parser = MultipartParser(options[b"boundary"], form.callbacks())  # type: ignore[arg-type]

@@ -1,5 +1,7 @@
 """Waiting for a job without polling: one Redis subscription per API process.
 
+It also wakes the event streams of jobs that report progress (api.event_stream).
+
 Workers announce every job that ends on a pub/sub channel, inside the same Lua script that
 stores its outcome (irisq.jobs), so an announcement never precedes the result; it carries
 the record itself unless that is large, so a waiting request usually reads nothing more.
@@ -20,7 +22,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 
 from irisq.job_types import Job
-from irisq.jobs import DONE_CHANNEL, JobStore, parse_announcement
+from irisq.jobs import DONE_CHANNEL, PROGRESS_CHANNEL, JobStore, as_text, parse_announcement
 
 logger = logging.getLogger("irisq.api")
 
@@ -48,6 +50,8 @@ class JobWaiter:
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._on_end: list[Callable[[str], None]] = []
+        # Event streams (api.event_stream): set on each progress or end of their job.
+        self._watching: dict[str, set[asyncio.Event]] = {}
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="irisq-job-waiter")
@@ -72,6 +76,18 @@ class JobWaiter:
         future: Announced = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(job_id, []).append(future)
         return future
+
+    def watch(self, job_id: str) -> asyncio.Event:
+        """An event set whenever the job reports progress or ends (clear it, then read)."""
+        changed = asyncio.Event()
+        self._watching.setdefault(job_id, set()).add(changed)
+        return changed
+
+    def unwatch(self, job_id: str, changed: asyncio.Event) -> None:
+        watchers = self._watching.get(job_id, set())
+        watchers.discard(changed)
+        if not watchers:
+            self._watching.pop(job_id, None)
 
     async def wait(self, job_id: str, future: Announced, seconds: float) -> Job | None:
         """The finished job if it ended within `seconds`, else None."""
@@ -98,10 +114,14 @@ class JobWaiter:
         while True:
             try:
                 async with self._client.pubsub() as pubsub:
-                    await pubsub.subscribe(DONE_CHANNEL)
+                    await pubsub.subscribe(DONE_CHANNEL, PROGRESS_CHANNEL)
                     self._subscribed.set()
                     async for message in pubsub.listen():
-                        if message["type"] == "message":
+                        if message["type"] != "message":
+                            continue
+                        if as_text(message["channel"]) == PROGRESS_CHANNEL:
+                            self._wake(as_text(message["data"]))
+                        else:
                             self._resolve(*parse_announcement(message["data"]))
             except asyncio.CancelledError:
                 raise
@@ -110,7 +130,12 @@ class JobWaiter:
                 logger.warning("job announcements unavailable (%s); retrying", exc)
                 await asyncio.sleep(1)
 
+    def _wake(self, job_id: str) -> None:
+        for changed in self._watching.get(job_id, ()):
+            changed.set()
+
     def _resolve(self, job_id: str, fields: dict[str, str] | None) -> None:
+        self._wake(job_id)
         for callback in self._on_end:
             callback(job_id)
         for future in self._waiting.get(job_id, []):

@@ -192,8 +192,8 @@ class CallbackState(_Result):
     next_attempt_at: datetime | None = Field(None, description="When it is tried again.")
 
 
-class Job(_Result):
-    """A job as clients see it on `GET /v1/jobs/{job_id}`."""
+class JobSummary(_Result):
+    """A job without its result, as `GET /v1/jobs` lists it."""
 
     job_id: str
     kind: JobKind
@@ -205,15 +205,24 @@ class Job(_Result):
     finished_at: datetime | None = None
     attempts: int = Field(0, description="Deliveries to a worker so far (at most 3 by default).")
     owner: str | None = Field(None, description="The API key that submitted the job.")
-    result: JobResult | None = Field(
-        None, description="Once succeeded: the result of this kind of job (same `kind`)."
-    )
     error: JobError | None = None
     callback_url: str | None = Field(
         None, description="Where the final status is POSTed, signed (Standard Webhooks)."
     )
     callback: CallbackState | None = Field(
         None, description="The delivery to `callback_url`, once the job has ended."
+    )
+
+
+# The record fields a summary reads (the listing reads no result).
+SUMMARY_FIELDS = tuple(JobSummary.model_fields)
+
+
+class Job(JobSummary):
+    """A job as clients see it on `GET /v1/jobs/{job_id}`."""
+
+    result: JobResult | None = Field(
+        None, description="Once succeeded: the result of this kind of job (same `kind`)."
     )
     # The result lives in a file (too large for Redis): whoever serves the job reads it.
     _result_in_file: bool = PrivateAttr(False)

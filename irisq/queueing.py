@@ -130,6 +130,7 @@ def submit(
     job_id: str,
     owner: str | None = None,
     stored_bytes: int = 0,
+    callback_url: str | None = None,
 ) -> Job:
     """Record a queued job, then send its task by name with the job id first in `args`.
 
@@ -139,7 +140,10 @@ def submit(
     """
     task = task_message(task_name, job_id, args)
     stored = {job_id: stored_bytes} if stored_bytes else None
-    job = store.create_many(kind, {job_id: task}, {job_id: owner}, stored=stored)[job_id]
+    callbacks = {job_id: callback_url} if callback_url else None
+    job = store.create_many(
+        kind, {job_id: task}, {job_id: owner}, stored=stored, callbacks=callbacks
+    )[job_id]
     try:
         send(app, job.job_id, task)
     except Exception as exc:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Role = Literal["predict", "admin"]
@@ -31,7 +31,11 @@ class ApiKey(BaseModel):
 class Settings(BaseSettings):
     """Every knob has a default that works for `make run` on one machine."""
 
-    model_config = SettingsConfigDict(env_prefix="IRISQ_", env_file=".env", extra="ignore")
+    # Errors leave out the values read: those include secrets (IRISQ_SECRET_KEY, the webhook
+    # secrets, REDIS passwords in URLs), and a refused start prints its error to the logs.
+    model_config = SettingsConfigDict(
+        env_prefix="IRISQ_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["development", "production"] = Field(
         "development", description="`production` refuses settings that are only safe locally."
@@ -138,6 +142,23 @@ class Settings(BaseSettings):
     max_requests_in_flight_per_key: int = Field(
         64, gt=0, description="Requests of one API key (or open-mode client) served at once."
     )
+    events_streams_per_key: int = Field(
+        16,
+        gt=0,
+        description="Event streams (`GET /v1/jobs/{id}/events`) one API key may hold open per "
+        "API process; they count among its requests in flight too.",
+    )
+    events_heartbeat_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="A comment line this often on a quiet event stream, so proxies keep it open.",
+    )
+    events_max_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="An event stream ends after this long; clients reconnect with "
+        "Last-Event-ID and miss nothing (EventSource does it by itself).",
+    )
     auth_failures_per_minute: int = Field(
         30, gt=0, description="Requests with a missing or wrong key from one address, then 429."
     )
@@ -217,6 +238,43 @@ class Settings(BaseSettings):
     bootstrap_champion: bool = Field(
         True, description="A train worker trains a first model when the registry has no champion."
     )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signs callbacks (Standard Webhooks): `whsec_` and 24-64 base64-encoded "
+        "bytes, from `python -m irisq.webhooks new-secret`; receivers verify with it. Unset, "
+        "a `callback_url` is refused. `make run` keeps one in var/webhook-secret.",
+    )
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="JSON object: API key name -> its own webhook secret, used instead of "
+        "IRISQ_WEBHOOK_SECRET for the callbacks of that key's jobs.",
+    )
+    webhook_backoff_seconds: float = Field(
+        10,
+        gt=0,
+        description="Longest wait before the second callback attempt; each retry may wait up "
+        "to twice the one before (a random share of it: jitter), at most an hour.",
+    )
+    webhook_retry_seconds: float = Field(
+        24 * 3600,
+        gt=0,
+        description="How long after a job ends its callback is retried (timeouts, connection "
+        "errors, 408, 429, 5xx) before it is given up; the last try is at the end of it.",
+    )
+    webhook_timeout_seconds: float = Field(
+        5, gt=0, description="How long one callback attempt may take, connecting included."
+    )
+    webhook_lease_seconds: float = Field(
+        60,
+        gt=0,
+        description="A callback handed to a worker is not handed out again for this long; "
+        "after it (the worker died), it is. Must exceed IRISQ_WEBHOOK_TIMEOUT_SECONDS.",
+    )
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Callback hosts (names or addresses) that production lets resolve to "
+        "private, loopback or link-local addresses: receivers inside your own network.",
+    )
 
     @property
     def longest_time_limit(self) -> int:
@@ -248,6 +306,44 @@ class Settings(BaseSettings):
                 "ids and models (`make run` makes one in var/secret-key)"
             )
         return self.secret_key.get_secret_value().encode()
+
+    def webhook_secret_for(self, owner: str | None) -> str | None:
+        """The `whsec_` secret that signs the callbacks of `owner`'s jobs; None: none is set."""
+        secret = self.webhook_secrets.get(owner or "") or self.webhook_secret
+        return secret.get_secret_value() if secret is not None else None
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose passes `${IRISQ_WEBHOOK_SECRET:-}`: an empty value means none is set.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_webhooks(self) -> Settings:
+        from irisq.webhooks import WebhookSecretError, secret_bytes
+
+        named = {"IRISQ_WEBHOOK_SECRET": self.webhook_secret} | {
+            f"IRISQ_WEBHOOK_SECRETS[{name!r}]": secret
+            for name, secret in self.webhook_secrets.items()
+        }
+        for variable, secret in named.items():
+            if secret is None:
+                continue
+            try:
+                secret_bytes(secret.get_secret_value())
+            except WebhookSecretError as exc:
+                raise ValueError(
+                    f"{variable}: {exc} (make one: python -m irisq.webhooks new-secret)"
+                ) from None
+        owners = {key.name for key in self.api_keys} | {self.scoring_caller}
+        if self.api_keys and (unknown := sorted(set(self.webhook_secrets) - owners)):
+            raise ValueError(f"IRISQ_WEBHOOK_SECRETS names keys that do not exist: {unknown}")
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "IRISQ_WEBHOOK_LEASE_SECONDS must exceed IRISQ_WEBHOOK_TIMEOUT_SECONDS: a "
+                "callback would otherwise be handed out again while it is being sent"
+            )
+        return self
 
     @model_validator(mode="after")
     def _redeliver_only_dead_tasks(self) -> Settings:

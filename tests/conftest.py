@@ -17,11 +17,14 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from devstack.processes import celery_worker, mlflow_server, redis_server, tail, wait_for
 from irisq.settings import Settings
+from irisq.webhooks import new_secret
 from tests.support.stack import Stack
 
 # API and workers share the secret that signs job ids and models: one for the whole run, in
 # the environment, so every process the tests start (and every Settings()) has it.
 os.environ.setdefault("IRISQ_SECRET_KEY", secrets.token_urlsafe(32))
+# Likewise the secret that signs callbacks (without one, a callback_url is refused).
+os.environ.setdefault("IRISQ_WEBHOOK_SECRET", new_secret())
 
 # A worker re-reads the champion alias this often in the tests, so hot swaps show quickly.
 CHAMPION_REFRESH_SECONDS = "0.5"

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from celery import Celery
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from api.accepted import JobAccepted, accepted, accepted_doc
+from api.accepted import JobAccepted, accepted, accepted_doc, answer_of
 from api.auth import CallerDep, UsageDep
-from api.deps import JobStoreDep, QueueDep, SettingsDep
+from api.deps import IdempotencyDep, JobStoreDep, QueueDep, SettingsDep
 from api.guard import stored_quota_detail
+from api.idempotency import (
+    CLAIM_SECONDS,
+    UPLOADING,
+    Claim,
+    KeyHeader,
+    KeyUse,
+    fingerprint,
+    in_use,
+)
+from api.job_access import NOT_FOUND, JobId, find_job
 from api.problems import AUTH_PROBLEMS, Problem
-from api.routes.jobs import NOT_FOUND, JobId, find_job
-from api.submission import enqueue, ensure_room
+from api.submission import CallbackQuery, checked_callback, enqueue, ensure_room, replayed
 from api.upload import FILE_FIELD, CsvInspector, UploadRefusedError, receive_csv
 from irisq.batches import BatchFiles
-from irisq.job_types import JobKind, JobStatus
+from irisq.job_types import Job, JobKind, JobStatus
 from irisq.jobs import JobStore
 from irisq.keys import Caller
+from irisq.settings import Settings
 from irisq.tasks import BATCH_TASK
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -74,7 +86,11 @@ DOWNLOAD_ANSWERS: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses={**REFUSALS, **accepted_doc("get_batch_result", "get_batch_errors")},
+    responses={
+        **REFUSALS,
+        **accepted_doc("get_batch_result", "get_batch_errors"),
+        409: {"model": Problem, "description": "The Idempotency-Key is in use by a request."},
+    },
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def create_batch(
@@ -85,22 +101,64 @@ async def create_batch(
     queue: QueueDep,
     caller: CallerDep,
     usage: UsageDep,
+    idempotency: IdempotencyDep,
     on_invalid: OnInvalid = "reject",
-) -> JobAccepted:
+    callback_url: CallbackQuery = None,
+    idempotency_key: KeyHeader = None,
+) -> Any:
     """Upload a CSV (field `file`) of measurements to score; poll the job, then download."""
+    checked_callback(callback_url, settings, caller)
     await run_in_threadpool(ensure_room, jobs, settings, BATCH_TASK)  # before storing 100 MB
-    job_id = request.app.state.job_ids.new(caller.name)
-    files = BatchFiles(settings.batch_dir, job_id)
     quota_left = settings.quota_stored_bytes - usage.bytes
     inspector = CsvInspector(
         settings.batch_max_bytes,
         settings.batch_max_rows,
         quota_left=quota_left,
         over_quota=lambda size: stored_quota_detail(usage.bytes, size, settings.quota_stored_bytes),
+        digest=hashlib.sha256() if idempotency_key else None,
     )
+    key = KeyUse(idempotency, caller.name, idempotency_key, _upload_claim_seconds(settings))
+    params = {"on_invalid": on_invalid, "callback_url": callback_url}
+    held = await key.claim(UPLOADING)
+    if held is not None and held.claim is not Claim.CLAIMED:
+        if held.claim is Claim.IN_USE:
+            raise in_use()
+        # Done before: the same request only if the same file comes again, so read it (held
+        # to every limit) and keep none of it.
+        await _received(request, None, inspector)
+        return replayed(
+            held.replay_for(fingerprint("batches", params, inspector.digest.hexdigest()))
+        )
     try:
-        await receive_csv(request, files.input, inspector)
-        job = await run_in_threadpool(
+        job = await _store_and_enqueue(
+            request, settings, jobs, queue, caller, inspector, on_invalid, callback_url
+        )
+    except BaseException:
+        await key.failed()
+        raise
+    if inspector.digest is not None:
+        same = fingerprint("batches", params, inspector.digest.hexdigest())
+        await key.done(same, answer_of(job).model_dump_json())
+    return accepted(job, response)
+
+
+async def _store_and_enqueue(
+    request: Request,
+    settings: Settings,
+    jobs: JobStore,
+    queue: Celery,
+    caller: Caller,
+    inspector: CsvInspector,
+    on_invalid: str,
+    callback_url: str | None,
+) -> Job:
+    """Stream the upload into the job's folder while checking it, then queue the job; on any
+    refusal nothing is left behind."""
+    job_id = request.app.state.job_ids.new(caller.name)
+    files = BatchFiles(settings.batch_dir, job_id)
+    try:
+        await _received(request, files.input, inspector)
+        return await run_in_threadpool(
             enqueue,
             queue,
             jobs,
@@ -111,10 +169,11 @@ async def create_batch(
             [on_invalid, inspector.rows],
             job_id,
             inspector.size,
+            callback_url,
         )
-    except UploadRefusedError as exc:
+    except HTTPException:
         await run_in_threadpool(shutil.rmtree, files.folder, ignore_errors=True)
-        raise HTTPException(exc.status, exc.detail) from None
+        raise
     except OSError as exc:  # the batch directory is full or unwritable
         await run_in_threadpool(shutil.rmtree, files.folder, ignore_errors=True)
         status_code = 507 if exc.errno == errno.ENOSPC else 503
@@ -124,7 +183,21 @@ async def create_batch(
     except BaseException:  # cancelled too: no await can run here, so remove it in place
         shutil.rmtree(files.folder, ignore_errors=True)
         raise
-    return accepted(job, response)
+
+
+async def _received(request: Request, destination: Path | None, inspector: CsvInspector) -> None:
+    """`receive_csv`, its refusals as HTTP errors."""
+    try:
+        await receive_csv(request, destination, inspector)
+    except UploadRefusedError as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+
+
+def _upload_claim_seconds(settings: Settings) -> int:
+    """How long an upload may hold its idempotency key: the slowest upload accepted, within
+    an hour (a claim outlives an API process that died holding it by no more)."""
+    slowest = settings.batch_max_bytes / max(settings.body_min_bytes_per_second, 1)
+    return int(min(3600, max(CLAIM_SECONDS, slowest + 60)))
 
 
 def _finished_batch(request: Request, jobs: JobStore, job_id: str, caller: Caller) -> None:

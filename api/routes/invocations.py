@@ -27,8 +27,7 @@ from api.invocation_schema import INVOCATION_BODY
 from api.problems import AUTH_PROBLEMS, RETRY_AFTER_SECONDS, Problem
 from api.ratelimit import Usage
 from api.readiness import ReadinessProbe
-from api.routes.predictions import submit_and_wait
-from api.submission import refuse_over_rows_quota
+from api.submission import refuse_over_rows_quota, submit_and_wait
 from irisq.job_types import Job, JobStatus, PredictionResult
 from irisq.schema import CHAMPION, MAX_ROWS, MLFLOW_PROTOCOL_VERSION
 from irisq.settings import Settings

@@ -1,66 +1,81 @@
-"""Jobs: the status, progress and result of anything that was queued; cancel one."""
+"""Jobs: list them, read the status, progress and result of one; cancel or delete one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from api.auth import CallerDep, may_see
-from api.deps import JobStoreDep
-from api.problems import AUTH_PROBLEMS, Problem
-from irisq.ids import JobIds
-from irisq.job_types import Job
-from irisq.jobs import JobStore
-from irisq.keys import Caller, KeyRing
+from api.auth import CallerDep
+from api.deps import AsyncRedisDep, CursorsDep, JobStoreDep
+from api.job_access import NOT_FOUND, JobId, find_job
+from api.listing import CursorError, Filters, JobPage, list_page
+from api.problems import AUTH_PROBLEMS, Problem, field_problem
+from irisq.job_types import Job, JobKind, JobStatus
+from irisq.jobs import ALL_JOBS_INDEX
+from irisq.quotas import OwnerKeys
 from irisq.results import ResultFiles
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-JobId = Path(description="The id returned when the job was submitted.", max_length=64)
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No such job (or not one this key submitted)."},
-    410: {
-        "model": Problem,
-        "description": "The job existed but its record is gone (expired, or removed to keep "
-        "the key within its quota of stored jobs).",
+OWNER_NAME = r"^[A-Za-z0-9_.@-]{1,64}$"
+
+
+@router.get(
+    "",
+    response_model=JobPage,
+    responses={
+        **AUTH_PROBLEMS,
+        200: {
+            "headers": {
+                "Link": {
+                    "description": 'The next page, `<...>; rel="next"` (RFC 8288), if any.',
+                    "schema": {"type": "string"},
+                }
+            }
+        },
+        422: {"model": Problem},
     },
-}
-
-
-def find_job(request: Request, jobs: JobStore, job_id: str, caller: Caller) -> Job:
-    """The job if this caller may see it; 410 if it is gone, 404 if it is unknown to them."""
-    job = jobs.get(job_id)
-    if job is not None and may_see(caller, job.owner):
-        return with_result(request, job)
-    if job is None and _issued_to(request, job_id, caller):
-        raise HTTPException(
-            410,
-            f"job {job_id!r} is gone (deleted, expired or removed): finished jobs are kept "
-            f"{_duration(jobs.ttl_seconds)}, fewer when a key keeps more than its quota of jobs",
-        )
-    raise HTTPException(404, f"no job with id {job_id!r}")
-
-
-def _duration(seconds: int) -> str:
-    return f"{seconds / 86400:g} days" if seconds >= 86400 else f"{seconds:,} s"
-
-
-def _issued_to(request: Request, job_id: str, caller: Caller) -> bool:
-    """Whether the id was issued for this caller (any key, for an admin)."""
-    ids: JobIds = request.app.state.job_ids
-    if not caller.is_admin:
-        return ids.issued_to(job_id, caller.name)
-    keys: KeyRing = request.app.state.keys
-    return ids.owner_among(job_id, [caller.name, None, *keys.names]) is not None
-
-
-def with_result(request: Request, job: Job) -> Job:
-    """The job with its result read from its file, when it was too large for Redis."""
-    if not job.result_in_file:
-        return job
-    results: ResultFiles = request.app.state.results
-    return job.model_copy(update={"result": results.read(job.job_id)})
+)
+async def list_jobs(
+    request: Request,
+    response: Response,
+    client: AsyncRedisDep,
+    cursors: CursorsDep,
+    caller: CallerDep,
+    kind: JobKind | None = None,
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Jobs per page.")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=512, description="`next_cursor` of the previous page."),
+    ] = None,
+    owner: Annotated[
+        str | None,
+        Query(pattern=OWNER_NAME, description="Admin keys: only this key's jobs."),
+    ] = None,
+) -> JobPage:
+    """This key's jobs (an admin's: everyone's), newest first, without results; follow
+    `next_cursor` (or the `Link` header) for older ones. Jobs created meanwhile never shift
+    a page. A filter may answer a short page with a `next_cursor`: go on until it is null."""
+    if owner is not None and owner != caller.name and not caller.is_admin:
+        raise HTTPException(403, f"the key {caller.name!r} may list only its own jobs")
+    if caller.is_admin and owner is None:
+        index = ALL_JOBS_INDEX
+    else:
+        index = OwnerKeys(owner or caller.name).jobs
+    try:
+        after = cursors.decode(cursor) if cursor else None
+    except CursorError as exc:
+        raise field_problem("cursor", str(exc)) from None
+    jobs, position = await list_page(client, index, after, limit, Filters(kind, status))
+    next_cursor = cursors.encode(position) if position else None
+    if next_cursor:
+        query = {k: v for k, v in request.query_params.items() if k != "cursor"}
+        query["cursor"] = next_cursor
+        response.headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+    return JobPage(jobs=jobs, next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=Job, responses={**AUTH_PROBLEMS, **NOT_FOUND})

@@ -5,18 +5,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 
-from api.accepted import JobAccepted, accepted, accepted_doc
+from api.accepted import JobAccepted, accepted, accepted_doc, answer_of
 from api.auth import CallerDep, UsageDep
-from api.batching import MicroBatcher, Pending
 from api.bodies import json_body_doc, json_model
-from api.deps import SettingsDep
+from api.deps import IdempotencyDep, SettingsDep
+from api.idempotency import KeyHeader, KeyUse
 from api.problems import AUTH_PROBLEMS, Problem
-from api.routes.jobs import with_result
-from api.submission import refuse_over_rows_quota
-from api.waiting import MAX_WAIT_SECONDS, JobWaiter, preferred_wait
-from irisq.ids import JobIds
+from api.submission import (
+    CallbackQuery,
+    checked_callback,
+    refuse_over_rows_quota,
+    replayed,
+    submit_and_wait,
+    wait_for_job,
+)
+from api.waiting import MAX_WAIT_SECONDS, preferred_wait
 from irisq.job_types import Job
 from irisq.schema import PredictionRequest
 
@@ -36,37 +40,6 @@ PreferHeader = Annotated[
 ]
 
 
-async def submit_and_wait(
-    request: Request,
-    rows: list[list[float]],
-    model: str,
-    owner: str,
-    wait: float | None,
-) -> tuple[Job, bool]:
-    """Queue one prediction job through the micro-batcher; wait for it if asked.
-
-    Returns the job (finished if `wait` allowed) and whether it finished."""
-    batcher: MicroBatcher = request.app.state.batcher
-    waiter: JobWaiter = request.app.state.waiter
-    ids: JobIds = request.app.state.job_ids
-    pending = Pending(ids.new(owner), rows, model, owner)
-    ended = waiter.expect(pending.job_id) if wait else None
-    try:
-        job = await batcher.submit(pending)
-    except BaseException:
-        if ended is not None:
-            waiter.forget(pending.job_id, ended)
-        raise
-    if ended is None or wait is None:
-        return job, False
-    finished = await waiter.wait(pending.job_id, ended, wait)
-    if finished is None:
-        return job, False
-    if finished.result_in_file:  # a large result: read off the loop
-        finished = await run_in_threadpool(with_result, request, finished)
-    return finished, True
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -75,6 +48,7 @@ async def submit_and_wait(
         **AUTH_PROBLEMS,
         **accepted_doc(),
         200: {"model": Job, "description": "The job finished within the requested wait."},
+        409: {"model": Problem, "description": "The Idempotency-Key is in use by a request."},
         413: {"model": Problem},
         422: {"model": Problem},
         503: {"model": Problem},
@@ -87,16 +61,32 @@ async def create_prediction(
     caller: CallerDep,
     usage: UsageDep,
     settings: SettingsDep,
+    idempotency: IdempotencyDep,
     wait: WaitQuery = None,
     prefer: PreferHeader = None,
+    callback_url: CallbackQuery = None,
+    idempotency_key: KeyHeader = None,
 ) -> Any:
     """Queue 1 to 10,000 rows for scoring; poll the job for the species, or ask to wait."""
-    body = await json_model(request, PredictionRequest)
-    refuse_over_rows_quota(usage, len(body.rows), settings)
+    checked_callback(callback_url, settings, caller)
     from_header = preferred_wait(prefer)
     seconds = wait if wait is not None else from_header
-    rows = [row.as_list() for row in body.rows]
-    job, finished = await submit_and_wait(request, rows, body.model, caller.name, seconds)
+    key = KeyUse(idempotency, caller.name, idempotency_key)
+    same = await key.of_body(request, "predictions", {"callback_url": callback_url})
+    if (answer := await key.replay(same)) is not None:
+        ended = await wait_for_job(request, answer["job_id"], seconds) if seconds else None
+        return replayed(answer, ended)
+    try:
+        body = await json_model(request, PredictionRequest)
+        refuse_over_rows_quota(usage, len(body.rows), settings)
+        rows = [row.as_list() for row in body.rows]
+        job, finished = await submit_and_wait(
+            request, rows, body.model, caller.name, seconds, callback_url
+        )
+    except BaseException:
+        await key.failed()
+        raise
+    await key.done(same, answer_of(job).model_dump_json())
     if not finished:
         return accepted(job, response)
     headers = {"Location": f"/v1/jobs/{job.job_id}"}
