@@ -83,13 +83,13 @@ def tail(log: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def local_secret(path: Path) -> str:
-    """The secret kept in `path` (made on first use, readable by its owner only)."""
+def local_secret(path: Path, make: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> str:
+    """The secret kept in `path` (made by `make` on first use, readable by its owner only)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
+            handle.write(make() + "\n")
     return path.read_text().strip()
 
 
@@ -159,18 +159,25 @@ def mlflow_server(data_dir: Path, log: Path | None = None) -> Iterator[str]:
 
 @contextmanager
 def celery_worker(
-    queues: str, name: str, env: dict[str, str], log: Path, concurrency: int = 1
+    queues: str,
+    name: str,
+    env: dict[str, str],
+    log: Path,
+    concurrency: int = 1,
+    app: str = "worker.celery_app",
+    pool: str | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A real Celery worker, started as `make run` starts one."""
     command = [
         str(BIN / "celery"),
         "-A",
-        "worker.celery_app",
+        app,
         "worker",
         "-Q",
         queues,
         "-n",
         f"{name}@%h",
+        *(["-P", pool] if pool else []),
         "--concurrency",
         str(concurrency),
         "--loglevel",
@@ -179,6 +186,17 @@ def celery_worker(
         "--without-gossip",
     ]
     with running(command, log, env) as process:
+        yield process
+
+
+@contextmanager
+def callbacks_worker(
+    env: dict[str, str], log: Path, name: str = "callbacks"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The callbacks worker, as `make run` starts it (Procfile `worker-callbacks`)."""
+    with celery_worker(
+        "callbacks", name, env, log, concurrency=8, app="worker.callbacks_app", pool="threads"
+    ) as process:
         yield process
 
 

@@ -17,6 +17,7 @@ import redis
 
 from devstack.processes import local_secret
 from irisq.settings import Settings
+from irisq.webhooks import new_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -54,7 +55,7 @@ def main() -> NoReturn:
         "api": (settings.api_port, "IRISQ_API_PORT"),
         "mlflow": (settings.mlflow_port, "IRISQ_MLFLOW_PORT"),
     }
-    processes = ["mlflow", "api", "worker-predict", "worker-train", "frontend"]
+    processes = ["mlflow", "api", "worker-predict", "worker-train", "worker-callbacks", "frontend"]
     if settings.scoring_port is not None:  # the keyless listener: only when asked for
         ports["scoring"] = (settings.scoring_port, "IRISQ_SCORING_PORT")
         processes.insert(2, "scoring")
@@ -71,6 +72,9 @@ def main() -> NoReturn:
     # Signs job ids and models; API and workers must share it. Kept across runs, like var/.
     if not os.environ.get("IRISQ_SECRET_KEY"):
         env["IRISQ_SECRET_KEY"] = local_secret(VAR / "secret-key")
+    # Signs callbacks; a local receiver verifies them with the same file's secret.
+    if settings.webhook_secret is None:  # neither in the environment nor in .env
+        env["IRISQ_WEBHOOK_SECRET"] = local_secret(VAR / "webhook-secret", make=new_secret)
     given = os.environ.get("IRISQ_REDIS_URL")
     if given and redis_reachable(given):
         print(f"irisq: using the Redis at IRISQ_REDIS_URL={redacted(given)}")

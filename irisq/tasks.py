@@ -4,13 +4,21 @@ from typing import Final
 
 PREDICT_QUEUE: Final = "predict"
 TRAIN_QUEUE: Final = "train"
+# The queues that carry jobs: readiness, metrics and the reconciler look at these.
 QUEUES: Final = (PREDICT_QUEUE, TRAIN_QUEUE)
+# Deliveries of finished jobs to their callback_url, by a worker of their own (threads):
+# a slow receiver never holds a prediction or training slot. Not a job queue: its tasks
+# carry no job of their own to reconcile (worker.callbacks re-sends what is lost).
+CALLBACKS_QUEUE: Final = "callbacks"
+# Every queue a worker may consume, and so send heartbeats for.
+WORKER_QUEUES: Final = (*QUEUES, CALLBACKS_QUEUE)
 
 PREDICT_TASK: Final = "irisq.predict"
 # Several prediction jobs in one task: the API's micro-batches (api/batching.py).
 PREDICT_GROUP_TASK: Final = "irisq.predict_group"
 TRAIN_TASK: Final = "irisq.train"
 BATCH_TASK: Final = "irisq.batch"
+DELIVER_CALLBACK_TASK: Final = "irisq.deliver_callback"
 
 # Where each task goes: training is slow and must never sit in front of predictions.
 TASK_QUEUES: Final = {
@@ -18,4 +26,5 @@ TASK_QUEUES: Final = {
     PREDICT_GROUP_TASK: PREDICT_QUEUE,
     BATCH_TASK: PREDICT_QUEUE,
     TRAIN_TASK: TRAIN_QUEUE,
+    DELIVER_CALLBACK_TASK: CALLBACKS_QUEUE,
 }

@@ -143,7 +143,8 @@ def _what_runs(command: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["mlflow", "api", "scoring", "worker-predict", "worker-train", "frontend"]
+    "name",
+    ["mlflow", "api", "scoring", "worker-predict", "worker-train", "worker-callbacks", "frontend"],
 )
 def test_each_container_runs_the_make_run_entry_point(config: dict[str, Any], name: str) -> None:
     service = config["services"][name]

@@ -1,4 +1,5 @@
-"""The Celery app of the workers: `celery -A worker.celery_app worker -Q predict` (or train)."""
+"""The Celery app of the workers: `celery -A worker.celery_app worker -Q predict` (or train;
+the callbacks worker starts from worker.callbacks_app, which shares this app and its signals)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ from celery.signals import (
 from irisq.logs import configure
 from irisq.queueing import make_celery
 from irisq.settings import get_settings
-from irisq.tasks import PREDICT_QUEUE, TRAIN_QUEUE
+from irisq.tasks import CALLBACKS_QUEUE, PREDICT_QUEUE, QUEUES, TRAIN_QUEUE
 from irisq.workers import HEARTBEAT_EVERY_SECONDS, beat, forget
 
 logger = logging.getLogger(__name__)
 
 app = make_celery(get_settings(), main="irisq-worker")
-app.conf.include = ["worker.tasks"]
+app.conf.include = ["worker.tasks", "worker.callback_task"]
 
 # MLflow's start (8-14 s) plus a first training (~10 s), with room for a slow machine.
 WARM_UP_SECONDS = 300
@@ -83,6 +84,13 @@ def _reconcile_loop() -> None:
     Reconciler(get_settings(), app, job_store()).loop(_stopping)
 
 
+def _dispatch_callbacks_loop() -> None:
+    from worker.callbacks import dispatch_loop
+    from worker.context import redis_client
+
+    dispatch_loop(redis_client(), app, get_settings(), _stopping)
+
+
 def _freeze_what_exists() -> None:
     """Hide the objects that live as long as the process from the garbage collector.
 
@@ -99,8 +107,16 @@ def _on_ready(**_: Any) -> None:
     _freeze_what_exists()  # the main process, which hands every task to the pool
     # Threads start here, in the main process after the pool has forked, never in children.
     threading.Thread(target=_heartbeat_loop, name="irisq-heartbeat", daemon=True).start()
-    threading.Thread(target=_reconcile_loop, name="irisq-reconciler", daemon=True).start()
-    if TRAIN_QUEUE in _identity.get("queues", []) and get_settings().bootstrap_champion:
+    queues = _identity.get("queues", [])
+    # Workers of the job queues reconcile jobs; the callbacks worker only delivers (and
+    # never loads the ML modules the reconciler brings).
+    if set(queues) & set(QUEUES):
+        threading.Thread(target=_reconcile_loop, name="irisq-reconciler", daemon=True).start()
+    if CALLBACKS_QUEUE in queues:
+        threading.Thread(
+            target=_dispatch_callbacks_loop, name="irisq-callbacks", daemon=True
+        ).start()
+    if TRAIN_QUEUE in queues and get_settings().bootstrap_champion:
         threading.Thread(target=_bootstrap_champion, name="irisq-bootstrap", daemon=True).start()
 
 

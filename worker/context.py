@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import redis
 
 from irisq.jobs import JobStore
 from irisq.results import ResultFiles
 from irisq.settings import get_settings
-from worker.inference import ModelCache
-from worker.registry import Registry
+
+if TYPE_CHECKING:
+    from worker.inference import ModelCache
 
 
 @lru_cache
@@ -27,6 +29,11 @@ def job_store() -> JobStore:
 @lru_cache
 def model_cache() -> ModelCache:
     """One cache per worker process: each model is loaded once, then reused by every job."""
+    # Imported here: they bring MLflow and scikit-learn, which the callbacks worker (it
+    # shares this module for Redis and the job store) never loads.
+    from worker.inference import ModelCache
+    from worker.registry import Registry
+
     settings = get_settings()
     # Refreshed in the background: no job ever waits on the registry once a champion is known.
     return ModelCache(Registry(settings), settings.champion_refresh_seconds, background=True)

@@ -12,14 +12,16 @@ import sys
 import redis
 
 from irisq.settings import get_settings
-from irisq.tasks import QUEUES
+from irisq.tasks import WORKER_QUEUES
 from irisq.workers import live_workers
 
 
 def main() -> int:
     host = socket.gethostname()
     client = redis.Redis.from_url(get_settings().redis_url, socket_timeout=3)
-    mine = [w for queue in QUEUES for w in live_workers(client, queue) if w.endswith("@" + host)]
+    mine = [
+        w for queue in WORKER_QUEUES for w in live_workers(client, queue) if w.endswith("@" + host)
+    ]
     print(", ".join(mine) or f"no heartbeat from a worker on {host}")
     return 0 if mine else 1
 
