@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from irisq import metrics
-from irisq.tasks import QUEUES
+from irisq.tasks import WORKER_QUEUES
 from irisq.workers import live_workers
 
 router = APIRouter(tags=["health"])
@@ -63,7 +63,7 @@ class RedisCollector(Collector):
         workers = GaugeMetricFamily(
             "irisq_workers", "Workers with a recent heartbeat", labels=["queue"]
         )
-        for queue in QUEUES:
+        for queue in WORKER_QUEUES:
             depth.add_metric([queue], self.client.llen(queue))
             workers.add_metric([queue], len(live_workers(self.client, queue)))
         yield depth

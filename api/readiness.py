@@ -5,8 +5,9 @@ and computed by one request at a time on the event loop; nobody else waits for i
 thread is held while the registry does not answer (its calls time out quickly).
 
 Ready means predictions can be served: Redis answers, a predict worker is alive and a
-champion is known. The MLflow registry being unreachable is reported but does not take the
-API out of rotation: workers go on with their local copy of the champion.
+champion is known. Train and callbacks workers are reported, not required. The MLflow
+registry being unreachable is reported but does not take the API out of rotation: workers
+go on with their local copy of the champion.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from api.admission import Admission
 from api.problems import ServiceUnavailableError
 from api.registry import RegistryReader
 from irisq.keys import OPEN_WARNING
-from irisq.tasks import PREDICT_QUEUE, QUEUES
+from irisq.tasks import PREDICT_QUEUE, WORKER_QUEUES
 from irisq.workers import live_workers_async
 
 CACHE_SECONDS = 2.0
@@ -106,7 +107,7 @@ class ReadinessProbe:
                 if version >= (7, 0)
                 else Check(ok=False, detail="Redis 7 or later (or Valkey) is needed")
             )
-            for queue in QUEUES:
+            for queue in WORKER_QUEUES:
                 workers = await live_workers_async(self._client, queue)
                 checks[f"{queue}_workers"] = Check(
                     ok=bool(workers),
@@ -117,7 +118,7 @@ class ReadinessProbe:
                 )
         except RedisError as exc:
             checks["redis"] = Check(ok=False, detail=f"unreachable ({type(exc).__name__})")
-            for queue in QUEUES:
+            for queue in WORKER_QUEUES:
                 checks[f"{queue}_workers"] = Check(ok=False, detail="unknown while Redis is down")
         return checks
 

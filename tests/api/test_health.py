@@ -26,12 +26,14 @@ def test_readyz_is_ready_with_every_part(stack: Stack) -> None:
         "redis",
         "predict_workers",
         "train_workers",
+        "callbacks_workers",
         "registry",
         "champion",
     }
     # Anyone may read this: how many workers, never their host names.
     assert body["checks"]["predict_workers"]["detail"] == "1 alive"
     assert body["checks"]["champion"]["detail"].startswith("version ")
+    assert body["missing"] == []  # the stack runs no callbacks worker: reported, not required
 
 
 def test_readyz_names_what_is_missing(redis_url: str) -> None:
