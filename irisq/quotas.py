@@ -3,7 +3,7 @@
 Per key (its name is the owner of its jobs), in Redis:
 - `inflight`: a sorted set of its queued and running jobs, scored by their rows. Its size is
   the jobs in flight; the `rows` field of `usage` sums the scores. A job leaves it when it
-  ends (irisq.jobs' finish script), once: ZREM answers whether it was still there.
+  ends (irisq.lua's finish script), once: ZREM answers whether it was still there.
 - `files`: its jobs that keep files (uploads, results), scored by their bytes; `usage`'s
   `bytes` field sums them. Updated by whoever writes or deletes the files.
 - `jobs`: all its jobs whose records are kept, by creation time: what the reconciler
@@ -21,39 +21,11 @@ import redis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 
-OWNERS = "irisq:owners"
-OWNER_PREFIX = "irisq:owner:"
+from irisq import lua
 
-# Lua, shared by the job scripts: take `job_id` out of its owner's in-flight set (and its
-# rows out of the sum), if it is still there. `owner` comes from the job's record.
-RELEASE_IN_FLIGHT = f"""
-local function release_in_flight(owner, job_id)
-  if not owner or owner == '' then return end
-  local inflight = '{OWNER_PREFIX}' .. owner .. ':inflight'
-  local rows = redis.call('ZSCORE', inflight, job_id)
-  if rows then
-    redis.call('ZREM', inflight, job_id)
-    redis.call('HINCRBY', '{OWNER_PREFIX}' .. owner .. ':usage', 'rows', -tonumber(rows))
-  end
-end
-"""
-# Lua: record that `job_id`'s files now take `bytes` (0: deleted) in its owner's usage.
-SET_STORED = f"""
-local function set_stored(owner, job_id, bytes)
-  if not owner or owner == '' then return 0 end
-  local files = '{OWNER_PREFIX}' .. owner .. ':files'
-  local before = tonumber(redis.call('ZSCORE', files, job_id) or '0')
-  if bytes > 0 then
-    redis.call('ZADD', files, bytes, job_id)
-  else
-    redis.call('ZREM', files, job_id)
-  end
-  redis.call('HINCRBY', '{OWNER_PREFIX}' .. owner .. ':usage', 'bytes', bytes - before)
-  return bytes - before
-end
-"""
-# KEYS: none. ARGV: owner, job id, bytes.
-_SET_STORED_CALL = SET_STORED + "return set_stored(ARGV[1], ARGV[2], tonumber(ARGV[3]))"
+# Re-exported: the key names are spelled in irisq.store_keys, which the Lua scripts share.
+from irisq.store_keys import OWNER_PREFIX as OWNER_PREFIX
+from irisq.store_keys import OWNERS as OWNERS
 
 
 @dataclass(frozen=True)
@@ -103,7 +75,7 @@ def queue_admit(
 def set_stored_bytes(client: redis.Redis, owner: str | None, job_id: str, size: int) -> None:
     """Record that `job_id`'s files now take `size` bytes (0 once they are deleted)."""
     if owner:
-        client.eval(_SET_STORED_CALL, 0, owner, job_id, max(size, 0))
+        client.eval(lua.SET_STORED_BYTES, 0, owner, job_id, max(size, 0))
 
 
 def owners(client: redis.Redis) -> list[str]:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import redis
 
+from irisq import lua
 from irisq.batches import BatchFiles
-from irisq.jobs import ALL_JOBS_INDEX, EVENTS_PREFIX, KEY_PREFIX, JobStore, as_text
-from irisq.quotas import RELEASE_IN_FLIGHT, OwnerKeys, owners, set_stored_bytes
+from irisq.jobs import ALL_JOBS_INDEX, JobStore, as_text
+from irisq.quotas import OwnerKeys, owners, set_stored_bytes
 from irisq.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,59 +31,16 @@ CHUNK = 500  # entries looked at per step: each step is one short script in Redi
 MAX_STEPS = 20  # per key and per round, so one round never holds Redis for long
 PRESSURE_RELIEF = 0.05  # evict until this far under the admission mark
 
-# KEYS: the owner's job index. ARGV: job ids. Removes the records (and progress events) of
-# those jobs that have ended, and the index entries of those whose records are gone. Returns
-# the ids that left.
-_REMOVE_ENDED = f"""
-local gone = {{}}
-for i = 1, #ARGV do
-  local id = ARGV[i]
-  local key = '{KEY_PREFIX}' .. id
-  local status = redis.call('HGET', key, 'status')
-  if not status or status == 'succeeded' or status == 'failed' or status == 'canceled' then
-    if status then redis.call('DEL', key, '{EVENTS_PREFIX}' .. id) end
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZREM', '{ALL_JOBS_INDEX}', id)
-    table.insert(gone, id)
-  end
-end
-return gone
-"""
-# KEYS: the owner's job index. ARGV: job ids. Removes entries whose records are gone.
-_DROP_EXPIRED = f"""
-local gone = {{}}
-for i = 1, #ARGV do
-  if redis.call('EXISTS', '{KEY_PREFIX}' .. ARGV[i]) == 0 then
-    redis.call('ZREM', KEYS[1], ARGV[i])
-    table.insert(gone, ARGV[i])
-  end
-end
-return gone
-"""
-# ARGV: the owner, then job ids in its in-flight set. Releases those whose records are gone.
-_REPAIR_IN_FLIGHT = (
-    RELEASE_IN_FLIGHT
-    + f"""
-local released = 0
-for i = 2, #ARGV do
-  if redis.call('EXISTS', '{KEY_PREFIX}' .. ARGV[i]) == 0 then
-    release_in_flight(ARGV[1], ARGV[i])
-    released = released + 1
-  end
-end
-return released
-"""
-)
-
 
 class Retention:
     def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
         self.client: redis.Redis = store.redis
-        self._remove_ended = self.client.register_script(_REMOVE_ENDED)
-        self._drop_expired_script = self.client.register_script(_DROP_EXPIRED)
-        self._repair = self.client.register_script(_REPAIR_IN_FLIGHT)
+        # Each step is one of these (irisq/lua/<name>.lua says what it takes and does).
+        self._remove_ended = self.client.register_script(lua.REMOVE_ENDED)
+        self._drop_expired_script = self.client.register_script(lua.DROP_EXPIRED)
+        self._repair = self.client.register_script(lua.REPAIR_IN_FLIGHT)
 
     def run(self) -> int:
         """One round over every key; how many jobs left the indexes."""
