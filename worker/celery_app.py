@@ -24,6 +24,7 @@ from irisq.queueing import make_celery
 from irisq.settings import get_settings
 from irisq.tasks import CALLBACKS_QUEUE, PREDICT_QUEUE, QUEUES, TRAIN_QUEUE
 from irisq.workers import HEARTBEAT_EVERY_SECONDS, beat, forget
+from worker.mlflow_env import configure_mlflow
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +50,8 @@ _identity: dict[str, Any] = {}
 def _remember_identity(sender: str, instance: Any, **_: Any) -> None:
     _identity["hostname"] = sender
     _identity["queues"] = sorted(instance.app.amqp.queues.consume_from)
-    if TRAIN_QUEUE in _identity["queues"]:  # before the pool forks: its processes inherit it
-        from worker.registry import patient_registry_calls
-
-        patient_registry_calls()
+    # Before the pool forks: its processes inherit the environment.
+    configure_mlflow(training=TRAIN_QUEUE in _identity["queues"])
 
 
 def _heartbeat_loop() -> None:

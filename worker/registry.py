@@ -11,17 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# MLflow defaults that do not suit a worker, set before MLflow reads them (env still wins):
-# - it would copy this project's uv.lock (every service's dependencies) into each model;
-# - its HTTP client retries a down server for about two minutes, holding jobs that long: an
-#   inference worker tries once, briefly (a train worker allows more, worker.celery_app);
-# - its loaders unpickle whatever a model holds: irisq loads skops itself (worker.trust).
-os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
-
 import mlflow
 import mlflow.sklearn  # training logs with it; imported here, before workers fork
 from mlflow.exceptions import MlflowException
@@ -30,21 +19,10 @@ from mlflow.tracking import MlflowClient
 
 from irisq.settings import Settings
 from worker.errors import ExpectedJobError
+from worker.mlflow_env import configure_mlflow
 from worker.trust import SIGNATURE_TAG, ModelSigner, load_estimator
 
 logger = logging.getLogger(__name__)
-
-# Training talks to MLflow for seconds anyway: a blip there should not fail a run.
-_TRAINING_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-_INFERENCE_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
-
-
-def patient_registry_calls() -> None:
-    """For a train worker: MLflow calls retried, with longer timeouts (MLflow reads these at
-    each call). A value the user set in the environment stays as it is."""
-    for name, value in _TRAINING_HTTP.items():
-        if os.environ.get(name) == _INFERENCE_HTTP[name]:
-            os.environ[name] = value
 
 
 class ModelNotFoundError(ExpectedJobError, LookupError):
@@ -105,6 +83,9 @@ class Registry:
         # Local copies of the versions this machine has loaded, and the last champion seen:
         # what inference falls back on while the MLflow server is down.
         self.copies = settings.models_dir / ".registry" / self.name
+        # Whoever uses MLflow through irisq makes a Registry first: a worker, `make train`, a
+        # test or a benchmark. A worker has already configured it (worker.celery_app).
+        configure_mlflow()
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
         self.client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)

@@ -27,7 +27,7 @@ from irisq.settings import Settings
 from worker.estimators import build_pipeline
 from worker.evaluation import evaluate, log_evaluation
 from worker.jobs import JobCanceledError
-from worker.registry import Registry, registry_errors  # first: it sets MLflow's environment
+from worker.registry import Registry, registry_errors
 from worker.trust import SIGNATURE_TAG, TRUSTED_TYPES, UntrustedModelError, load_estimator
 
 # One split for every run, so a candidate and the champion are judged on the same flowers.
