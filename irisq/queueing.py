@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import uuid
 from typing import Any
 
 import redis
@@ -75,45 +72,6 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
 def task_message(task_name: str, job_id: str, args: list[Any]) -> dict[str, Any]:
     """What the job record keeps so that its task can be sent again: name and arguments."""
     return {"name": task_name, "args": [job_id, *args]}
-
-
-def encode_task(app: Celery, name: str, task_id: str, args: list[Any], argsrepr: str) -> str:
-    """The message `app.send_task(name, args, task_id=task_id)` would push onto the task's
-    queue (a Redis list of that name), for the API to push it itself in the same MULTI as
-    the job records: one round trip for both, from the event loop, with no kombu producer.
-
-    Celery builds the headers and body (protocol 2); the framing is kombu's Redis transport's
-    (base64 body, delivery info, a fresh delivery tag). A test checks it against a message
-    that `send_task` pushed, so an upgrade that changes the format fails there first.
-    """
-    queue = TASK_QUEUES[name]
-    message = app.amqp.as_task_v2(
-        task_id,
-        name,
-        args=args,
-        argsrepr=argsrepr,  # a short summary: Celery's own repr of a large group costs ~0.1 ms
-        kwargsrepr="{}",
-        reply_to=app.thread_oid,
-        ignore_result=None,
-    )
-    body = base64.b64encode(json.dumps(message.body).encode()).decode()
-    properties = {
-        **message.properties,
-        "delivery_mode": 2,  # persistent
-        "delivery_info": {"exchange": "", "routing_key": queue},
-        "priority": 0,
-        "body_encoding": "base64",
-        "delivery_tag": str(uuid.uuid4()),
-    }
-    return json.dumps(
-        {
-            "body": body,
-            "content-encoding": "utf-8",
-            "content-type": "application/json",
-            "headers": message.headers,
-            "properties": properties,
-        }
-    )
 
 
 def send(app: Celery, job_id: str, task: dict[str, Any]) -> None:

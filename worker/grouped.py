@@ -1,16 +1,22 @@
-"""A micro-batch of prediction jobs: one `predict_proba` call per model, one result per job.
+"""Every prediction job's lifecycle: a group of jobs started, scored and finished together.
 
-The API groups single predictions that arrive close together into one task (api/batching);
-here each job is started, scored and finished exactly as a lone one would be, but the
-Redis writes go in one round trip and the model runs once for all their rows.
+A lone request is a group of one. The API sends the predictions that arrive close together
+as one task (api/batching); an older single-job task (queued by an earlier API, or a job's
+own task that the reconciler sends again) runs here as a group of one too. Each job is
+started, scored and finished under its own record, exactly as if it were alone, but each
+step's Redis writes go in one round trip for the whole group (starts, results, metrics),
+and the model runs once for all the rows that asked for it. A job delivered twice keeps
+the outcome stored first (the store's scripts): a later delivery drops its own.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
 from irisq import metrics
@@ -18,105 +24,119 @@ from irisq.job_types import JobKind, PredictionResult
 from irisq.jobs import JobStore, ResultFile, StartOutcome
 from irisq.logs import job_context
 from irisq.results import ResultFiles
-from worker.inference import ModelCache, score
+from worker.inference import ModelCache, predict_jobs
 from worker.jobs import EXPECTED_ERRORS, expected_error, internal_error, valid_job_id
 
 logger = logging.getLogger(__name__)
 
-Member = tuple[str, list[list[float]], str]  # job id, rows, model reference
+# Job id, rows (from the message: not trusted until scored), model reference.
+Member = tuple[str, Any, str]
+
+
+@dataclass
+class _Ends:
+    """How the group's jobs ended, for the job metrics: written once for the whole group."""
+
+    # (status, model version) → jobs; the version only for stored results ("dropped": another
+    # delivery had ended the job first).
+    jobs: Counter[tuple[str, str | None]] = field(default_factory=Counter)
+    species: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    gave_up: int = 0  # delivered too many times: failed without running
+
+    def succeeded(self, result: PredictionResult) -> None:
+        self.jobs["succeeded", result.model_version] += 1
+        self.species[result.model_version].update(p.species for p in result.predictions)
 
 
 def run_group(
     store: JobStore, cache: ModelCache, results_files: ResultFiles, members: Sequence[Any]
 ) -> None:
+    """Start, score and finish each `[job id, rows, model]` of a task's `members`."""
     started_at = time.perf_counter()
     jobs: list[Member] = [
-        (m[0], list(m[1]), str(m[2]))
+        (m[0], m[1], str(m[2]))
         for m in members
         if isinstance(m, list | tuple) and len(m) == 3 and valid_job_id(m[0])
     ]
-    outcomes = store.start_many([job_id for job_id, _, _ in jobs])
+    ends = _Ends()
     by_model: dict[str, list[Member]] = defaultdict(list)
-    for job, outcome in zip(jobs, outcomes, strict=True):
+    for job, outcome in zip(jobs, store.start_many([job[0] for job in jobs]), strict=True):
         if outcome is StartOutcome.STARTED:
             by_model[job[2]].append(job)
-        elif outcome is StartOutcome.GAVE_UP:
-            with job_context(job[0]):
+            continue
+        with job_context(job[0]):
+            if outcome is StartOutcome.GAVE_UP:
                 logger.error("job delivered too many times: failed without running it again")
+                ends.gave_up += 1
+            else:
+                logger.warning("job is unknown, expired, canceled or already finished; skipping it")
     results: dict[str, PredictionResult] = {}
     for reference, group in by_model.items():
         try:
-            results.update(_score_group(cache, reference, group))
-        except tuple(EXPECTED_ERRORS) as exc:
-            kind_of, message = expected_error(exc)
-            for job_id, _, _ in group:
-                store.fail(job_id, kind_of, message)
+            scored = predict_jobs(cache, reference, [rows for _, rows, _ in group])
         except Exception as exc:
-            kind_of, message = internal_error(exc)
-            for job_id, _, _ in group:
-                store.fail(job_id, kind_of, message)
-    placed: dict[str, str | ResultFile] = {
-        job_id: results_files.place(job_id, result) for job_id, result in results.items()
-    }
-    stored = store.succeed_many(placed) if placed else []
-    seconds = time.perf_counter() - started_at
-    for job_id, done in zip(results, stored, strict=True):
+            _fail(store, [job_id for job_id, _, _ in group], exc, ends)
+        else:
+            results.update(zip((job_id for job_id, _, _ in group), scored, strict=True))
+    _store_results(store, results_files, results, ends)
+    _record(store, ends, time.perf_counter() - started_at)
+
+
+def _fail(store: JobStore, job_ids: list[str], exc: Exception, ends: _Ends) -> None:
+    """Fail every job of a model's share of the group with the error that stopped it."""
+    expected = isinstance(exc, EXPECTED_ERRORS)
+    details = getattr(exc, "details", None) if expected else None
+    if expected:
+        error_type, message = expected_error(exc)
+    else:  # logged once, under its job when it is alone
+        with job_context(job_ids[0]) if len(job_ids) == 1 else nullcontext():
+            error_type, message = internal_error(exc)
+    for job_id in job_ids:
+        with job_context(job_id):
+            if store.fail(job_id, error_type, message, details):
+                ends.jobs["failed", None] += 1
+                if expected:
+                    logger.info("job failed: %s", message)
+            else:
+                ends.jobs["dropped", None] += 1
+                logger.warning("job had already ended: this delivery's failed result was dropped")
+
+
+def _store_results(
+    store: JobStore,
+    results_files: ResultFiles,
+    results: dict[str, PredictionResult],
+    ends: _Ends,
+) -> None:
+    """Store every result in one round trip (a large one in a file, irisq.results)."""
+    if not results:
+        return
+    placed = {job_id: results_files.place(job_id, result) for job_id, result in results.items()}
+    stored = store.succeed_many(placed)
+    for (job_id, result), done in zip(results.items(), stored, strict=True):
         with job_context(job_id):
             if done:
                 logger.info("job succeeded")
-            else:
-                logger.warning("job had already ended: this delivery's result was dropped")
-                if isinstance(placed[job_id], ResultFile) and store.status(job_id) is None:
-                    results_files.delete(job_id)  # deleted while it ran: leave no file
-    _record(store, results, stored, seconds)
+                ends.succeeded(result)
+                continue
+            logger.warning("job had already ended: this delivery's succeeded result was dropped")
+            ends.jobs["dropped", None] += 1
+            if isinstance(placed[job_id], ResultFile) and store.status(job_id) is None:
+                results_files.delete(job_id)  # deleted while it ran: leave no file
 
 
-def _score_group(
-    cache: ModelCache, reference: str, group: list[Member]
-) -> dict[str, PredictionResult]:
-    version, estimator = cache.get(reference)
-    source = cache.source if reference == "champion" else "registry"
-    rows = [row for _, job_rows, _ in group for row in job_rows]
-    predictions = score(estimator, rows)  # one call for the whole group
-    results, start = {}, 0
-    for job_id, job_rows, _ in group:
-        end = start + len(job_rows)
-        results[job_id] = PredictionResult.model_validate(
-            {
-                "model_version": version,
-                "model_source": source,
-                "predictions": predictions[start:end],
-            }
-        )
-        start = end
-    return results
-
-
-def _record(
-    store: JobStore, results: dict[str, PredictionResult], stored: list[bool], seconds: float
-) -> None:
-    """The group's jobs in the job metrics: one set of writes per model version used."""
-    jobs: dict[str, int] = defaultdict(int)  # model version → jobs whose result was stored
-    species: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for result, done in zip(results.values(), stored, strict=True):
-        if done:
-            version = result.model_version
-            jobs[version] += 1
-            for prediction in result.predictions:
-                species[version][prediction.species] += 1
-    if not jobs:
+def _record(store: JobStore, ends: _Ends, seconds: float) -> None:
+    """The group's jobs in the job metrics, in one round trip; never fails the group."""
+    if not ends.jobs and not ends.gave_up:
         return
     try:
         with store.redis.pipeline(transaction=False) as pipe:
-            for version, count in jobs.items():
+            if ends.gave_up:
+                metrics.add_job(pipe, JobKind.PREDICTION, "failed", 0.0, {}, None, ends.gave_up)
+            for (status, version), count in ends.jobs.items():
+                species = dict(ends.species[version]) if version is not None else {}
                 metrics.add_job(
-                    pipe,
-                    JobKind.PREDICTION,
-                    "succeeded",
-                    seconds,
-                    species[version],
-                    version,
-                    jobs=count,
+                    pipe, JobKind.PREDICTION, status, seconds, species, version, jobs=count
                 )
             pipe.execute()
     except Exception as exc:

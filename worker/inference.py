@@ -175,13 +175,25 @@ def score(estimator: Any, rows: Sequence[Sequence[float]]) -> list[dict[str, Any
     ]
 
 
-def predict(cache: ModelCache, rows: Sequence[Sequence[float]], reference: str) -> PredictionResult:
-    """The result of a prediction job: the version that scored it and one entry per row."""
+def predict_jobs(
+    cache: ModelCache, reference: str, rows_per_job: Sequence[Sequence[Sequence[float]]]
+) -> list[PredictionResult]:
+    """The results of prediction jobs that asked for the same model: each names the version
+    that scored it and has one entry per row. Every job's rows go in one `score` call."""
     version, estimator = cache.get(reference)
-    return PredictionResult.model_validate(
-        {
-            "model_version": version,
-            "model_source": cache.source if reference == CHAMPION else "registry",
-            "predictions": score(estimator, rows),
-        }
-    )
+    source = cache.source if reference == CHAMPION else "registry"
+    predictions = score(estimator, [row for rows in rows_per_job for row in rows])
+    results, start = [], 0
+    for rows in rows_per_job:
+        end = start + len(rows)
+        results.append(
+            PredictionResult.model_validate(
+                {
+                    "model_version": version,
+                    "model_source": source,
+                    "predictions": predictions[start:end],
+                }
+            )
+        )
+        start = end
+    return results

@@ -13,59 +13,42 @@ deletes the batch files of jobs whose records have expired.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import shutil
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import redis
 from celery import Celery
 
+from irisq import celery_messages
 from irisq.ids import is_job_id
 from irisq.job_types import JobStatus
 from irisq.jobs import JobStore
 from irisq.queueing import send
 from irisq.settings import Settings
-from irisq.tasks import PREDICT_GROUP_TASK, QUEUES
+from irisq.tasks import QUEUES
 from worker.retention import Retention
 
 logger = logging.getLogger(__name__)
 
 LOCK = "irisq:lock:reconciler"
-UNACKED = "unacked"  # kombu's hash of delivered, unacknowledged messages
 # An upload's folder exists a moment before its job record: never sweep one that young.
 ORPHAN_FILES_AFTER_SECONDS = 3600
 
 
 def task_ids_held(client: redis.Redis, queues: Iterable[str] = QUEUES) -> set[str]:
     """Ids of the jobs whose tasks wait in `queues` or are delivered and not yet acknowledged
-    (a micro-batch task holds the ids of all its jobs)."""
+    (a prediction group's task holds the ids of all its jobs)."""
     held: set[str] = set()
     for queue in queues:
         for raw in client.lrange(queue, 0, -1):
-            held.update(_job_ids(json.loads(raw)))
-    for raw in client.hvals(UNACKED):
-        held.update(_job_ids(json.loads(raw)[0]))  # [message, exchange, routing key]
-    held.discard("")
+            held.update(celery_messages.job_ids(raw))
+    for raw in client.hvals(celery_messages.UNACKED):
+        held.update(celery_messages.job_ids(raw))
     return held
-
-
-def _job_ids(message: dict[str, Any]) -> list[str]:
-    headers = message.get("headers")
-    if not isinstance(headers, dict):
-        return []
-    if headers.get("task") != PREDICT_GROUP_TASK:
-        return [str(headers.get("id", ""))]
-    try:  # Celery's message body: base64 of JSON [args, kwargs, embed]
-        args = json.loads(base64.b64decode(message["body"]))[0]
-        return [str(member[0]) for member in args[0]]
-    except (KeyError, IndexError, TypeError, ValueError):
-        return []
 
 
 class Reconciler:

@@ -19,7 +19,7 @@ from irisq.quotas import set_stored_bytes
 from irisq.settings import get_settings
 from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
-from worker import grouped, inference, training
+from worker import grouped, training
 from worker.celery_app import app
 from worker.context import job_store, model_cache, redis_client, result_files
 from worker.jobs import run_job, stop_if_canceled, valid_job_id
@@ -36,22 +36,18 @@ def _limits(hard_seconds: int) -> dict[str, int]:
     return {"time_limit": hard_seconds, "soft_time_limit": soft}
 
 
+@app.task(name=PREDICT_GROUP_TASK, **_limits(settings.predict_time_limit_seconds))
+def predict_group(members: list[list[Any]]) -> None:
+    """Score prediction jobs ([job id, rows, model] each; one for a lone request) in one task."""
+    grouped.run_group(job_store(), model_cache(), result_files(), members)
+
+
+# The single-job task an earlier API sent, and the task each prediction's record keeps for
+# the reconciler to send again (irisq.queueing.task_message): a group of one.
 @app.task(name=PREDICT_TASK, **_limits(settings.predict_time_limit_seconds))
 def predict(job_id: str, rows: list[list[float]], model: str) -> None:
     """Score `rows` (in FEATURES order) with `model` ("champion" or a version)."""
-    run_job(
-        job_store(),
-        job_id,
-        JobKind.PREDICTION,
-        lambda: inference.predict(model_cache(), rows, model),
-        result_files(),
-    )
-
-
-@app.task(name=PREDICT_GROUP_TASK, **_limits(settings.predict_time_limit_seconds))
-def predict_group(members: list[list[Any]]) -> None:
-    """Score several prediction jobs ([job id, rows, model] each) in one task."""
-    grouped.run_group(job_store(), model_cache(), result_files(), members)
+    grouped.run_group(job_store(), model_cache(), result_files(), [[job_id, rows, model]])
 
 
 def _registry_lock() -> Lock:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from irisq.settings import Settings
-from worker.inference import ModelCache, predict, score
+from worker.inference import ModelCache, predict_jobs, score
 from worker.registry import ModelNotFoundError, Registry
 from worker.training import iris_split, train_and_register
 from worker.trust import TRUST_FILE
@@ -61,9 +61,14 @@ def test_scoring_keeps_row_order_and_probabilities_sum_to_one(sqlite_settings: S
     cache = ModelCache(Registry(sqlite_settings), refresh_seconds=5)
     _, x_test, _, y_test = iris_split()
 
-    result = predict(cache, x_test.tolist(), "champion")
+    rows = x_test.tolist()
+    result, *shares = predict_jobs(cache, "champion", [rows, rows[:1], rows[1:3]])
 
     predicted = [p.species for p in result.predictions]
+    assert [share.predictions for share in shares] == [
+        result.predictions[:1],
+        result.predictions[1:3],
+    ]  # each job its own rows, in order
     assert np.mean(np.array(predicted) == y_test) > 0.85
     for p in result.predictions:
         probabilities = p.probabilities.model_dump()

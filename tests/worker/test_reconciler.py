@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
+from pathlib import Path
 
+import redis
+import redis.asyncio as aioredis
+from celery import Celery
+
+from api.batching import Pending
+from api.submission import send_group
+from irisq import celery_messages
 from irisq.job_types import JobKind
 from irisq.jobs import QUEUED_INDEX, JobStore
 from irisq.queueing import make_celery, task_message
-from irisq.tasks import PREDICT_TASK
+from irisq.settings import Settings
+from irisq.tasks import PREDICT_QUEUE, PREDICT_TASK
 from tests.support.stack import Stack
 from worker.reconciler import ORPHAN_FILES_AFTER_SECONDS, Reconciler
 
 
 def _reconciler(stack: Stack) -> tuple[Reconciler, JobStore]:
     settings = stack.settings.model_copy(update={"reconcile_after_seconds": 5})
-    store = JobStore(stack.api.app.state.redis, settings.job_ttl_seconds)  # type: ignore[attr-defined]
+    store = JobStore(stack.api.app.state.resources.redis, settings.job_ttl_seconds)  # type: ignore[attr-defined]
     return Reconciler(settings, make_celery(settings), store), store
 
 
@@ -60,3 +70,39 @@ def test_files_of_expired_batches_are_removed_and_others_kept(stack: Stack) -> N
     assert removed == [expired]
     assert uploading.exists()
     assert live.exists()
+
+
+async def _send_alone(app: Celery, store: JobStore, settings: Settings) -> str:
+    """A lone prediction as the API sends it (a group of one); its job id."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        pending = Pending(str(uuid.uuid4()), [[5.1, 3.5, 1.4, 0.2]], "champion", "someone")
+        await send_group(app, store, client, settings, [pending])
+    finally:
+        await client.aclose()
+    return pending.job_id
+
+
+def test_a_job_whose_group_task_waits_in_the_queue_is_not_sent_again(
+    redis_url: str, tmp_path: Path
+) -> None:
+    db = redis_url.rsplit("/", 1)[0] + "/9"  # a database no worker consumes
+    settings = Settings(redis_url=db, batch_dir=tmp_path, reconcile_after_seconds=5)
+    app, client = make_celery(settings), redis.Redis.from_url(db)
+    store = JobStore(client, settings.job_ttl_seconds)
+    try:
+        waiting = asyncio.run(_send_alone(app, store, settings))
+        lost = asyncio.run(_send_alone(app, store, settings))
+        client.lpop(PREDICT_QUEUE)  # the newest task, the second job's: lost
+        a_minute_ago = time.time() - 60
+        client.zadd(QUEUED_INDEX, {waiting: a_minute_ago, lost: a_minute_ago})
+
+        resent = Reconciler(settings, app, store).run_once()
+
+        assert resent == [lost]
+        queued = [celery_messages.job_ids(raw) for raw in client.lrange(PREDICT_QUEUE, 0, -1)]
+        assert sorted(queued) == sorted([[waiting], [lost]])
+    finally:
+        client.flushdb()
+        client.close()
+        app.close()
