@@ -26,6 +26,26 @@ EVENTS_MEDIA_TYPE = "text/event-stream"
 RECONNECT_MILLISECONDS = 2000  # what EventSource waits before reconnecting
 UNSUBSCRIBED_POLL_SECONDS = 1.0
 _READ_AT_ONCE = 500  # stream entries per read
+# An event id is a Redis stream entry id, two 64-bit numbers: 19 digits always fit.
+EVENT_ID_PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
+# One event of the stream, as read by a client (OpenAPI before 3.2 has the `schema` of an
+# event stream describe each event: its fields, `data` being JSON text).
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["progress", "status", "deleted"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "`progress`: `{job_id, status, progress, stage}`; "
+            "`status`: the whole job, as `GET /v1/jobs/{job_id}` answers it; `deleted` "
+            "(the job was deleted while followed): `{job_id}`.",
+        },
+        "id": {"type": "string", "pattern": EVENT_ID_PATTERN},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 
 ReadJob = Callable[[str], Awaitable[Job | None]]
 

@@ -18,15 +18,14 @@ import functools
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import RedisError
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.admission import Admission
 from api.problems import RETRY_AFTER_SECONDS, is_scoring_path, problem_bytes, unavailable_detail
-from api.ratelimit import Gcra, KeyRateLimiter
+from api.ratelimit import Gcra
+from api.resources import resources_of
 from api.upload import FRAMING_ALLOWANCE
 from irisq.keys import ANONYMOUS, Caller, KeyRing
 from irisq.settings import Settings
@@ -91,7 +90,7 @@ class Guard:
         app: ASGIApp,
         settings: Settings,
         keys: KeyRing,
-        state: Any,
+        state: State,
         keyless: Caller | None = None,
     ) -> None:
         self.app = app
@@ -99,7 +98,9 @@ class Guard:
         self.keys = keys
         # The scoring listener's: every request is this caller, with or without a key.
         self.keyless = keyless
-        self.state = state  # the app's state: its Redis clients exist once the app started
+        # The app's state, for its resources (api.resources) once it has started: FastAPI's
+        # dependencies do not reach a layer that runs before routing.
+        self.state = state
         self.policies = policies(settings)
         self.default_policy = Policy(
             SMALL_BODY_BYTES, f"the body is larger than the limit of {SMALL_BODY_BYTES:,} bytes"
@@ -180,7 +181,7 @@ class Guard:
         self, caller: Caller, bucket: str, policy: Policy, declared: str, scope: Scope
     ) -> Refusal | None:
         """The refusal to send, or None: rate limit, then (submissions) admission, quotas."""
-        limiter: KeyRateLimiter = self.state.rate_limiter
+        limiter = resources_of(self.state).rate_limiter
         verdict = await limiter.check(bucket, caller.name, policy.submission is not None)
         if not verdict.allowed:
             detail = f"more than {limiter.per_second} requests a second with this key; slow down"
@@ -189,7 +190,7 @@ class Guard:
         state["caller"] = caller
         if policy.submission is None:
             return None
-        admission: Admission = self.state.admission
+        admission = resources_of(self.state).admission
         full = await admission.refusal()
         if full is not None:
             return 503, full, admission.retry_after_seconds

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
-import redis
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
 
-from api import invocation_schema, metrics, problems
-from api.admission import Admission
-from api.batching import MicroBatcher
-from api.bodies import add_documented_schemas
+from api import error_handlers, metrics, openapi_doc
 from api.guard import Guard
-from api.idempotency import IdempotencyKeys
-from api.listing import Cursors
-from api.ratelimit import KeyRateLimiter
-from api.readiness import ReadinessProbe
-from api.registry import RegistryReader
+from api.resources import lifespan, redis_client
 from api.routes import (
     batches,
     events,
@@ -38,14 +21,9 @@ from api.routes import (
     predictions,
     training,
 )
-from api.submission import send_group
-from api.waiting import JobWaiter
 from irisq.ids import JobIds
-from irisq.jobs import JobStore
 from irisq.keys import OPEN_WARNING, Caller, KeyRing
 from irisq.logs import configure
-from irisq.queueing import make_celery
-from irisq.results import ResultFiles
 from irisq.settings import Settings, get_settings
 
 logger = logging.getLogger("irisq.api")
@@ -68,12 +46,6 @@ MLflow's scoring protocol without an API key, for clients that cannot send one (
 `IRISQ_SCORING_CALLER` (`predict` role): its rate limit, its quotas. Bind it to the internal
 network only; the public API at port 8002 keeps asking for keys.
 """
-
-
-def _add_schemas(document: dict[str, Any]) -> None:
-    """The schemas the routes that read their own bodies refer to."""
-    add_documented_schemas(document)
-    invocation_schema.add_components(document)
 
 
 class OpenApiRefusedError(RuntimeError):
@@ -116,80 +88,14 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
             )
         logger.warning(OPEN_WARNING)
 
-    # Connects lazily, on first use: building the app never waits for Redis. One quick
-    # retry, not redis-py's default backoff: a submission while Redis is down must get its
-    # 503 within a couple of seconds.
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=1,
-        socket_timeout=5,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
-        app.state.keys = keys
-        app.state.job_ids = job_ids
-        app.state.redis = client
-        # The same Redis for the calls made on the event loop (guard, waits, micro-batches).
-        app.state.async_redis = aioredis.Redis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=1,
-            socket_timeout=5,
-            retry=AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
-        )
-        app.state.rate_limiter = KeyRateLimiter(
-            app.state.async_redis, settings.rate_limit_per_second
-        )
-        app.state.admission = Admission(app.state.async_redis, settings.redis_admission_fraction)
-        app.state.jobs = JobStore(client, settings.job_ttl_seconds, settings.max_attempts)
-        app.state.cursors = Cursors(settings.signing_key())
-        app.state.idempotency = IdempotencyKeys(app.state.async_redis)
-        app.state.results = ResultFiles(settings.batch_dir, settings.inline_result_max_bytes)
-        app.state.celery = make_celery(settings, main="irisq-api")
-        app.state.registry = RegistryReader(
-            settings.mlflow_tracking_uri,
-            settings.model_name,
-            settings.champion_alias,
-            settings.registry_timeout_seconds,
-            settings.signing_key(),
-        )
-        app.state.readiness = ReadinessProbe(
-            app.state.async_redis,
-            app.state.registry,
-            app.state.admission,
-            keys.open,
-        )
-        app.state.waiter = JobWaiter(settings.redis_url)
-        await app.state.waiter.start()
-        app.state.batcher = MicroBatcher(
-            functools.partial(
-                send_group, app.state.celery, app.state.jobs, app.state.async_redis, settings
-            ),
-            max_rows=settings.micro_batch_max_rows,
-            max_delay_seconds=settings.micro_batch_max_delay_ms / 1000,
-            slots=settings.micro_batch_slots,
-            on_group=app.state.observe_group,
-            ends_announced=lambda: app.state.waiter.listening,
-        )
-        app.state.waiter.on_end(app.state.batcher.job_ended)
-        # Everything made so far lives as long as the process: out of the collector's sight,
-        # a full collection scans only what requests leave behind. Without this, each one
-        # stopped the API for ~40 ms (measured), the p99 of a loaded minute.
-        gc.collect()
-        gc.freeze()
-        yield
-        await app.state.waiter.close()
-        await app.state.async_redis.aclose()
-        await app.state.registry.close()
-        client.close()
-
+    client = redis_client(settings)
+    registry = metrics.new_registry(client)
+    on_group = metrics.micro_batch_observer(registry)
     app = FastAPI(
         title="irisq" if keyless is None else "irisq scoring listener",
         version="1.0.0",
         description=DESCRIPTION if keyless is None else SCORING_DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=lifespan(settings, keys, job_ids, client, registry, on_group),
         # Operation ids are the route functions' names (`get_job`, `create_prediction`): what
         # a generated client calls its functions.
         generate_unique_id_function=lambda route: route.name,
@@ -211,10 +117,8 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
             ],
             expose_headers=["Location", "Link", "Idempotent-Replayed", "Retry-After"],
         )
-    app.state.metrics = metrics.instrument(app, client)
-    app.state.observe_group = metrics.micro_batch_observer(app.state.metrics)
-    problems.install(app)
-    problems.document(app, open_api=keys.open or keyless is not None, extra=_add_schemas)
+    metrics.time_requests(app, registry)
+    openapi_doc.document(app, open_api=keys.open or keyless is not None)
     served = (
         predictions,
         batches,
@@ -230,5 +134,5 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
     routers = [m.router for m in (served if keyless is None else (health, invocations, metrics))]
     for router in routers:
         app.include_router(router)
-    problems.index_methods(app, routers)
+    error_handlers.install(app, routers)
     return app

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import redis
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import MetricsDep
 from irisq import metrics
 from irisq.tasks import WORKER_QUEUES
 from irisq.workers import live_workers
@@ -112,22 +113,25 @@ class RequestTimer:
             )
 
 
-def instrument(app: FastAPI, client: redis.Redis) -> CollectorRegistry:
-    """A registry for this app (not the global one: tests build many apps), and the
-    middleware that times every request by its route template."""
+def new_registry(client: redis.Redis) -> CollectorRegistry:
+    """A registry for one app (not the global one: tests build many apps), reading what
+    Redis holds at scrape time."""
     registry = CollectorRegistry()
+    registry.register(RedisCollector(client))
+    return registry
+
+
+def time_requests(app: FastAPI, registry: CollectorRegistry) -> None:
+    """The middleware that times every request by its route template."""
     latency = Histogram(
         "irisq_http_request_duration_seconds",
         "Time to answer a request",
         ["method", "route", "status"],
         registry=registry,
     )
-    registry.register(RedisCollector(client))
-
     # A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per
     # request, a noticeable share of a small request's time.
     app.add_middleware(RequestTimer, latency=latency)
-    return registry
 
 
 def micro_batch_observer(registry: CollectorRegistry) -> Callable[[int, int], None]:
@@ -148,6 +152,6 @@ def micro_batch_observer(registry: CollectorRegistry) -> Callable[[int, int], No
 
 
 @router.get("/metrics", include_in_schema=False)
-def get_metrics(request: Request) -> Response:
+def get_metrics(registry: MetricsDep) -> Response:
     """Prometheus text exposition."""
-    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

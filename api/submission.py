@@ -4,37 +4,43 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import redis.asyncio as aioredis
 from celery import Celery
-from fastapi import HTTPException, Query, Request, Response
+from fastapi import HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.batching import MicroBatcher, Pending
+from api.batching import Pending
 from api.idempotency import REPLAYED
 from api.job_access import with_result
 from api.problems import RETRY_AFTER_SECONDS, field_problem
 from api.ratelimit import Usage
-from api.waiting import JobWaiter
-from irisq.ids import JobIds
+from irisq import celery_messages
 from irisq.job_types import FINAL_STATUSES, Job, JobKind
 from irisq.jobs import JobStore
 from irisq.keys import Caller
-from irisq.queueing import encode_task, queue_depth, submit, task_message
+from irisq.queueing import queue_depth, submit, task_message
 from irisq.settings import Settings
 from irisq.tasks import PREDICT_GROUP_TASK, PREDICT_TASK, TASK_QUEUES
-from irisq.webhooks import callback_url_problem
+from irisq.webhooks import URL_MAX_CHARS, URL_PATTERN, callback_url_problem
+
+if TYPE_CHECKING:  # api.resources builds the micro-batcher on `send_group`
+    from api.resources import Resources
 
 logger = logging.getLogger("irisq.jobs")
 
 CallbackQuery = Annotated[
     str | None,
     Query(
-        max_length=2048,
+        max_length=URL_MAX_CHARS,
         description="An http(s) URL to POST the job to once it ends, signed the Standard "
-        "Webhooks way (see docs/webhooks.md); retried with backoff for over an hour.",
+        "Webhooks way (see docs/webhooks.md); retried with backoff for over an hour. In "
+        "production it must not name a loopback, private or metadata address.",
+        # Documented, and checked by callback_url_problem, whose refusals say what is wrong
+        # (a pattern checked by FastAPI would answer with the regex).
+        json_schema_extra={"pattern": URL_PATTERN},
     ),
 ]
 
@@ -70,7 +76,7 @@ def refuse_if_full(queue: str, depth: int, settings: Settings) -> None:
 
 
 def enqueue(
-    queue: Celery,
+    celery: Celery,
     jobs: JobStore,
     settings: Settings,
     caller: Caller,
@@ -83,7 +89,7 @@ def enqueue(
 ) -> Job:
     ensure_room(jobs, settings, task_name)
     return submit(
-        queue, jobs, kind, task_name, args, job_id, caller.name, stored_bytes, callback_url
+        celery, jobs, kind, task_name, args, job_id, caller.name, stored_bytes, callback_url
     )
 
 
@@ -93,19 +99,17 @@ async def send_group(
     """Record every prediction of a micro-batch and push one task for all, in one MULTI.
 
     On the event loop, in two round trips (the queue's depth, then the MULTI): either every
-    record and the task are stored, or none is. Each record keeps its own single-job task,
+    record and the task are stored, or none is. A lone request is a group of one, under its
+    job's id (so Celery's log lines name the job). Each record keeps its own single-job task,
     which is what the reconciler re-sends if the group's task is lost.
     """
-    queue_name = TASK_QUEUES[PREDICT_TASK]
+    queue_name = TASK_QUEUES[PREDICT_GROUP_TASK]
     refuse_if_full(queue_name, await client.llen(queue_name), settings)
     tasks = {p.job_id: task_message(PREDICT_TASK, p.job_id, [p.rows, p.model]) for p in group}
-    if len(group) == 1:  # alone: the plain task, under the job's own id
-        job_id = group[0].job_id
-        message = encode_task(app, PREDICT_TASK, job_id, tasks[job_id]["args"], "[1 row]")
-    else:
-        members = [[p.job_id, p.rows, p.model] for p in group]
-        summary = f"[{len(group)} predictions]"
-        message = encode_task(app, PREDICT_GROUP_TASK, f"group-{uuid.uuid4()}", [members], summary)
+    members = [[p.job_id, p.rows, p.model] for p in group]
+    task_id = group[0].job_id if len(group) == 1 else f"group-{uuid.uuid4()}"
+    summary = "[1 prediction]" if len(group) == 1 else f"[{len(group)} predictions]"
+    message = celery_messages.encode(app, PREDICT_GROUP_TASK, task_id, [members], summary)
     async with client.pipeline(transaction=True) as pipe:
         created = jobs.queue_create_many(
             pipe,
@@ -121,7 +125,7 @@ async def send_group(
 
 
 async def submit_and_wait(
-    request: Request,
+    resources: Resources,
     rows: list[list[float]],
     model: str,
     owner: str,
@@ -131,10 +135,8 @@ async def submit_and_wait(
     """Queue one prediction job through the micro-batcher; wait for it if asked.
 
     Returns the job (finished if `wait` allowed) and whether it finished."""
-    batcher: MicroBatcher = request.app.state.batcher
-    waiter: JobWaiter = request.app.state.waiter
-    ids: JobIds = request.app.state.job_ids
-    pending = Pending(ids.new(owner), rows, model, owner, callback_url)
+    batcher, waiter = resources.batcher, resources.waiter
+    pending = Pending(resources.job_ids.new(owner), rows, model, owner, callback_url)
     ended = waiter.expect(pending.job_id) if wait else None
     try:
         job = await batcher.submit(pending)
@@ -148,22 +150,22 @@ async def submit_and_wait(
     if finished is None:
         return job, False
     if finished.result_in_file:  # a large result: read off the loop
-        finished = await run_in_threadpool(with_result, request, finished)
+        finished = await run_in_threadpool(with_result, resources.results, finished)
     return finished, True
 
 
-async def wait_for_job(request: Request, job_id: str, seconds: float) -> Job | None:
+async def wait_for_job(resources: Resources, job_id: str, seconds: float) -> Job | None:
     """The job once it is final, if it is or becomes so within `seconds` (a job queued by an
     earlier request: a replay that asked to wait)."""
-    waiter: JobWaiter = request.app.state.waiter
+    waiter = resources.waiter
     ended = waiter.expect(job_id)  # before reading: an end announced meanwhile is not missed
-    job = JobStore.parse(await request.app.state.async_redis.hgetall(JobStore.key(job_id)))
+    job = JobStore.parse(await resources.async_redis.hgetall(JobStore.key(job_id)))
     if job is None or job.status in FINAL_STATUSES:
         waiter.forget(job_id, ended)
     elif (job := await waiter.wait(job_id, ended, seconds)) is None:
         return None
     if job is not None and job.result_in_file:
-        job = await run_in_threadpool(with_result, request, job)
+        job = await run_in_threadpool(with_result, resources.results, job)
     return job if job is not None and job.status in FINAL_STATUSES else None
 
 

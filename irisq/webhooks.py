@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import socket
 from typing import TYPE_CHECKING, Final
@@ -33,6 +34,14 @@ SECRET_PREFIX: Final = "whsec_"
 SECRET_MIN_BYTES: Final = 24
 SECRET_MAX_BYTES: Final = 64
 URL_MAX_CHARS: Final = 2048
+# The form of a callback URL, as the API's document states it (an ECMA and a Python regex
+# alike): http(s), a host name or IPv4 address (IPv6 by name: a bracketed literal is the one
+# form Python's URL parser may refuse), a port in range, then any printable path and query.
+_PORT = r"(0|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN: Final = (
+    r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?(:" + _PORT + r")?([/?#][\x21-\x7e]*)?$"
+)
+_URL_FORM = re.compile(URL_PATTERN)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Cloud metadata services (AWS, GCP, Azure, OpenStack; AWS's IPv6 one; Alibaba's), named
@@ -162,6 +171,8 @@ def _form_problem(url: str) -> tuple[str | None, SplitResult | None]:
         return "must not hold credentials (user:password@); the signature authenticates", None
     if not parts.hostname:
         return "has no host", None
+    if not _URL_FORM.fullmatch(url):
+        return "must be http(s)://host[:port][/path], the host a name or an IPv4 address", None
     return None, parts
 
 

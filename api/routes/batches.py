@@ -8,14 +8,13 @@ import shutil
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from celery import Celery
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from api.accepted import JobAccepted, accepted, accepted_doc, answer_of
 from api.auth import CallerDep, UsageDep
-from api.deps import IdempotencyDep, JobStoreDep, QueueDep, SettingsDep
+from api.deps import IdempotencyDep, ResourcesDep
 from api.guard import stored_quota_detail
 from api.idempotency import (
     CLAIM_SECONDS,
@@ -28,11 +27,11 @@ from api.idempotency import (
 )
 from api.job_access import NOT_FOUND, JobId, find_job
 from api.problems import AUTH_PROBLEMS, Problem
+from api.resources import Resources
 from api.submission import CallbackQuery, checked_callback, enqueue, ensure_room, replayed
 from api.upload import FILE_FIELD, CsvInspector, UploadRefusedError, receive_csv
 from irisq.batches import BatchFiles
 from irisq.job_types import Job, JobKind, JobStatus
-from irisq.jobs import JobStore
 from irisq.keys import Caller
 from irisq.settings import Settings
 from irisq.tasks import BATCH_TASK
@@ -96,9 +95,7 @@ DOWNLOAD_ANSWERS: dict[int | str, dict[str, Any]] = {
 async def create_batch(
     request: Request,
     response: Response,
-    settings: SettingsDep,
-    jobs: JobStoreDep,
-    queue: QueueDep,
+    resources: ResourcesDep,
     caller: CallerDep,
     usage: UsageDep,
     idempotency: IdempotencyDep,
@@ -107,8 +104,10 @@ async def create_batch(
     idempotency_key: KeyHeader = None,
 ) -> Any:
     """Upload a CSV (field `file`) of measurements to score; poll the job, then download."""
+    settings = resources.settings
     checked_callback(callback_url, settings, caller)
-    await run_in_threadpool(ensure_room, jobs, settings, BATCH_TASK)  # before storing 100 MB
+    # A full queue refuses before any of the upload (up to 100 MB) is stored.
+    await run_in_threadpool(ensure_room, resources.jobs, settings, BATCH_TASK)
     quota_left = settings.quota_stored_bytes - usage.bytes
     inspector = CsvInspector(
         settings.batch_max_bytes,
@@ -131,7 +130,7 @@ async def create_batch(
         )
     try:
         job = await _store_and_enqueue(
-            request, settings, jobs, queue, caller, inspector, on_invalid, callback_url
+            request, resources, caller, inspector, on_invalid, callback_url
         )
     except BaseException:
         await key.failed()
@@ -144,9 +143,7 @@ async def create_batch(
 
 async def _store_and_enqueue(
     request: Request,
-    settings: Settings,
-    jobs: JobStore,
-    queue: Celery,
+    resources: Resources,
     caller: Caller,
     inspector: CsvInspector,
     on_invalid: str,
@@ -154,15 +151,15 @@ async def _store_and_enqueue(
 ) -> Job:
     """Stream the upload into the job's folder while checking it, then queue the job; on any
     refusal nothing is left behind."""
-    job_id = request.app.state.job_ids.new(caller.name)
-    files = BatchFiles(settings.batch_dir, job_id)
+    job_id = resources.job_ids.new(caller.name)
+    files = BatchFiles(resources.settings.batch_dir, job_id)
     try:
         await _received(request, files.input, inspector)
         return await run_in_threadpool(
             enqueue,
-            queue,
-            jobs,
-            settings,
+            resources.celery,
+            resources.jobs,
+            resources.settings,
             caller,
             JobKind.BATCH,
             BATCH_TASK,
@@ -200,8 +197,8 @@ def _upload_claim_seconds(settings: Settings) -> int:
     return int(min(3600, max(CLAIM_SECONDS, slowest + 60)))
 
 
-def _finished_batch(request: Request, jobs: JobStore, job_id: str, caller: Caller) -> None:
-    job = find_job(request, jobs, job_id, caller)
+def _finished_batch(resources: Resources, job_id: str, caller: Caller) -> None:
+    job = find_job(resources, job_id, caller)
     if job.kind is not JobKind.BATCH:
         raise HTTPException(404, f"job {job_id!r} is a {job.kind.value} job, not a batch")
     if job.status is not JobStatus.SUCCEEDED:
@@ -222,15 +219,12 @@ def _csv(path: Path, name: str) -> FileResponse:
     responses=DOWNLOAD_ANSWERS,
 )
 def get_batch_result(
-    request: Request,
-    settings: SettingsDep,
-    jobs: JobStoreDep,
-    caller: CallerDep,
-    job_id: str = JobId,
+    resources: ResourcesDep, caller: CallerDep, job_id: str = JobId
 ) -> FileResponse:
     """The scored CSV: the input columns, then species, one probability per species, version."""
-    _finished_batch(request, jobs, job_id, caller)
-    return _csv(BatchFiles(settings.batch_dir, job_id).result, f"irisq-{job_id}-result.csv")
+    _finished_batch(resources, job_id, caller)
+    files = BatchFiles(resources.settings.batch_dir, job_id)
+    return _csv(files.result, f"irisq-{job_id}-result.csv")
 
 
 @router.get(
@@ -239,12 +233,9 @@ def get_batch_result(
     responses=DOWNLOAD_ANSWERS,
 )
 def get_batch_errors(
-    request: Request,
-    settings: SettingsDep,
-    jobs: JobStoreDep,
-    caller: CallerDep,
-    job_id: str = JobId,
+    resources: ResourcesDep, caller: CallerDep, job_id: str = JobId
 ) -> FileResponse:
     """Rows left out by `on_invalid=skip`: line, column, value and why."""
-    _finished_batch(request, jobs, job_id, caller)
-    return _csv(BatchFiles(settings.batch_dir, job_id).errors, f"irisq-{job_id}-errors.csv")
+    _finished_batch(resources, job_id, caller)
+    files = BatchFiles(resources.settings.batch_dir, job_id)
+    return _csv(files.errors, f"irisq-{job_id}-errors.csv")

@@ -6,13 +6,13 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api.auth import CallerDep
-from api.deps import AsyncRedisDep, JobStoreDep, SettingsDep
-from api.event_stream import EVENTS_MEDIA_TYPE, JobEvents
+from api.deps import AsyncRedisDep, ResourcesDep, SettingsDep
+from api.event_stream import EVENT_ID_PATTERN, EVENT_SCHEMA, EVENTS_MEDIA_TYPE, JobEvents
 from api.job_access import NOT_FOUND, JobId, find_job, with_result
 from api.problems import AUTH_PROBLEMS, Problem
 from irisq.job_types import Job
@@ -24,7 +24,7 @@ LastEventId = Annotated[
     str | None,
     Header(
         alias="Last-Event-ID",
-        pattern=r"^[0-9]{1,20}-[0-9]{1,20}$",
+        pattern=EVENT_ID_PATTERN,
         description="The `id` of the last event received: the stream goes on after it.",
     ),
 ]
@@ -39,18 +39,18 @@ _open_streams: defaultdict[str, int] = defaultdict(int)
         **AUTH_PROBLEMS,
         **NOT_FOUND,
         200: {
-            "content": {EVENTS_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "content": {EVENTS_MEDIA_TYPE: {"schema": EVENT_SCHEMA}},
             "description": "`progress` events (`id`, and data `{job_id, status, progress, "
-            "stage}`), then one `status` event whose data is the whole job, then the stream "
-            "ends. Comment lines keep a quiet stream open.",
+            "stage}`), then one `status` event whose data is the whole job (or `deleted` if "
+            "the job is deleted meanwhile), then the stream ends. Comment lines keep a quiet "
+            "stream open.",
         },
         422: {"model": Problem},
         429: {"model": Problem, "description": "This key has too many streams open."},
     },
 )
 async def stream_job_events(
-    request: Request,
-    jobs: JobStoreDep,
+    resources: ResourcesDep,
     client: AsyncRedisDep,
     settings: SettingsDep,
     caller: CallerDep,
@@ -60,7 +60,7 @@ async def stream_job_events(
     """Follow a job as it runs: its progress as it is reported, and its final status (the
     whole job, as `GET /v1/jobs/{job_id}` returns it) the moment it ends; a finished job's at
     once. Reconnect with `Last-Event-ID` to go on where a dropped stream stopped."""
-    await run_in_threadpool(find_job, request, jobs, job_id, caller)
+    await run_in_threadpool(find_job, resources, job_id, caller)
     if _open_streams[caller.name] >= settings.events_streams_per_key:
         raise HTTPException(
             429,
@@ -69,14 +69,14 @@ async def stream_job_events(
         )
 
     async def read_job(wanted: str) -> Job | None:
-        job = JobStore.parse(await client.hgetall(jobs.key(wanted)))
+        job = JobStore.parse(await client.hgetall(JobStore.key(wanted)))
         if job is not None and job.result_in_file:
-            job = await run_in_threadpool(with_result, request, job)
+            job = await run_in_threadpool(with_result, resources.results, job)
         return job
 
     events = JobEvents(
         client,
-        request.app.state.waiter,
+        resources.waiter,
         read_job,
         settings.events_heartbeat_seconds,
         settings.events_max_seconds,

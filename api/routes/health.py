@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from api.readiness import Readiness, ReadinessProbe
+from api.deps import ReadinessDep
+from api.readiness import Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -23,10 +24,9 @@ async def get_health() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def get_readiness(request: Request, response: Response) -> Readiness:
+async def get_readiness(probe: ReadinessDep, response: Response) -> Readiness:
     """Readiness of each part the service needs (checked at most every 2 s); 503 names the
     parts that keep predictions from being served."""
-    probe: ReadinessProbe = request.app.state.readiness
     readiness = await probe.current()
     if not readiness.ready:
         response.status_code = 503

@@ -22,15 +22,14 @@ from pydantic import BaseModel
 from api import invocations
 from api.auth import CallerDep, UsageDep
 from api.bodies import off_the_loop, refuse_too_many_values
-from api.deps import SettingsDep
+from api.deps import ReadinessDep, ResourcesDep
 from api.invocation_schema import INVOCATION_BODY
 from api.problems import AUTH_PROBLEMS, RETRY_AFTER_SECONDS, Problem
 from api.ratelimit import Usage
-from api.readiness import ReadinessProbe
+from api.resources import Resources
 from api.submission import refuse_over_rows_quota, submit_and_wait
 from irisq.job_types import Job, JobStatus, PredictionResult
 from irisq.schema import CHAMPION, MAX_ROWS, MLFLOW_PROTOCOL_VERSION
-from irisq.settings import Settings
 
 router = APIRouter(tags=["mlflow scoring protocol"])
 
@@ -47,11 +46,10 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/ping", response_class=PlainTextResponse, responses=NOT_READY)
-async def ping(request: Request) -> str:
+async def ping(probe: ReadinessDep) -> str:
     """Whether a prediction can be served now, as MLflow's `/ping` says once its model is
     loaded: 200 only when Redis, a predict worker and a champion are there (`/readyz` says
     which part is missing; `/healthz` is the process's liveness)."""
-    probe: ReadinessProbe = request.app.state.readiness
     readiness = await probe.current()
     if not readiness.ready:
         missing = "; ".join(
@@ -66,9 +64,9 @@ async def ping(request: Request) -> str:
 
 
 @router.get("/health", response_class=PlainTextResponse, responses=NOT_READY)
-async def health(request: Request) -> str:
+async def health(probe: ReadinessDep) -> str:
     """The same as `/ping` (MLflow answers both)."""
-    return await ping(request)
+    return await ping(probe)
 
 
 @router.get("/version", response_class=PlainTextResponse)
@@ -96,10 +94,10 @@ SCORING_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=SCORING_RESPONSES,
 )
 async def invoke(
-    request: Request, settings: SettingsDep, caller: CallerDep, usage: UsageDep
+    request: Request, resources: ResourcesDep, caller: CallerDep, usage: UsageDep
 ) -> Any:
     """Score rows with the champion and answer `{"predictions": [...]}`, like MLflow."""
-    return await _score(request, settings, caller.name, usage)
+    return await _score(request, resources, caller.name, usage)
 
 
 @router.post(
@@ -110,7 +108,7 @@ async def invoke(
 )
 async def invoke_endpoint(
     request: Request,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     caller: CallerDep,
     usage: UsageDep,
     endpoint: Annotated[str, PathParam(max_length=256, description="The registered model's name.")],
@@ -118,14 +116,14 @@ async def invoke_endpoint(
     """`/invocations` under the path MLflow's deployments client calls
     (`get_deploy_client(url).predict(endpoint=<model name>, inputs=...)`), which sends the
     key from `MLFLOW_TRACKING_TOKEN`."""
-    if endpoint != settings.model_name:
-        raise HTTPException(
-            404, f"no endpoint {endpoint!r}: this server scores {settings.model_name!r}"
-        )
-    return await _score(request, settings, caller.name, usage)
+    model_name = resources.settings.model_name
+    if endpoint != model_name:
+        raise HTTPException(404, f"no endpoint {endpoint!r}: this server scores {model_name!r}")
+    return await _score(request, resources, caller.name, usage)
 
 
-async def _score(request: Request, settings: Settings, owner: str, usage: Usage) -> Response:
+async def _score(request: Request, resources: Resources, owner: str, usage: Usage) -> Response:
+    settings = resources.settings
     body = await request.body()  # the guard holds it to IRISQ_INVOCATIONS_MAX_BYTES
     content_type = request.headers.get("content-type", "")
     max_rows = settings.invocations_max_rows
@@ -137,7 +135,7 @@ async def _score(request: Request, settings: Settings, owner: str, usage: Usage)
     # One prediction job per 10,000 rows, sent at once: the predict workers share them.
     chunks = [rows[start : start + MAX_ROWS] for start in range(0, len(rows), MAX_ROWS)]
     outcomes = await asyncio.gather(
-        *(submit_and_wait(request, chunk, CHAMPION, owner, wait) for chunk in chunks)
+        *(submit_and_wait(resources, chunk, CHAMPION, owner, wait) for chunk in chunks)
     )
     late = [job for job, finished in outcomes if not finished]
     if late:

@@ -8,14 +8,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.auth import CallerDep
-from api.deps import AsyncRedisDep, CursorsDep, JobStoreDep
+from api.deps import AsyncRedisDep, CursorsDep, ResourcesDep
 from api.job_access import NOT_FOUND, JobId, find_job
 from api.listing import CursorError, Filters, JobPage, list_page
 from api.problems import AUTH_PROBLEMS, Problem, field_problem
 from irisq.job_types import Job, JobKind, JobStatus
 from irisq.jobs import ALL_JOBS_INDEX
 from irisq.quotas import OwnerKeys
-from irisq.results import ResultFiles
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -79,9 +78,9 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=Job, responses={**AUTH_PROBLEMS, **NOT_FOUND})
-def get_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> Job:
+def get_job(resources: ResourcesDep, caller: CallerDep, job_id: str = JobId) -> Job:
     """The job's status, progress, and its result or error once it has finished."""
-    return find_job(request, jobs, job_id, caller)
+    return find_job(resources, job_id, caller)
 
 
 @router.post(
@@ -93,11 +92,12 @@ def get_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str 
         409: {"model": Problem, "description": "The job already ended."},
     },
 )
-def cancel_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> Job:
+def cancel_job(resources: ResourcesDep, caller: CallerDep, job_id: str = JobId) -> Job:
     """Cancel a queued or running job: it ends `canceled` and stays readable; a running batch
     stops within a second and leaves no files behind. A finished job cannot be canceled
     (`409`); delete it instead."""
-    job = find_job(request, jobs, job_id, caller)
+    job = find_job(resources, job_id, caller)
+    jobs = resources.jobs
     if not jobs.cancel(job_id, by=caller.name):
         ended = jobs.get(job_id) or job
         raise HTTPException(409, f"job {job_id!r} has already ended: it is {ended.status.value}")
@@ -122,10 +122,9 @@ def cancel_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: s
         },
     },
 )
-def delete_job(request: Request, jobs: JobStoreDep, caller: CallerDep, job_id: str = JobId) -> None:
+def delete_job(resources: ResourcesDep, caller: CallerDep, job_id: str = JobId) -> None:
     """Delete the job: its record, its result and its files, at once and for good; a job
     still queued or running is stopped first. Then the id answers `410` to its owner."""
-    find_job(request, jobs, job_id, caller)
-    jobs.delete(job_id)
-    results: ResultFiles = request.app.state.results
-    results.delete(job_id)
+    find_job(resources, job_id, caller)
+    resources.jobs.delete(job_id)
+    resources.results.delete(job_id)

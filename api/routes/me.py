@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.auth import CallerDep
+from api.deps import KeyRingDep, RateLimiterDep, SettingsDep
 from api.problems import AUTH_PROBLEMS
-from api.ratelimit import KeyRateLimiter
-from irisq.keys import KeyRing
-from irisq.settings import Role, Settings
+from irisq.settings import Role
 
 router = APIRouter(prefix="/v1/me", tags=["keys"])
 
@@ -37,11 +36,10 @@ class Me(BaseModel):
 
 
 @router.get("", response_model=Me, responses=AUTH_PROBLEMS)
-async def get_me(request: Request, caller: CallerDep) -> Me:
+async def get_me(
+    caller: CallerDep, settings: SettingsDep, keys: KeyRingDep, limiter: RateLimiterDep
+) -> Me:
     """The calling key's name, role and quotas."""
-    settings: Settings = request.app.state.settings
-    keys: KeyRing = request.app.state.keys
-    limiter: KeyRateLimiter = request.app.state.rate_limiter
     now = await limiter.usage(caller.name)
     return Me(
         name=caller.name,

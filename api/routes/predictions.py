@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from api.accepted import JobAccepted, accepted, accepted_doc, answer_of
 from api.auth import CallerDep, UsageDep
 from api.bodies import json_body_doc, json_model
-from api.deps import IdempotencyDep, SettingsDep
+from api.deps import IdempotencyDep, ResourcesDep, SettingsDep
 from api.idempotency import KeyHeader, KeyUse
 from api.problems import AUTH_PROBLEMS, Problem
 from api.submission import (
@@ -62,6 +62,7 @@ async def create_prediction(
     usage: UsageDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
+    resources: ResourcesDep,
     wait: WaitQuery = None,
     prefer: PreferHeader = None,
     callback_url: CallbackQuery = None,
@@ -74,14 +75,14 @@ async def create_prediction(
     key = KeyUse(idempotency, caller.name, idempotency_key)
     same = await key.of_body(request, "predictions", {"callback_url": callback_url})
     if (answer := await key.replay(same)) is not None:
-        ended = await wait_for_job(request, answer["job_id"], seconds) if seconds else None
+        ended = await wait_for_job(resources, answer["job_id"], seconds) if seconds else None
         return replayed(answer, ended)
     try:
         body = await json_model(request, PredictionRequest)
         refuse_over_rows_quota(usage, len(body.rows), settings)
         rows = [row.as_list() for row in body.rows]
         job, finished = await submit_and_wait(
-            request, rows, body.model, caller.name, seconds, callback_url
+            resources, rows, body.model, caller.name, seconds, callback_url
         )
     except BaseException:
         await key.failed()

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.accepted import JobAccepted, accepted, accepted_doc, answer_of
 from api.auth import AdminDep
 from api.bodies import json_body_doc, json_model
-from api.deps import IdempotencyDep, JobStoreDep, QueueDep, SettingsDep
+from api.deps import CeleryDep, IdempotencyDep, JobIdsDep, JobStoreDep, SettingsDep
 from api.idempotency import KeyHeader, KeyUse
 from api.problems import ADMIN_PROBLEMS, Problem
 from api.submission import CallbackQuery, checked_callback, enqueue, replayed
@@ -38,7 +38,8 @@ async def create_training(
     http: Request,
     response: Response,
     jobs: JobStoreDep,
-    queue: QueueDep,
+    celery: CeleryDep,
+    job_ids: JobIdsDep,
     settings: SettingsDep,
     caller: AdminDep,
     idempotency: IdempotencyDep,
@@ -56,14 +57,14 @@ async def create_training(
         request = await json_model(http, TrainingRequest, union_tags=get_args(Algorithm))
         job = await run_in_threadpool(
             enqueue,
-            queue,
+            celery,
             jobs,
             settings,
             caller,
             JobKind.TRAINING,
             TRAIN_TASK,
             [request.algorithm, request.params],
-            http.app.state.job_ids.new(caller.name),
+            job_ids.new(caller.name),
             callback_url=callback_url,
         )
     except BaseException:

@@ -109,13 +109,13 @@ def test_a_full_queue_is_a_503_and_nothing_is_recorded(stack: Stack, redis_url: 
     idle = redis_url.rsplit("/", 1)[0] + "/6"
     settings: Settings = stack.settings.model_copy(update={"redis_url": idle, "max_queue_depth": 3})
     with TestClient(create_app(settings)) as client:
-        client.app.state.redis.flushdb()  # type: ignore[attr-defined]
+        client.app.state.resources.redis.flushdb()  # type: ignore[attr-defined]
         codes = [
             client.post("/v1/predictions", json={"rows": [SETOSA]}).status_code for _ in range(5)
         ]
         refused = client.post("/v1/predictions", json={"rows": [SETOSA]})
-        records = len(list(client.app.state.redis.scan_iter("irisq:job:*")))  # type: ignore[attr-defined]
-        client.app.state.redis.flushdb()  # type: ignore[attr-defined]
+        records = len(list(client.app.state.resources.redis.scan_iter("irisq:job:*")))  # type: ignore[attr-defined]
+        client.app.state.resources.redis.flushdb()  # type: ignore[attr-defined]
     assert codes == [202, 202, 202, 503, 503]
     assert refused.headers["Retry-After"].isdigit()
     assert "queue is full" in refused.json()["detail"]

@@ -38,7 +38,7 @@ def production(stack: Stack) -> Iterator[TestClient]:
 
 
 def jobs_of(api: TestClient) -> int:
-    return int(api.app.state.redis.zcard(OwnerKeys("hooks").jobs))  # type: ignore[attr-defined]
+    return int(api.app.state.resources.redis.zcard(OwnerKeys("hooks").jobs))  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("route", list(SUBMISSIONS))

@@ -38,7 +38,7 @@ def keyed(stack: Stack) -> Iterator[TestClient]:
 
 
 def jobs_of(api: TestClient, owner: str) -> int:
-    return int(api.app.state.redis.zcard(OwnerKeys(owner).jobs))  # type: ignore[attr-defined]
+    return int(api.app.state.resources.redis.zcard(OwnerKeys(owner).jobs))  # type: ignore[attr-defined]
 
 
 def test_20_concurrent_identical_posts_make_one_job(keyed: TestClient) -> None:

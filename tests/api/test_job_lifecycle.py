@@ -21,7 +21,7 @@ def idle(stack: Stack, redis_url: str) -> Iterator[TestClient]:
     settings = stack.settings.model_copy(update={"redis_url": idle_url, "job_ttl_seconds": 2})
     with TestClient(create_app(settings)) as client:
         yield client
-        client.app.state.redis.flushdb()  # type: ignore[attr-defined]
+        client.app.state.resources.redis.flushdb()  # type: ignore[attr-defined]
 
 
 def test_a_queued_job_is_canceled_once(idle: TestClient) -> None:
@@ -55,7 +55,7 @@ def test_an_expired_job_is_410_and_a_made_up_one_404(idle: TestClient) -> None:
 def test_delete_removes_a_queued_job_and_what_it_held(idle: TestClient) -> None:
     job_id = idle.post("/v1/predictions", json={"rows": [SETOSA] * 3}).json()["job_id"]
     usage = OwnerKeys("anonymous").usage
-    redis = idle.app.state.redis  # type: ignore[attr-defined]
+    redis = idle.app.state.resources.redis  # type: ignore[attr-defined]
     assert int(redis.hget(usage, "rows")) == 3
 
     deleted = idle.delete(f"/v1/jobs/{job_id}")

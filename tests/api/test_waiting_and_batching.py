@@ -43,7 +43,7 @@ def idle(stack: Stack, redis_url: str) -> Iterator[TestClient]:
     settings = stack.settings.model_copy(update={"redis_url": redis_url.rsplit("/", 1)[0] + "/8"})
     with TestClient(create_app(settings)) as client:
         yield client
-        client.app.state.redis.flushdb()  # type: ignore[attr-defined]
+        client.app.state.resources.redis.flushdb()  # type: ignore[attr-defined]
 
 
 def test_a_wait_that_runs_out_is_the_usual_202(idle: TestClient) -> None:

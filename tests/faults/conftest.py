@@ -64,7 +64,7 @@ class FaultStack:
         return redis_server(self.redis_dir, port=self.redis_port)
 
     def redis(self) -> redis.Redis:
-        client: redis.Redis = self.api.app.state.redis  # type: ignore[attr-defined]
+        client: redis.Redis = self.api.app.state.resources.redis  # type: ignore[attr-defined]
         return client
 
     def worker(

@@ -46,7 +46,7 @@ def test_a_forged_job_id_never_becomes_a_path(stack: Stack) -> None:
 
 
 def test_an_unexpected_worker_error_is_logged_not_shown(stack: Stack) -> None:
-    store = JobStore(stack.api.app.state.redis, stack.settings.job_ttl_seconds)  # type: ignore[attr-defined]
+    store = JobStore(stack.api.app.state.resources.redis, stack.settings.job_ttl_seconds)  # type: ignore[attr-defined]
     job_id = str(uuid.uuid4())
     store.create(JobKind.PREDICTION, job_id)
     sender = Celery("client", broker=stack.settings.redis_url)

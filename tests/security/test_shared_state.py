@@ -43,7 +43,7 @@ class Private:
 
     @property
     def redis(self) -> redis.Redis:
-        client: redis.Redis = self.api.app.state.redis  # type: ignore[attr-defined]
+        client: redis.Redis = self.api.app.state.resources.redis  # type: ignore[attr-defined]
         return client
 
     def post(self, who: str, rows: list[dict[str, float]]) -> Any:
@@ -205,7 +205,7 @@ def test_a_key_keeps_at_most_its_quota_of_finished_jobs(stack: Stack, tmp_path: 
 def test_under_memory_pressure_the_oldest_finished_jobs_go(stack: Stack, tmp_path: Path) -> None:
     with private_stack(stack, tmp_path, "16mb", redis_admission_fraction=0.5) as private:
         store = JobStore(private.redis, private.settings.job_ttl_seconds)
-        ids = private.api.app.state.job_ids  # type: ignore[attr-defined]
+        ids = private.api.app.state.resources.job_ids  # type: ignore[attr-defined]
         while int(private.redis.info("memory")["used_memory"]) < 0.6 * 16 * 2**20:
             job_id = ids.new("alice")
             store.create_many(

@@ -44,4 +44,4 @@ def test_a_pickled_task_is_refused_and_the_worker_goes_on(stack: Stack, tmp_path
         "the worker's refusal in its log",
     )
     assert not marker.exists()
-    assert stack.api.app.state.redis.llen("predict") == 0  # type: ignore[attr-defined]
+    assert stack.api.app.state.resources.redis.llen("predict") == 0  # type: ignore[attr-defined]
