@@ -1,7 +1,7 @@
-"""The irisq frontend: `streamlit run frontend/app.py`. Pages live in frontend/pages/.
+"""The irisq frontend: `streamlit run frontend/app.py`. Pages live in frontend/views/.
 
 When the API requires keys, a person signs in with their own key first (frontend.session);
-the pages they see follow its role: Train only for admin keys.
+the pages they see follow its role: Train only for admin keys. Jobs lists their recent jobs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import streamlit as st
 
 from frontend import client, session
 
-PAGES = Path(__file__).parent / "pages"
+# Not `pages/`: Streamlit runs a script of a `pages/` folder next to the entry script straight
+# from its URL, without this one (sign-in, sidebar, roles), until someone opens `/`. A refresh
+# of /jobs?job=... as a restarted frontend's first request showed that bare page.
+PAGES = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="irisq", page_icon="🌸", layout="wide")
 
@@ -95,6 +98,13 @@ with st.sidebar:
 
 if session.identity() is None:
     pages = [st.Page(_sign_in, title="Sign in", icon=":material/login:", default=True)]
+    # Every page's URL signs in too (hidden from the menu), rather than Streamlit's "page not
+    # found": a refresh of /jobs?job=... asks for the key, then shows that very page (a page
+    # is known by its URL path), its query intact.
+    pages += [
+        st.Page(_sign_in, title="Sign in", url_path=view.stem, visibility="hidden")
+        for view in sorted(PAGES.glob("*.py"))
+    ]
 else:
     pages = [
         st.Page(
@@ -104,5 +114,6 @@ else:
     ]
     if session.is_admin():
         pages.append(st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"))
+    pages.append(st.Page(PAGES / "jobs.py", title="Jobs", icon=":material/history:"))
     pages.append(st.Page(PAGES / "models.py", title="Models", icon=":material/inventory_2:"))
 st.navigation(pages).run()

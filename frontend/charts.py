@@ -64,7 +64,8 @@ def counts(per_species: dict[str, int]) -> alt.Chart:
         .mark_bar()
         .encode(
             x=alt.X("species:N", sort=list(SPECIES), title=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("rows:Q", title="rows"),
+            # Whole rows only: three rows must not read 0.2, 0.4...
+            y=alt.Y("rows:Q", title="rows", axis=alt.Axis(tickMinStep=1, format="d")),
             color=alt.Color("species:N", scale=COLOURS, legend=None),
             tooltip=["species", "rows"],
         )

@@ -20,6 +20,14 @@ from pydantic import (
 
 Algorithm = Literal["logistic_regression", "svc", "decision_tree", "random_forest", "knn"]
 DEFAULT_ALGORITHM: Algorithm = "logistic_regression"
+# What people call each algorithm, in the order the Train page offers them.
+ALGORITHM_TITLES: dict[Algorithm, str] = {
+    "logistic_regression": "Logistic regression",
+    "svc": "Support vector machine",
+    "decision_tree": "Decision tree",
+    "random_forest": "Random forest",
+    "knn": "k-nearest neighbours",
+}
 
 
 def _whole_number(value: Any) -> Any:

@@ -29,13 +29,17 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="session")
-def frontend_url(stack: Stack) -> Iterator[str]:
-    """The API under uvicorn and the Streamlit page, on the test stack's Redis and MLflow."""
-    env = stack.env
-    with (
-        api_server(env, stack.logs / "api.log") as api,
-        frontend_server({**env, "IRISQ_API_URL": api}, stack.logs / "frontend.log") as url,
-    ):
+def api_url(stack: Stack) -> Iterator[str]:
+    """The API under uvicorn (real event streams), on the test stack's Redis and MLflow."""
+    with api_server(stack.env, stack.logs / "api.log") as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def frontend_url(stack: Stack, api_url: str) -> Iterator[str]:
+    """The Streamlit page in front of that API."""
+    env = {**stack.env, "IRISQ_API_URL": api_url}
+    with frontend_server(env, stack.logs / "frontend.log") as url:
         yield url
 
 

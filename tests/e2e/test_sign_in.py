@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import httpx
 from playwright.sync_api import Page, expect
 
+from devstack.processes import api_server, frontend_server
 from tests.e2e.conftest import screenshot
-from tests.security.conftest import ADMIN, ALICE
+from tests.security.conftest import ADMIN, ALICE, KEYS
+from tests.support.stack import VIRGINICA, Stack
 
 
 def _sign_in(page: Page, url: str, key: str) -> None:
@@ -63,3 +67,34 @@ def test_an_admin_key_sees_training_and_promotion(page: Page, keyed_frontend_url
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to irisq")).to_be_visible()
+
+
+def test_a_refreshed_job_page_signs_in_then_reopens_the_job(page: Page, stack: Stack) -> None:
+    """A refresh of /jobs?job=..., even as a restarted frontend's first request: the sign-in
+    (never the bare page, as Streamlit serves a `pages/` folder until someone opens `/`, nor
+    "page not found"), then that job."""
+    env = {**stack.env, "IRISQ_API_KEYS": json.dumps(KEYS)}
+    with (
+        api_server(env, stack.logs / "api-first-visit.log") as api,
+        frontend_server({**env, "IRISQ_API_URL": api}, stack.logs / "frontend-first.log") as url,
+    ):
+        answer = httpx.post(
+            f"{api}/v1/predictions",
+            params={"wait": 20},
+            json={"rows": [VIRGINICA]},
+            headers={"Authorization": f"Bearer {ALICE}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        job_id = answer.json()["job_id"]
+
+        page.goto(f"{url}/jobs?job={job_id}")
+        expect(page.get_by_role("heading", name="Sign in to irisq")).to_be_visible()
+        expect(page.get_by_role("heading", name="Jobs", exact=True)).to_have_count(0)
+        page.get_by_label("API key").fill(ALICE)
+        page.get_by_role("button", name="Sign in").click()
+
+        # A fresh frontend's first page with a table and charts imports them: seconds.
+        expect(page.get_by_role("heading", name="Prediction job")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(re.compile(r"virginica with \d+% confidence"))).to_be_visible()
+        expect(page).to_have_url(re.compile(rf"/jobs\?job={job_id}$"))

@@ -16,7 +16,7 @@ from irisq.job_types import (
     TrainingResult,
 )
 from irisq.schema import FEATURES, SPECIES
-from tests.frontend.conftest import APP, READY, job
+from tests.frontend.conftest import APP, READY, ended, job, labels, progress, sse, stream
 
 BATCH = "b0000000-0000-4000-8000-000000000001"
 TRAINING = "t0000000-0000-4000-8000-000000000001"
@@ -46,17 +46,19 @@ SUMMARY = BatchResult(
 def _page(name: str) -> AppTest:
     page = AppTest.from_file(APP, default_timeout=30)
     page.run()
-    page.switch_page(f"pages/{name}.py").run()
+    page.switch_page(f"views/{name}.py").run()
     return page
 
 
 def test_batch_page_shows_progress_result_and_download(api: respx.MockRouter) -> None:
     upload = api.post("/v1/batches").respond(202, json={"job_id": BATCH, "status": "queued"})
-    api.get(f"/v1/jobs/{BATCH}").mock(
-        side_effect=[
-            httpx.Response(200, json=job(BATCH, "batch", "running", progress=0.5, stage="scoring")),
-            httpx.Response(200, json=job(BATCH, "batch", "succeeded", result=SUMMARY)),
-        ]
+    events = api.get(f"/v1/jobs/{BATCH}/events").mock(
+        return_value=stream(
+            sse(
+                progress(BATCH, 0.5, "scoring", "1-0"),
+                ended(job(BATCH, "batch", "succeeded", result=SUMMARY)),
+            )
+        )
     )
     api.get(f"/v1/batches/{BATCH}/result").respond(200, content=RESULT)
     page = _page("batch")
@@ -69,12 +71,38 @@ def test_batch_page_shows_progress_result_and_download(api: respx.MockRouter) ->
     assert "Scored 1 of 1 rows with model version 3." in page.success[0].value
     assert page.dataframe[0].value["species"].tolist() == ["setosa"]
     assert not upload.called
+    assert events.call_count == 1  # followed on its event stream: nothing polled
+
+
+def test_an_uploaded_file_goes_into_the_url_and_a_refresh_finds_it(
+    api: respx.MockRouter,
+) -> None:
+    upload = api.post("/v1/batches").respond(202, json={"job_id": BATCH, "status": "queued"})
+    api.get(f"/v1/jobs/{BATCH}/events").mock(
+        return_value=stream(sse(ended(job(BATCH, "batch", "succeeded", result=SUMMARY))))
+    )
+    api.get(f"/v1/batches/{BATCH}/result").respond(200, content=RESULT)
+    page = _page("batch")
+    page.file_uploader(key="batch.file").set_value(("flowers.csv", CSV, "text/csv")).run()
+    page.button(key="batch.submit").click().run()
+    assert upload.called
+    assert page.query_params["batch"] == BATCH
+
+    fresh = AppTest.from_file(APP, default_timeout=30)  # a refresh: a new session, same URL
+    fresh.run()
+    fresh.query_params["batch"] = BATCH
+    fresh.switch_page("views/batch.py").run()
+
+    assert not fresh.exception
+    assert "Scored 1 of 1 rows" in fresh.success[0].value
+    assert labels(fresh, "page_link") == [f"Job {BATCH} on the Jobs page"]
 
 
 def test_a_refused_file_job_lists_its_bad_cells(api: respx.MockRouter) -> None:
     details = [{"line": 3, "column": "sepal_width", "value": "abc", "message": "not a number"}]
     error = {"type": "invalid_csv", "message": "the file was refused: line 3", "details": details}
-    api.get(f"/v1/jobs/{BATCH}").respond(200, json=job(BATCH, "batch", "failed", error=error))
+    failed = job(BATCH, "batch", "failed", error=error)
+    api.get(f"/v1/jobs/{BATCH}/events").mock(return_value=stream(sse(ended(failed))))
     page = _page("batch")
 
     page.session_state["batch.job_id"] = BATCH
@@ -105,13 +133,13 @@ def test_train_page_follows_stages_and_shows_the_verdict(api: respx.MockRouter) 
         export="model_2026_11_26_T10_00_00.joblib",
         run_url="http://mlflow.test/#/experiments/1/runs/abc",
     ).model_dump(mode="json")
-    api.get(f"/v1/jobs/{TRAINING}").mock(
-        side_effect=[
-            httpx.Response(
-                200, json=job(TRAINING, "training", "running", progress=0.35, stage="evaluating")
-            ),
-            httpx.Response(200, json=job(TRAINING, "training", "succeeded", result=result)),
-        ]
+    api.get(f"/v1/jobs/{TRAINING}/events").mock(
+        return_value=stream(
+            sse(
+                progress(TRAINING, 0.35, "evaluating", "1-0"),
+                ended(job(TRAINING, "training", "succeeded", result=result)),
+            )
+        )
     )
     page = _page("train")
 
@@ -125,6 +153,7 @@ def test_train_page_follows_stages_and_shows_the_verdict(api: respx.MockRouter) 
     assert b'"max_depth":1' in sent
     assert "Version 5 was registered but not promoted: test accuracy 0.6667" in page.info[0].value
     assert page.metric[0].value == "66.7%"
+    assert page.query_params["training"] == TRAINING  # a refresh of the page follows it again
 
 
 def test_models_page_marks_the_champion(api: respx.MockRouter) -> None:
@@ -208,12 +237,12 @@ def test_an_api_that_cannot_say_how_it_runs_is_not_taken_for_open(
 def test_a_running_batch_can_be_canceled_from_the_page(api: respx.MockRouter) -> None:
     canceled = job(BATCH, "batch", "canceled", error={"type": "canceled", "message": "by you"})
     cancel = api.post(f"/v1/jobs/{BATCH}/cancel").respond(200, json=canceled)
-    api.get(f"/v1/jobs/{BATCH}").mock(
+    api.get(f"/v1/jobs/{BATCH}/events").mock(
         side_effect=[
             # A run of the page ends only when the job does (or the API fails, as here), so
             # this is how a test sees the page with the job still going.
             httpx.Response(503, json={"detail": "Redis is away"}),
-            httpx.Response(200, json=canceled),
+            stream(sse(ended(canceled))),
         ]
     )
     page = _page("batch")
@@ -230,7 +259,8 @@ def test_a_running_batch_can_be_canceled_from_the_page(api: respx.MockRouter) ->
 
 
 def test_a_scored_batch_can_be_deleted_from_the_page(api: respx.MockRouter) -> None:
-    api.get(f"/v1/jobs/{BATCH}").respond(200, json=job(BATCH, "batch", "succeeded", result=SUMMARY))
+    scored = job(BATCH, "batch", "succeeded", result=SUMMARY)
+    api.get(f"/v1/jobs/{BATCH}/events").mock(return_value=stream(sse(ended(scored))))
     api.get(f"/v1/batches/{BATCH}/result").respond(200, content=RESULT)
     delete = api.delete(f"/v1/jobs/{BATCH}").respond(204)
     page = _page("batch")
@@ -242,4 +272,5 @@ def test_a_scored_batch_can_be_deleted_from_the_page(api: respx.MockRouter) -> N
     assert not page.exception
     assert delete.called
     assert page.session_state["batch.job_id"] is None
+    assert "batch" not in page.query_params
     assert "The job and its files were deleted." in page.success[0].value

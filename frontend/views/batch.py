@@ -10,12 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import follow, percent
+from frontend.status import follow, job_link, percent
 from irisq.job_types import BatchResult
 from irisq.settings import get_settings
 
 DEADLINE_SECONDS = 30 * 60
-POLL_SECONDS = 0.5
 PREVIEW_ROWS = 200
 
 
@@ -27,6 +26,7 @@ def _upload(file: Any, on_invalid: str) -> None:
         return
     st.session_state["batch.refused"] = None
     st.session_state["batch.job_id"] = accepted["job_id"]
+    st.query_params["batch"] = accepted["job_id"]  # a refresh of the page finds it again
     st.session_state["batch.files"] = {}
 
 
@@ -40,8 +40,10 @@ def _file(job_id: str, which: str) -> bytes:
 
 def _show(job: dict[str, Any]) -> None:
     summary = client.result_of(job)
-    assert isinstance(summary, BatchResult)
     job_id = job["job_id"]
+    if not isinstance(summary, BatchResult):  # an id of another kind put in the URL
+        st.warning(f"Job {job_id} is not a batch.")
+        return
     st.success(
         f"Scored {summary.rows_scored:,} of {summary.rows_read:,} rows with model "
         f"version {summary.model_version}."
@@ -117,6 +119,7 @@ def _delete(job_id: str) -> None:
         st.session_state["batch.message"] = ("error", str(exc))
         return
     st.session_state["batch.job_id"] = None
+    st.query_params.pop("batch", None)
     st.session_state["batch.files"] = {}
     st.session_state["batch.message"] = ("success", "The job and its files were deleted.")
 
@@ -132,7 +135,7 @@ def _failed(job: dict[str, Any]) -> None:
         st.dataframe(pd.DataFrame(details), hide_index=True)
 
 
-st.session_state.setdefault("batch.job_id", None)
+st.session_state.setdefault("batch.job_id", st.query_params.get("batch"))
 st.session_state.setdefault("batch.refused", None)
 st.session_state.setdefault("batch.files", {})
 st.title("Score a CSV file")
@@ -161,12 +164,12 @@ if st.session_state["batch.refused"]:
     st.error(st.session_state["batch.refused"])
 elif st.session_state["batch.job_id"]:
     running = st.session_state["batch.job_id"]
+    job_link(running)
     cancel = st.empty()  # shown while the job runs; a click stops it (and reruns the page)
     cancel.button("Cancel", key="batch.cancel", on_click=_cancel, args=(running,))
     finished = follow(
-        st.session_state["batch.job_id"],
+        running,
         DEADLINE_SECONDS,
-        POLL_SECONDS,
         "The file is still being scored; come back to this page to follow it.",
     )
     if finished is not None:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import status_state
+from frontend.status import follow, job_link
 from irisq.job_types import PredictionResult
 from irisq.ranges import OBSERVED_RANGES, TYPICAL_FLOWERS
 from irisq.schema import FEATURES
@@ -21,7 +21,10 @@ LABELS = {
 }
 # Inputs may go a little past what the dataset saw; the API refuses only the absurd.
 SLACK_CM = 1.0
-POLL_DEADLINE_SECONDS = 60.0
+# The API holds the request until the job ends, for up to this long (`?wait=`): a warm
+# worker answers in milliseconds, a cold one loads the champion first (a few seconds).
+WAIT_SECONDS = 10.0
+DEADLINE_SECONDS = 60.0  # then, if it is still queued (no worker?), its events for this long
 
 
 def _init_state() -> None:
@@ -31,6 +34,7 @@ def _init_state() -> None:
         st.session_state.setdefault(f"predict.{feature}.slider", value)
     st.session_state.setdefault("predict.history", [])
     st.session_state.setdefault("predict.last", None)
+    st.session_state.setdefault("predict.job_id", None)
 
 
 def _preset(species: str) -> None:
@@ -86,21 +90,24 @@ def _inputs() -> dict[str, float]:
 
 def _predict(row: dict[str, float]) -> None:
     try:
-        accepted = client.submit_prediction(row)
-        with st.status(f"Job {accepted['job_id']} queued…") as status:
-            job = client.wait_for_job(
-                accepted["job_id"],
-                POLL_DEADLINE_SECONDS,
-                on_update=lambda j: status.update(label=f"Job {j['job_id']}: {j['status']}"),
-            )
-            status.update(label=f"Job {job['job_id']}: {job['status']}", state=status_state(job))
+        answer = client.submit_prediction(row, wait_seconds=WAIT_SECONDS)
     except client.ApiError as exc:
         st.error(str(exc))
         return
+    job: dict[str, Any] | None = answer
+    if answer["status"] not in client.FINAL:
+        job = follow(
+            answer["job_id"],
+            DEADLINE_SECONDS - WAIT_SECONDS,
+            f"No answer within {DEADLINE_SECONDS:.0f} s; the job is still queued.",
+        )
+    st.session_state["predict.job_id"] = answer["job_id"]
+    if job is None:
+        return
     if job["status"] == "failed":
         st.error(f"The prediction failed: {job['error']['message']}")
-    elif job["status"] != "succeeded":
-        st.warning(f"No answer within {POLL_DEADLINE_SECONDS:.0f} s; the job is {job['status']}.")
+    elif job["status"] == "canceled":
+        st.info("The prediction was canceled.")
     else:
         result = client.result_of(job)
         assert isinstance(result, PredictionResult)
@@ -140,6 +147,8 @@ if st.button("Predict", type="primary", key="predict.submit"):
     _predict(row)
 if st.session_state["predict.last"]:
     _show(st.session_state["predict.last"])
+if st.session_state["predict.job_id"]:
+    job_link(st.session_state["predict.job_id"])
 if st.session_state["predict.history"]:
     st.subheader("This session's predictions")
     st.dataframe(

@@ -2,56 +2,72 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import follow
+from frontend.status import follow, job_link
+from irisq.algorithms import ALGORITHM_TITLES
 from irisq.job_types import TrainingResult
 
 DEADLINE_SECONDS = 5 * 60
-POLL_SECONDS = 0.3
-ALGORITHMS = {
-    "logistic_regression": "Logistic regression",
-    "svc": "Support vector machine",
-    "decision_tree": "Decision tree",
-    "random_forest": "Random forest",
-    "knn": "k-nearest neighbours",
-}
+Widgets = Callable[[str], dict[str, Any]]
 
 
-def _params(algorithm: str) -> dict[str, Any]:
-    """The main hyperparameters of `algorithm`, as widgets; the rest keep their defaults."""
-    key = f"train.{algorithm}"
-    if algorithm == "logistic_regression":
-        return {
-            "C": st.number_input("C (inverse regularisation)", 0.001, 1000.0, 1.0, key=f"{key}.C")
-        }
-    if algorithm == "svc":
-        return {
-            "C": st.number_input("C (regularisation)", 0.001, 1000.0, 1.0, key=f"{key}.C"),
-            "kernel": st.selectbox(
-                "Kernel", ["rbf", "linear", "poly", "sigmoid"], key=f"{key}.kernel"
-            ),
-        }
-    if algorithm == "decision_tree":
-        return {
-            "max_depth": st.slider("Maximum depth", 1, 20, 5, key=f"{key}.max_depth"),
-            "criterion": st.selectbox(
-                "Criterion", ["gini", "entropy", "log_loss"], key=f"{key}.criterion"
-            ),
-        }
-    if algorithm == "random_forest":
-        return {
-            "n_estimators": st.slider("Trees", 10, 500, 100, step=10, key=f"{key}.trees"),
-            "max_depth": st.slider("Maximum depth", 1, 20, 5, key=f"{key}.max_depth"),
-        }
+def _logistic_regression(key: str) -> dict[str, Any]:
+    return {"C": st.number_input("C (inverse regularisation)", 0.001, 1000.0, 1.0, key=f"{key}.C")}
+
+
+def _svc(key: str) -> dict[str, Any]:
+    return {
+        "C": st.number_input("C (regularisation)", 0.001, 1000.0, 1.0, key=f"{key}.C"),
+        "kernel": st.selectbox("Kernel", ["rbf", "linear", "poly", "sigmoid"], key=f"{key}.kernel"),
+    }
+
+
+def _decision_tree(key: str) -> dict[str, Any]:
+    return {
+        "max_depth": st.slider("Maximum depth", 1, 20, 5, key=f"{key}.max_depth"),
+        "criterion": st.selectbox(
+            "Criterion", ["gini", "entropy", "log_loss"], key=f"{key}.criterion"
+        ),
+    }
+
+
+def _random_forest(key: str) -> dict[str, Any]:
+    return {
+        "n_estimators": st.slider("Trees", 10, 500, 100, step=10, key=f"{key}.trees"),
+        "max_depth": st.slider("Maximum depth", 1, 20, 5, key=f"{key}.max_depth"),
+    }
+
+
+def _knn(key: str) -> dict[str, Any]:
     return {
         "n_neighbors": st.slider("Neighbours (k)", 1, 30, 5, key=f"{key}.k"),
         "weights": st.selectbox("Weights", ["uniform", "distance"], key=f"{key}.weights"),
     }
+
+
+# The main hyperparameters of each algorithm, as widgets; the rest keep their defaults.
+WIDGETS: dict[str, Widgets] = {
+    "logistic_regression": _logistic_regression,
+    "svc": _svc,
+    "decision_tree": _decision_tree,
+    "random_forest": _random_forest,
+    "knn": _knn,
+}
+
+
+def _params(algorithm: str) -> dict[str, Any]:
+    """The settings chosen for `algorithm`; an algorithm without widgets trains on defaults."""
+    widgets = WIDGETS.get(algorithm)
+    if widgets is None:
+        st.caption("This algorithm trains with its default settings.")
+        return {}
+    return widgets(f"train.{algorithm}")
 
 
 def _show(result: TrainingResult) -> None:
@@ -89,7 +105,7 @@ def _show(result: TrainingResult) -> None:
     st.link_button("Open this run in MLflow", result.run_url)
 
 
-st.session_state.setdefault("train.job_id", None)
+st.session_state.setdefault("train.job_id", st.query_params.get("training"))
 st.title("Train a model")
 st.write(
     "Training uses the 150 Iris flowers (70 % to fit, 30 % to test). The new version is "
@@ -97,12 +113,16 @@ st.write(
     "the current one on the same test flowers."
 )
 algorithm = st.selectbox(
-    "Algorithm", list(ALGORITHMS), format_func=ALGORITHMS.__getitem__, key="train.algorithm"
+    "Algorithm",
+    list(ALGORITHM_TITLES),
+    format_func=ALGORITHM_TITLES.__getitem__,
+    key="train.algorithm",
 )
 params = _params(algorithm)
 if st.button("Retrain", type="primary", key="train.submit"):
     try:
         st.session_state["train.job_id"] = client.submit_training(algorithm, params)["job_id"]
+        st.query_params["training"] = st.session_state["train.job_id"]  # kept across a refresh
     except client.ApiError as exc:
         st.error(str(exc))
 
@@ -116,13 +136,11 @@ def _cancel(job_id: str) -> None:
 
 if st.session_state["train.job_id"]:
     running = st.session_state["train.job_id"]
+    job_link(running)
     cancel = st.empty()  # shown while training runs; a click stops it (and reruns the page)
     cancel.button("Cancel training", key="train.cancel", on_click=_cancel, args=(running,))
     job = follow(
-        st.session_state["train.job_id"],
-        DEADLINE_SECONDS,
-        POLL_SECONDS,
-        "Training is still running; come back to this page to follow it.",
+        running, DEADLINE_SECONDS, "Training is still running; come back to this page to follow it."
     )
     if job is not None:
         cancel.empty()
@@ -130,8 +148,10 @@ if st.session_state["train.job_id"]:
         st.warning(message)
     if job and job["status"] == "succeeded":
         result = client.result_of(job)
-        assert isinstance(result, TrainingResult)
-        _show(result)
+        if isinstance(result, TrainingResult):
+            _show(result)
+        else:  # an id of another kind put in the URL
+            st.warning(f"Job {running} is not a training.")
     elif job and job["status"] == "failed":
         st.error(f"Training failed: {job['error']['message']}")
     elif job and job["status"] == "canceled":
