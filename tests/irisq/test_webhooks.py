@@ -149,8 +149,11 @@ def _production(**extra: object) -> Settings:
         ("http://8.8.8.8/hook", None, None),
         ("http://169.254.169.254/latest/meta-data/", "a cloud metadata address", None),
         ("http://127.0.0.1:8002/", "a loopback address (127.0.0.1)", None),
-        ("http://[::1]:9000/", "a loopback address (::1)", None),
-        ("http://[::ffff:7f00:1]/", "a loopback address", None),
+        # An IPv6 host goes by its name: a bracketed literal is refused in any mode.
+        ("http://[::1]:9000/", "a name or an IPv4 address", "a name or an IPv4 address"),
+        ("http://[2001:db8::1]/", "a name or an IPv4 address", "a name or an IPv4 address"),
+        ("HTTPS://hooks.example.com/", "http(s)://host", "http(s)://host"),
+        ("http://hooks..example.com/", "http(s)://host", "http(s)://host"),
         ("http://2130706433/", "a loopback address (127.0.0.1)", None),
         ("http://0x7f.1/", "a loopback address (127.0.0.1)", None),
         ("http://10.0.0.5/", "a private address", None),
