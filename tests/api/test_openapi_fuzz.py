@@ -81,6 +81,7 @@ CONFIG: dict[str, Any] = {
             "include-path": [
                 "/v1/jobs/{job_id}",
                 "/v1/jobs/{job_id}/cancel",
+                "/v1/jobs/{job_id}/events",
                 "/v1/batches/{job_id}/result",
                 "/v1/batches/{job_id}/errors",
             ],
