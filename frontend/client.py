@@ -4,6 +4,9 @@ Functions run on the page's thread, where the signed-in person's key is read fro
 session; those that may run on another thread (following a job, a deferred download) take
 the `headers` read beforehand on the page's thread, since Streamlit's session state is not
 readable elsewhere.
+
+A little past the ~250 lines we aim for: one function per API call the pages make, kept
+together so the pages never build a URL or read an error body themselves.
 """
 
 from __future__ import annotations

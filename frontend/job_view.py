@@ -10,11 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import follow, percent
+from frontend.status import cancel_and_note, delete_and_note, follow, percent
 from irisq.job_types import BatchResult, PredictionResult, TrainingResult
 
 DEADLINE_SECONDS = 30 * 60  # as long as the Batch page follows a file
 PREVIEW_ROWS = 200
+NOTE = "jobs.message"  # the Jobs page shows it
 TITLES = {"prediction": "Prediction", "batch": "Batch scoring", "training": "Training"}
 Colour = Literal["gray", "blue", "green", "red", "orange"]
 BADGES: dict[str, tuple[Colour, str]] = {
@@ -166,20 +167,11 @@ def _stopped(job: dict[str, Any]) -> None:
 
 
 def _cancel(job_id: str) -> None:
-    try:
-        client.cancel_job(job_id)
-    except client.ApiError as exc:  # it ended meanwhile (409): the page shows how
-        st.session_state["jobs.message"] = ("warning", str(exc))
+    cancel_and_note(job_id, NOTE)
 
 
 def _delete(job_id: str) -> None:
-    try:
-        client.delete_job(job_id)
-    except client.ApiError as exc:
-        st.session_state["jobs.message"] = ("error", str(exc))
-        return
-    close()
-    st.session_state["jobs.message"] = ("success", f"Job {job_id} was deleted.")
+    delete_and_note(job_id, NOTE, f"Job {job_id} was deleted.", close)
 
 
 def _when(stamp: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import streamlit as st
 
@@ -14,6 +15,40 @@ from frontend import client
 # Cancel, another page): the events arrive on a thread of their own, as they come.
 TICK_SECONDS = 0.2
 JOBS_PAGE = "views/jobs.py"  # as st.page_link names it: relative to frontend/app.py
+
+
+# A note for the page's next run, left by a button's callback: which `st` call shows it, what
+# it says. Callbacks run before the page, which shows and forgets it (`show_note`).
+Tone = Literal["success", "info", "warning", "error"]
+
+
+def leave_note(key: str, tone: Tone, text: str) -> None:
+    st.session_state[key] = (tone, text)
+
+
+def show_note(key: str) -> None:
+    if note := st.session_state.pop(key, None):
+        getattr(st, note[0])(note[1])
+
+
+def cancel_and_note(job_id: str, note_key: str) -> None:
+    """A Cancel button's callback: cancel the job; one that ended meanwhile (409) is noted,
+    and the page shows how it ended."""
+    try:
+        client.cancel_job(job_id)
+    except client.ApiError as exc:
+        leave_note(note_key, "warning", str(exc))
+
+
+def delete_and_note(job_id: str, note_key: str, done: str, forget: Callable[[], None]) -> None:
+    """A Delete button's callback: delete the job, then `forget` it on the page."""
+    try:
+        client.delete_job(job_id)
+    except client.ApiError as exc:
+        leave_note(note_key, "error", str(exc))
+        return
+    forget()
+    leave_note(note_key, "success", done)
 
 
 def percent(value: float | None) -> str:

@@ -10,12 +10,13 @@ import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import follow, job_link, percent
+from frontend.status import cancel_and_note, delete_and_note, follow, job_link, percent, show_note
 from irisq.job_types import BatchResult
 from irisq.settings import get_settings
 
 DEADLINE_SECONDS = 30 * 60
 PREVIEW_ROWS = 200
+NOTE = "batch.message"
 
 
 def _upload(file: Any, on_invalid: str) -> None:
@@ -106,22 +107,17 @@ def _show(job: dict[str, Any]) -> None:
 
 
 def _cancel(job_id: str) -> None:
-    try:
-        client.cancel_job(job_id)
-    except client.ApiError as exc:  # it ended meanwhile (409): the page shows how
-        st.session_state["batch.message"] = ("warning", str(exc))
+    cancel_and_note(job_id, NOTE)
 
 
-def _delete(job_id: str) -> None:
-    try:
-        client.delete_job(job_id)
-    except client.ApiError as exc:
-        st.session_state["batch.message"] = ("error", str(exc))
-        return
+def _forget_the_job() -> None:
     st.session_state["batch.job_id"] = None
     st.query_params.pop("batch", None)
     st.session_state["batch.files"] = {}
-    st.session_state["batch.message"] = ("success", "The job and its files were deleted.")
+
+
+def _delete(job_id: str) -> None:
+    delete_and_note(job_id, NOTE, "The job and its files were deleted.", _forget_the_job)
 
 
 def _failed(job: dict[str, Any]) -> None:
@@ -157,9 +153,7 @@ on_invalid = st.radio(
 )
 if st.button("Score file", type="primary", key="batch.submit", disabled=uploaded is None):
     _upload(uploaded, on_invalid)
-message = st.session_state.pop("batch.message", None)
-if message:
-    getattr(st, message[0])(message[1])
+show_note(NOTE)
 if st.session_state["batch.refused"]:
     st.error(st.session_state["batch.refused"])
 elif st.session_state["batch.job_id"]:

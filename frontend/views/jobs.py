@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from frontend import client, job_view
+from frontend.status import show_note
 
 PAGE_SIZE = 20
 MAX_REQUESTS = 10  # listing calls per run, for filters that make pages short
@@ -129,8 +130,7 @@ elif not opened:
     st.info("No jobs yet" + (" with these filters." if kind or status else "."))
 if older:
     st.button("Older jobs", key="jobs.older", on_click=_older)
-if message := st.session_state.pop("jobs.message", None):
-    getattr(st, message[0])(message[1])
+show_note(job_view.NOTE)
 if opened:
     st.divider()
     job_view.show(opened)

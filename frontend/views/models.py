@@ -6,7 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from frontend import client, session
+from frontend.status import leave_note, show_note
 from irisq.settings import get_settings
+
+NOTE = "models.message"
 
 st.title("Models")
 st.link_button("Open the MLflow UI", get_settings().mlflow_ui_url)
@@ -56,9 +59,9 @@ def _promote(version: str) -> None:
     try:
         client.promote(version)
     except client.ApiError as exc:
-        st.session_state["models.message"] = ("error", str(exc))
+        leave_note(NOTE, "error", str(exc))
         return
-    st.session_state["models.message"] = ("success", f"Version {version} is the champion now.")
+    leave_note(NOTE, "success", f"Version {version} is the champion now.")
 
 
 if session.is_admin():  # promotion is for admin keys; the API refuses it to others anyway
@@ -76,6 +79,4 @@ if session.is_admin():  # promotion is for admin keys; the API refuses it to oth
         )
     else:
         st.caption("No other version trained here to promote.")
-    message = st.session_state.pop("models.message", None)
-    if message:
-        getattr(st, message[0])(message[1])
+    show_note(NOTE)

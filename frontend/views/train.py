@@ -9,11 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import follow, job_link
+from frontend.status import cancel_and_note, follow, job_link, show_note
 from irisq.algorithms import ALGORITHM_TITLES
 from irisq.job_types import TrainingResult
 
 DEADLINE_SECONDS = 5 * 60
+NOTE = "train.message"
 Widgets = Callable[[str], dict[str, Any]]
 
 
@@ -128,10 +129,7 @@ if st.button("Retrain", type="primary", key="train.submit"):
 
 
 def _cancel(job_id: str) -> None:
-    try:
-        client.cancel_job(job_id)
-    except client.ApiError as exc:  # it ended meanwhile (409): the page shows how
-        st.session_state["train.message"] = str(exc)
+    cancel_and_note(job_id, NOTE)
 
 
 if st.session_state["train.job_id"]:
@@ -144,8 +142,7 @@ if st.session_state["train.job_id"]:
     )
     if job is not None:
         cancel.empty()
-    if message := st.session_state.pop("train.message", None):
-        st.warning(message)
+    show_note(NOTE)
     if job and job["status"] == "succeeded":
         result = client.result_of(job)
         if isinstance(result, TrainingResult):
