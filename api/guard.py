@@ -8,6 +8,9 @@ For each request, in this order, with nothing read past the headers until the en
 then the app runs, reading a body that is still held to the size limit, to an idle timeout
 and to a minimum average speed (413, 408). A request without a valid key costs its headers.
 The caller and its usage are left in the request state for the routes (api.auth).
+
+One module, past the ~250 lines we aim for, because the order of these refusals is the
+security argument: read top to bottom, it is the order a request meets them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Real processes for tests and benchmarks: a private Redis, an MLflow server, Celery workers."""
+"""Real processes for tests and benchmarks: a private Redis, an MLflow server, Celery workers.
+
+Past the ~250 lines we aim for: each process is a small start-and-wait-until-ready
+function, and they share the one way of starting, logging and stopping them kept here.
+"""
 
 from __future__ import annotations
 

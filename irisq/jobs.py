@@ -11,6 +11,10 @@ Beside each record (irisq.store_keys): the task to send again if the queue lost 
 reconciler's job), an index of queued and running jobs, and the owner's usage (irisq.quotas).
 An expired job is told from an unknown one by its id (irisq.ids), so nothing is kept per job
 after its record. The record's encoding is irisq.job_records.
+
+Past the ~250 lines we aim for because JobStore is the one place a job's state changes
+(create, start, progress, finish, cancel, delete): split, a change of status would have
+more than one home.
 """
 
 from __future__ import annotations

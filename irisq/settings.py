@@ -1,4 +1,8 @@
-"""Settings shared by every service, read from `IRISQ_*` environment variables."""
+"""Settings shared by every service, read from `IRISQ_*` environment variables.
+
+Past the ~250 lines we aim for because each setting carries its description and its bounds
+here: one list an operator reads, which docs/operations.md follows.
+"""
 
 from __future__ import annotations
 

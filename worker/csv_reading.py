@@ -4,6 +4,9 @@ Every cell is read as text, so that measurements go back into the result as writ
 (`6.30`, `5,1`); pyarrow casts a block's feature columns to float64 at once, and only a
 block with a cell it cannot cast (a word, an empty cell) is checked cell by cell, so that
 each bad cell can be named by line and column.
+
+One module, past the ~250 lines we aim for: the fast path (a block cast at once) and the
+slow one (cell by cell, naming each) must agree on every cell, and are read side by side.
 """
 
 from __future__ import annotations
