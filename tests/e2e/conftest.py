@@ -43,7 +43,9 @@ def frontend_url(stack: Stack, api_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API runs an event loop in the main thread while
+# it is open, and a later test's asyncio.run() would find it running (seen in the full suite).
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
