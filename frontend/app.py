@@ -106,10 +106,14 @@ if session.identity() is None:
         for view in sorted(PAGES.glob("*.py"))
     ]
 else:
+    predict = PAGES / "predict.py"
     pages = [
+        # The home page, at `/`; its own name `/predict` (a link, a refresh after signing in
+        # at /predict) is a hidden second entry: Streamlit keys pages by URL path alone.
         st.Page(
-            PAGES / "predict.py", title="Predict", icon=":material/local_florist:", default=True
+            predict, title="Predict", icon=":material/local_florist:", default=True, url_path=""
         ),
+        st.Page(predict, title="Predict", url_path="predict", visibility="hidden"),
         st.Page(PAGES / "batch.py", title="Batch", icon=":material/table_view:"),
     ]
     if session.is_admin():

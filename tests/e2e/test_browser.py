@@ -43,6 +43,17 @@ def test_predict_a_flower(page: Page, frontend_url: str) -> None:
     screenshot(page, "predict")
 
 
+def test_the_predict_page_answers_at_its_own_name_too(page: Page, frontend_url: str) -> None:
+    page.goto(f"{frontend_url}/predict")  # the home page, as a link or a bookmark names it
+
+    expect(page.get_by_role("heading", name="Predict an Iris species")).to_be_visible()
+    # Usable, not under Streamlit's "Page not found" dialog (which makes the page inert).
+    page.get_by_role("button", name="Typical virginica").click()
+    for label, value in VIRGINICA_INPUTS.items():
+        expect(page.get_by_role("spinbutton", name=label)).to_have_value(value)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+
+
 def test_score_a_file_and_download_the_result(
     page: Page, frontend_url: str, tmp_path: Path
 ) -> None:
