@@ -106,7 +106,8 @@ def _prediction(result: PredictionResult) -> None:
     st.dataframe(table, hide_index=True)
 
 
-def _batch(job_id: str, summary: BatchResult) -> None:
+def batch_headline(summary: BatchResult) -> None:
+    """What a scored file came to, as the Batch and Jobs pages both open it."""
     st.success(
         f"Scored {summary.rows_scored:,} of {summary.rows_read:,} rows with model "
         f"version {summary.model_version}."
@@ -116,7 +117,15 @@ def _batch(job_id: str, summary: BatchResult) -> None:
     cells[1].metric("Rows rejected", f"{summary.rows_rejected:,}")
     cells[2].metric("Model version", summary.model_version)
     label = summary.label_column
-    cells[3].metric(f"Accuracy vs '{label}'" if label else "Accuracy", percent(summary.accuracy))
+    cells[3].metric(
+        f"Accuracy vs '{label}'" if label else "Accuracy",
+        percent(summary.accuracy),
+        help=None if label else "The file has no species column to compare with.",
+    )
+
+
+def _batch(job_id: str, summary: BatchResult) -> None:
+    batch_headline(summary)
     chart, _ = st.columns(2)
     chart.caption("Rows per predicted species")
     chart.altair_chart(charts.counts(summary.counts.model_dump()), width="stretch")

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from frontend import charts, client
-from frontend.status import cancel_and_note, delete_and_note, follow, job_link, percent, show_note
+from frontend import charts, client, job_view
+from frontend.status import cancel_and_note, delete_and_note, follow, job_link, show_note
 from irisq.job_types import BatchResult
 from irisq.settings import get_settings
 
@@ -45,20 +45,7 @@ def _show(job: dict[str, Any]) -> None:
     if not isinstance(summary, BatchResult):  # an id of another kind put in the URL
         st.warning(f"Job {job_id} is not a batch.")
         return
-    st.success(
-        f"Scored {summary.rows_scored:,} of {summary.rows_read:,} rows with model "
-        f"version {summary.model_version}."
-    )
-    cells = st.columns(4)
-    cells[0].metric("Rows scored", f"{summary.rows_scored:,}")
-    cells[1].metric("Rows rejected", f"{summary.rows_rejected:,}")
-    cells[2].metric("Model version", summary.model_version)
-    label = summary.label_column
-    cells[3].metric(
-        f"Accuracy vs '{label}'" if label else "Accuracy",
-        percent(summary.accuracy),
-        help=None if label else "The file has no species column to compare with.",
-    )
+    job_view.batch_headline(summary)
     try:
         result = _file(job_id, "result")
         errors = _file(job_id, "errors") if summary.rows_rejected else None
