@@ -84,7 +84,7 @@ def _result(job: dict[str, Any]) -> None:
     elif isinstance(result, BatchResult):
         _batch(job["job_id"], result)
     else:
-        _training(result)
+        training_result(result)
 
 
 def _prediction(result: PredictionResult) -> None:
@@ -151,16 +151,39 @@ def _batch(job_id: str, summary: BatchResult) -> None:
         )
 
 
-def _training(result: TrainingResult) -> None:
+def training_result(result: TrainingResult) -> None:
+    """A training's verdict, metrics, confusion matrix and run, as the Train and Jobs pages
+    both show it."""
     version = result.model_version
     if result.promoted:
         st.success(f"Version {version} became the champion: {result.reason}.")
     else:
         st.info(f"Version {version} was registered but not promoted: {result.reason}.")
+    metrics = result.metrics  # as the worker logged them; read leniently, never assumed
     cells = st.columns(3)
-    cells[0].metric("Test accuracy", percent(result.metrics.get("accuracy")))
-    cells[1].metric("Macro F1", f"{result.metrics.get('f1_macro', float('nan')):.3f}")
-    cells[2].metric("Algorithm", result.training.algorithm)
+    cells[0].metric("Test accuracy", percent(metrics.get("accuracy")))
+    cells[1].metric("Macro F1", f"{metrics.get('f1_macro', float('nan')):.3f}")
+    previous = result.previous_champion
+    cells[2].metric(
+        "Champion before",
+        f"{previous.accuracy:.1%}" if previous else "none",
+        help=f"version {previous.version}" if previous else None,
+    )
+    left, right = st.columns(2)
+    with left:
+        st.caption("Confusion matrix on the 45 test flowers")
+        st.altair_chart(charts.confusion(result.confusion_matrix.model_dump()), width="stretch")
+    per_species = {
+        species: {
+            "precision": metrics.get(f"precision_{species}"),
+            "recall": metrics.get(f"recall_{species}"),
+        }
+        for species in result.confusion_matrix.labels
+    }
+    with right:
+        st.caption("Per species")
+        table = pd.DataFrame(per_species).T
+        st.dataframe(table.style.format("{:.1%}", na_rep="–"))
     st.link_button("Open this run in MLflow", result.run_url)
 
 

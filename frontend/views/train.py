@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from frontend import charts, client
+from frontend import client, job_view
 from frontend.status import cancel_and_note, follow, job_link, show_note
 from irisq.algorithms import ALGORITHM_TITLES
 from irisq.job_types import TrainingResult
@@ -71,41 +70,6 @@ def _params(algorithm: str) -> dict[str, Any]:
     return widgets(f"train.{algorithm}")
 
 
-def _show(result: TrainingResult) -> None:
-    version = result.model_version
-    if result.promoted:
-        st.success(f"Version {version} is the new champion: {result.reason}.")
-    else:
-        st.info(f"Version {version} was registered but not promoted: {result.reason}.")
-    metrics = result.metrics
-    cells = st.columns(3)
-    cells[0].metric("Test accuracy", f"{metrics['accuracy']:.1%}")
-    cells[1].metric("Macro F1", f"{metrics['f1_macro']:.3f}")
-    previous = result.previous_champion
-    cells[2].metric(
-        "Champion before",
-        f"{previous.accuracy:.1%}" if previous else "none",
-        help=f"version {previous.version}" if previous else None,
-    )
-    left, right = st.columns(2)
-    with left:
-        st.caption("Confusion matrix on the 45 test flowers")
-        st.altair_chart(charts.confusion(result.confusion_matrix.model_dump()), width="stretch")
-    with right:
-        st.caption("Per species")
-        per_species = pd.DataFrame(
-            {
-                species: {
-                    "precision": metrics[f"precision_{species}"],
-                    "recall": metrics[f"recall_{species}"],
-                }
-                for species in result.confusion_matrix.labels
-            }
-        ).T
-        st.dataframe(per_species.style.format("{:.1%}"))
-    st.link_button("Open this run in MLflow", result.run_url)
-
-
 st.session_state.setdefault("train.job_id", st.query_params.get("training"))
 st.title("Train a model")
 st.write(
@@ -146,7 +110,7 @@ if st.session_state["train.job_id"]:
     if job and job["status"] == "succeeded":
         result = client.result_of(job)
         if isinstance(result, TrainingResult):
-            _show(result)
+            job_view.training_result(result)
         else:  # an id of another kind put in the URL
             st.warning(f"Job {running} is not a training.")
     elif job and job["status"] == "failed":

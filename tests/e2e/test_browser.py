@@ -92,7 +92,7 @@ def test_retrain_and_see_the_new_version_listed(page: Page, frontend_url: str) -
     page.goto(f"{frontend_url}/train")
 
     page.get_by_role("button", name="Retrain").click()
-    verdict = page.get_by_text(re.compile(r"Version \d+ (is the new champion|was registered)"))
+    verdict = page.get_by_text(re.compile(r"Version \d+ (became the champion|was registered)"))
     expect(verdict).to_be_visible(timeout=120_000)
     verdict_text = verdict.inner_text()
     version = re.search(r"Version (\d+)", verdict_text)
@@ -110,5 +110,5 @@ def test_retrain_and_see_the_new_version_listed(page: Page, frontend_url: str) -
     listed = re.search(r"(\d+) registered version", summary)
     assert listed is not None
     assert int(listed.group(1)) >= int(version.group(1))  # versions count from 1, none deleted
-    if "new champion" in verdict_text:
+    if "became the champion" in verdict_text:
         assert f"the champion is version {version.group(1)}" in summary
