@@ -9,14 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import screenshot
-
-FLOWERS = (
-    "Id,SepalLengthCm,SepalWidthCm,PetalLengthCm,PetalWidthCm,Species\n"
-    "1,5.1,3.5,1.4,0.2,Iris-setosa\n"
-    "2,7.0,3.2,4.7,1.4,Iris-versicolor\n"
-    "3,6.3,3.3,6.0,2.5,Iris-virginica\n"
-)
+from tests.e2e.conftest import score_three_flowers, screenshot
 
 VIRGINICA_INPUTS = {
     "Sepal length (cm)": "6.6",
@@ -57,13 +50,8 @@ def test_the_predict_page_answers_at_its_own_name_too(page: Page, frontend_url: 
 def test_score_a_file_and_download_the_result(
     page: Page, frontend_url: str, tmp_path: Path
 ) -> None:
-    upload = tmp_path / "Iris.csv"
-    upload.write_text(FLOWERS)
-    page.goto(f"{frontend_url}/batch")
+    score_three_flowers(page, frontend_url, tmp_path)
 
-    page.locator("input[type=file]").set_input_files(str(upload))
-    page.get_by_role("button", name="Score file").click()
-    expect(page.get_by_text("Scored 3 of 3 rows")).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the scored CSV").click()
 

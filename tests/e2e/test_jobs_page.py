@@ -10,8 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_browser import FLOWERS
+from tests.e2e.conftest import score_three_flowers, screenshot
 
 HEADER_PX, ROW_PX, CHECKBOX_X_PX = 35, 35, 15  # Streamlit's table (a canvas): where row 1 is
 
@@ -19,12 +18,7 @@ HEADER_PX, ROW_PX, CHECKBOX_X_PX = 35, 35, 15  # Streamlit's table (a canvas): w
 def test_a_scored_file_opens_from_recent_jobs_and_stays_open_across_a_refresh(
     page: Page, frontend_url: str, tmp_path: Path
 ) -> None:
-    upload = tmp_path / "Iris.csv"
-    upload.write_text(FLOWERS)
-    page.goto(f"{frontend_url}/batch")
-    page.locator("input[type=file]").set_input_files(str(upload))
-    page.get_by_role("button", name="Score file").click()
-    expect(page.get_by_text("Scored 3 of 3 rows")).to_be_visible()
+    score_three_flowers(page, frontend_url, tmp_path)
     job_id = re.search(r"batch=([0-9a-f-]+)", page.url)
     assert job_id is not None, page.url  # the Batch page keeps it in the URL
     job_id_text = job_id.group(1)
