@@ -7,7 +7,7 @@ STAMP := $(VENV)/.irisq-installed
 ALGORITHM ?= logistic_regression
 PARAMS ?=
 
-.PHONY: install run test lint browser audit train clean-var
+.PHONY: install run test lint browser audit train screenshots clean-var
 
 # A venv from the machine's Python, with uv inside it; uv then installs from the lock file.
 $(BIN)/uv:
@@ -46,6 +46,10 @@ audit: install
 # Train from a shell against the running stack: make train ALGORITHM=svc PARAMS="C=2 kernel=linear"
 train: install
 	$(BIN)/python -m worker.train_cli --algorithm $(ALGORITHM) $(foreach p,$(PARAMS),--param $(p))
+
+# The README's pictures, from the running stack (`make run` in another terminal).
+screenshots: install browser
+	$(BIN)/python -m devstack.screenshots
 
 # Forget every job, model and run of the local stack (stop `make run` first).
 clean-var:
