@@ -1,6 +1,7 @@
 """Online speed: single-row predictions over HTTP, irisq against synchronous serving.
 
     .venv/bin/python -m benchmarks.online [--requests 2000] [--concurrency 1 8 32]
+    .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002   # `make run`'s stack
 
 Starts a private stack (Redis, MLflow server, a champion, a predict worker with two pool
 processes, the API under uvicorn), then drives single-row predictions at each concurrency
@@ -11,6 +12,10 @@ against, one after the other on the same machine and model:
     mlflow_serve);
 (c) a minimal in-process FastAPI app (benchmarks/inprocess_app.py), the no-queue ceiling.
 It prints throughput and p50/p99 submit→result latency of each, and irisq's ratios.
+
+With `--url`, irisq is the stack already running there (what a user measures: `make run`,
+its process runner and logs included), and (b) and (c) serve that stack's champion, read
+from its MLflow (`--mlflow`, `make run`'s by default) with the secret in `var/secret-key`.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ import numpy as np
 from benchmarks.scratch import scratch_folder
 from devstack.processes import (
     BIN,
+    ROOT,
     api_server,
     celery_worker,
     free_port,
+    local_secret,
     mlflow_server,
     redis_server,
     running,
@@ -76,11 +83,15 @@ async def inprocess_call(client: aiohttp.ClientSession) -> None:
         await response.read()
 
 
-async def drive(url: str, call: Call, concurrency: int, requests: int) -> dict[str, float]:
+async def drive(
+    url: str, call: Call, concurrency: int, requests: int, headers: dict[str, str] | None = None
+) -> dict[str, float]:
     """`requests` calls, `concurrency` at a time; throughput and latency percentiles."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
+    async with aiohttp.ClientSession(
+        url, connector=connector, timeout=timeout, headers=headers
+    ) as client:
 
         async def run(count: int, latencies: list[float]) -> None:
             remaining = count
@@ -128,7 +139,14 @@ def mlflow_serve(tracking_uri: str, version: str, log: Path, stock: bool) -> Any
     ]  # fmt: skip
     # It starts `uvicorn` by name: the venv's bin must be on PATH.
     path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
+    # The model is one this run trained (or the stack's own champion): trusted. This process
+    # imported the worker's registry, which forbids MLflow's unpickling for workers
+    # (worker.mlflow_env), and a child would inherit that.
+    env = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": path,
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    }
     if stock:
         env |= {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"}
     with running(command, log, env):
@@ -144,16 +162,24 @@ def inprocess_app(model_dir: Path, log: Path) -> Any:
         str(BIN / "uvicorn"), "benchmarks.inprocess_app:app",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
-    with running(command, log, {"IRISQ_BENCH_MODEL": str(model_dir)}):
+    env = {"IRISQ_BENCH_MODEL": str(model_dir), "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    with running(command, log, env):  # the model is trusted, as in mlflow_serve
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(f"{url}/docs", timeout=1).is_success, 60, "in-process app")
         yield url
 
 
-def measure(name: str, url: str, call: Call, levels: list[int], requests: int) -> dict[int, Any]:
+def measure(
+    name: str,
+    url: str,
+    call: Call,
+    levels: list[int],
+    requests: int,
+    headers: dict[str, str] | None = None,
+) -> dict[int, Any]:
     results = {}
     for concurrency in levels:
-        results[concurrency] = asyncio.run(drive(url, call, concurrency, requests))
+        results[concurrency] = asyncio.run(drive(url, call, concurrency, requests, headers))
         r = results[concurrency]
         print(
             f"{name:<22} c={concurrency:<3} {r['rps']:8.0f} req/s   "
@@ -163,62 +189,109 @@ def measure(name: str, url: str, call: Call, levels: list[int], requests: int) -
     return results
 
 
+def compare(
+    table: dict[str, dict[int, Any]],
+    mlflow: str,
+    version: str,
+    model_dir: Path,
+    work: Path,
+    args: argparse.Namespace,
+) -> None:
+    """Measure the synchronous servers on the same version, then print irisq's ratios."""
+    for name, stock in (("mlflow", True), ("mlflow+uvloop", False)):
+        with mlflow_serve(mlflow, version, work / f"{name}.log", stock) as url:
+            table[name] = measure(
+                f"{name} models serve", url, mlflow_call, args.concurrency, args.requests
+            )
+    with inprocess_app(model_dir, work / "inprocess.log") as url:
+        table["inprocess"] = measure(
+            "in-process FastAPI", url, inprocess_call, args.concurrency, args.requests
+        )
+    print("\nthroughput ratios: irisq / each")
+    print(f"{'':<6}" + "".join(f"{name:>16}" for name in table if name != "irisq"))
+    for c in args.concurrency:
+        ratios = [table["irisq"][c]["rps"] / table[n][c]["rps"] for n in table if n != "irisq"]
+        print(f"c={c:<4}" + "".join(f"{ratio:15.2f}x" for ratio in ratios))
+
+
+def on_private_stack(args: argparse.Namespace, work: Path) -> None:
+    with redis_server(work / "redis") as redis_url, mlflow_server(work / "mlflow") as mlflow:
+        settings = Settings(
+            redis_url=redis_url, mlflow_tracking_uri=mlflow, models_dir=work / "models"
+        )
+        from worker.registry import Registry
+        from worker.training import train_and_register
+
+        result = train_and_register("logistic_regression", {}, settings)
+        version = result.model_version
+        registry = Registry(settings)
+        registry.load(version)  # makes the local copy the ceiling app loads
+        env = {
+            "IRISQ_REDIS_URL": redis_url,
+            "IRISQ_MLFLOW_TRACKING_URI": mlflow,
+            "IRISQ_MODELS_DIR": str(settings.models_dir),
+            "IRISQ_BOOTSTRAP_CHAMPION": "false",
+            "IRISQ_RATE_LIMIT_PER_SECOND": "0",
+        }
+        table: dict[str, dict[int, Any]] = {}
+        with (
+            # Two pool processes, as `make run` and compose start the predict worker.
+            celery_worker("predict", "bench", env, work / "worker.log", concurrency=2),
+            api_server(env, work / "api.log") as api,
+        ):
+            wait_for(
+                lambda: httpx.get(f"{api}/readyz", timeout=2).json()["checks"]["predict_workers"][
+                    "ok"
+                ],
+                120,
+                "the predict worker",
+            )
+            table["irisq"] = measure(
+                "irisq (queue + wait)", api, irisq_call, args.concurrency, args.requests
+            )
+        compare(table, mlflow, version, registry.copies / version, work, args)
+
+
+def on_running_stack(args: argparse.Namespace, work: Path) -> None:
+    """irisq as it runs at `args.url`; the others on its champion, copied from its MLflow."""
+    headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
+    api = args.url.rstrip("/")
+    models = httpx.get(f"{api}/v1/models", headers=headers, timeout=10).raise_for_status()
+    version = models.json()["champion"]
+    if version is None:
+        raise SystemExit(f"{api} has no champion yet: train one first (`make train`)")
+    secret = os.environ.get("IRISQ_SECRET_KEY") or local_secret(ROOT / "var" / "secret-key")
+    settings = Settings(
+        mlflow_tracking_uri=args.mlflow, models_dir=work / "models", secret_key=secret
+    )
+    from worker.registry import Registry
+
+    registry = Registry(settings)
+    registry.load(version)  # the ceiling app loads this copy, checked as workers check it
+    print(f"irisq at {api}, champion version {version}; its processes stay up meanwhile")
+    table = {
+        "irisq": measure(
+            "irisq (queue + wait)", api, irisq_call, args.concurrency, args.requests, headers
+        )
+    }
+    compare(table, args.mlflow, version, registry.copies / version, work, args)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--url", help="measure the irisq API running there (e.g. make run's)")
+    parser.add_argument("--mlflow", default="http://127.0.0.1:8003", help="with --url")
+    parser.add_argument("--key", default=os.environ.get("IRISQ_API_KEY"), help="with --url")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; {args.requests} single-row requests per level")
     with scratch_folder("irisq-online-", args.keep) as work:
-        with redis_server(work / "redis") as redis_url, mlflow_server(work / "mlflow") as mlflow:
-            settings = Settings(
-                redis_url=redis_url, mlflow_tracking_uri=mlflow, models_dir=work / "models"
-            )
-            from worker.registry import Registry
-            from worker.training import train_and_register
-
-            result = train_and_register("logistic_regression", {}, settings)
-            version = result.model_version
-            registry = Registry(settings)
-            registry.load(version)  # makes the local copy the ceiling app loads
-            env = {
-                "IRISQ_REDIS_URL": redis_url,
-                "IRISQ_MLFLOW_TRACKING_URI": mlflow,
-                "IRISQ_MODELS_DIR": str(settings.models_dir),
-                "IRISQ_BOOTSTRAP_CHAMPION": "false",
-                "IRISQ_RATE_LIMIT_PER_SECOND": "0",
-            }
-            table: dict[str, dict[int, Any]] = {}
-            with (
-                # Two pool processes, as `make run` and compose start the predict worker.
-                celery_worker("predict", "bench", env, work / "worker.log", concurrency=2),
-                api_server(env, work / "api.log") as api,
-            ):
-                wait_for(
-                    lambda: httpx.get(f"{api}/readyz", timeout=2).json()["checks"][
-                        "predict_workers"
-                    ]["ok"],
-                    120,
-                    "the predict worker",
-                )
-                table["irisq"] = measure(
-                    "irisq (queue + wait)", api, irisq_call, args.concurrency, args.requests
-                )
-            for name, stock in (("mlflow", True), ("mlflow+uvloop", False)):
-                with mlflow_serve(mlflow, version, work / f"{name}.log", stock) as url:
-                    table[name] = measure(
-                        f"{name} models serve", url, mlflow_call, args.concurrency, args.requests
-                    )
-            with inprocess_app(registry.copies / version, work / "inprocess.log") as url:
-                table["inprocess"] = measure(
-                    "in-process FastAPI", url, inprocess_call, args.concurrency, args.requests
-                )
-        print("\nthroughput ratios: irisq / each")
-        print(f"{'':<6}" + "".join(f"{name:>16}" for name in table if name != "irisq"))
-        for c in args.concurrency:
-            ratios = [table["irisq"][c]["rps"] / table[n][c]["rps"] for n in table if n != "irisq"]
-            print(f"c={c:<4}" + "".join(f"{ratio:15.2f}x" for ratio in ratios))
+        if args.url:
+            on_running_stack(args, work)
+        else:
+            on_private_stack(args, work)
 
 
 if __name__ == "__main__":
