@@ -37,13 +37,15 @@ HEADER = "Idempotency-Key"
 UPLOADING = "uploading"
 REPLAYED = "Idempotent-Replayed"
 
+KEY_MAX_CHARS = 255
+KEY_PATTERN = r"^[\x20-\x7e]+$"  # printable ASCII, as a header carries it intact
 KeyHeader = Annotated[
     str | None,
     Header(
         alias=HEADER,
         min_length=1,
-        max_length=255,
-        pattern=r"^[\x20-\x7e]+$",
+        max_length=KEY_MAX_CHARS,
+        pattern=KEY_PATTERN,
         description="Any unique string (a UUID): a retry with the same key and the same "
         "request within 24 h returns the first job instead of queuing another.",
     ),

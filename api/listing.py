@@ -54,6 +54,9 @@ class Position:
     job_id: str
 
 
+CURSOR_MAX_CHARS = 512  # a signature and a position: far shorter; more is not ours
+
+
 class Cursors:
     """Signs positions into opaque cursors and reads them back."""
 

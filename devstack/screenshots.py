@@ -14,26 +14,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from devstack.browser import CHROMIUM, CHROMIUM_ARGS, score_three_flowers
 from devstack.processes import ROOT
 from irisq.ranges import TYPICAL_FLOWERS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-FLOWERS = (
-    "Id,SepalLengthCm,SepalWidthCm,PetalLengthCm,PetalWidthCm,Species\n"
-    "1,5.1,3.5,1.4,0.2,Iris-setosa\n"
-    "2,7.0,3.2,4.7,1.4,Iris-versicolor\n"
-    "3,6.3,3.3,6.0,2.5,Iris-virginica\n"
-)
 STEP_MILLISECONDS = 120_000  # a retrain on a busy laptop
 DRAWN_MILLISECONDS = 1500  # charts animate in after their data arrives
 
@@ -68,12 +52,7 @@ def take(frontend_url: str, out: Path) -> list[Path]:
         expect(page.get_by_text(re.compile(r"confidence \(model version"))).to_be_visible()
         shot(page, "predict")
 
-        upload = Path(folder) / "Iris.csv"
-        upload.write_text(FLOWERS)
-        page.goto(f"{frontend_url}/batch")
-        page.locator("input[type=file]").set_input_files(str(upload))
-        page.get_by_role("button", name="Score file").click()
-        expect(page.get_by_text("Scored 3 of 3 rows")).to_be_visible()
+        score_three_flowers(page, frontend_url, Path(folder))
         shot(page, "batch")
         batch = re.search(r"batch=([0-9a-f-]+)", page.url)
         if batch is None:

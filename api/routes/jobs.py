@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from api.auth import CallerDep
 from api.deps import AsyncRedisDep, CursorsDep, ResourcesDep
 from api.job_access import NOT_FOUND, JobId, find_job
-from api.listing import CursorError, Filters, JobPage, list_page
+from api.listing import CURSOR_MAX_CHARS, CursorError, Filters, JobPage, list_page
 from api.problems import AUTH_PROBLEMS, Problem, field_problem
 from irisq.job_types import Job, JobKind, JobStatus
 from irisq.jobs import ALL_JOBS_INDEX
@@ -48,7 +48,7 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=200, description="Jobs per page.")] = 50,
     cursor: Annotated[
         str | None,
-        Query(max_length=512, description="`next_cursor` of the previous page."),
+        Query(max_length=CURSOR_MAX_CHARS, description="`next_cursor` of the previous page."),
     ] = None,
     owner: Annotated[
         str | None,

@@ -8,23 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
+from devstack.browser import CHROMIUM, CHROMIUM_ARGS
 from devstack.processes import ROOT, api_server, frontend_server
 from tests.support.stack import Stack
 
-CHROMIUM = "/usr/bin/chromium"
-# The flags this machine needs: no sandbox as root, and no background calls to the network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
@@ -62,24 +51,6 @@ def page(browser: Browser) -> Iterator[Page]:
     opened.set_default_timeout(60_000)
     yield opened
     context.close()
-
-
-FLOWERS = (
-    "Id,SepalLengthCm,SepalWidthCm,PetalLengthCm,PetalWidthCm,Species\n"
-    "1,5.1,3.5,1.4,0.2,Iris-setosa\n"
-    "2,7.0,3.2,4.7,1.4,Iris-versicolor\n"
-    "3,6.3,3.3,6.0,2.5,Iris-virginica\n"
-)
-
-
-def score_three_flowers(page: Page, frontend_url: str, folder: Path) -> None:
-    """On the Batch page, as a person does: upload Kaggle's three-flower file, score it."""
-    upload = folder / "Iris.csv"
-    upload.write_text(FLOWERS)
-    page.goto(f"{frontend_url}/batch")
-    page.locator("input[type=file]").set_input_files(str(upload))
-    page.get_by_role("button", name="Score file").click()
-    expect(page.get_by_text("Scored 3 of 3 rows")).to_be_visible()
 
 
 def screenshot(page: Page, name: str) -> Path:

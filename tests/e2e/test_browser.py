@@ -9,7 +9,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import score_three_flowers, screenshot
+from devstack.browser import score_three_flowers
+from tests.e2e.conftest import screenshot
 
 VIRGINICA_INPUTS = {
     "Sepal length (cm)": "6.6",

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import score_three_flowers, screenshot
+from devstack.browser import score_three_flowers
+from tests.e2e.conftest import screenshot
 
 HEADER_PX, ROW_PX, CHECKBOX_X_PX = 35, 35, 15  # Streamlit's table (a canvas): where row 1 is
 
