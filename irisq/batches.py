@@ -1,38 +1,43 @@
-"""Where a job's files live, in the storage directory the API and workers share.
+"""The files of one batch job, in the batch storage (irisq.batch_storage).
 
-A job id becomes a folder name only once it is known to be a UUID (irisq.ids): an id read
-back from the queue is not trusted to stay inside the folder.
+A job id becomes part of a path or a key only once it is known to be a UUID (irisq.ids): an
+id read back from the queue is not trusted to stay inside the storage.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from contextlib import AbstractContextManager
+from typing import BinaryIO
 
-from irisq.ids import is_job_id
+from irisq.batch_storage import BatchStorage, UnsafeJobIdError, checked
 
+__all__ = ["BatchFiles", "UnsafeJobIdError"]
 
-class UnsafeJobIdError(ValueError):
-    """A job id that is not a UUID was about to become a path."""
+INPUT = "input.csv"
+RESULT = "result.csv"
+ERRORS = "errors.csv"
+RESULT_JSON = "result.json"  # a prediction's result, when too large for its record
 
 
 class BatchFiles:
-    """`<batch_dir>/<job_id>/`: the upload, the result and skipped rows, or a large result."""
+    """The upload, the result and skipped rows of a batch, or a large prediction result."""
 
-    def __init__(self, batch_dir: Path, job_id: str) -> None:
-        if not is_job_id(job_id):
-            raise UnsafeJobIdError(f"not a job id: {job_id[:80]!r}")
-        self.folder = batch_dir / job_id
-        self.input = self.folder / "input.csv"
-        self.result = self.folder / "result.csv"
-        self.errors = self.folder / "errors.csv"
-        self.result_json = self.folder / "result.json"  # a prediction's, when too large
+    def __init__(self, storage: BatchStorage, job_id: str) -> None:
+        checked(job_id, INPUT)
+        self.storage = storage
+        self.job_id = job_id
 
-    def partial(self, path: Path) -> Path:
-        """Written first, renamed when complete: a reader never sees half a file."""
-        return path.with_name(path.name + ".partial")
+    def reader(self, name: str) -> BinaryIO:
+        return self.storage.reader(self.job_id, name)
+
+    def writing(self, name: str) -> AbstractContextManager[BinaryIO]:
+        return self.storage.writing(self.job_id, name)
+
+    def file_size(self, name: str) -> int | None:
+        return self.storage.file_size(self.job_id, name)
 
     def size(self) -> int:
-        """Bytes of every file in the folder (0 when there is none)."""
-        if not self.folder.is_dir():
-            return 0
-        return sum(f.stat().st_size for f in self.folder.iterdir() if f.is_file())
+        return self.storage.size(self.job_id)
+
+    def delete(self) -> None:
+        self.storage.delete(self.job_id)

@@ -68,7 +68,22 @@ class Settings(BaseSettings):
     )
     batch_dir: Path = Field(
         Path("var/batches"),
-        description="Where uploaded CSV files and their results live; API and workers share it.",
+        description="The folder of uploaded CSV files and their results when "
+        "IRISQ_BATCH_STORAGE_URL is unset; API and workers share it.",
+    )
+    batch_storage_url: str | None = Field(
+        None,
+        pattern=r"^(file:///\S*|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?)$",
+        description="Where batch files live: `file:///folder` (unset: IRISQ_BATCH_DIR) or "
+        "`s3://bucket/prefix` on S3 or any S3-compatible store; then credentials come from "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (or the AWS SDK's other "
+        "sources), and no folder needs to be shared.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s]+/?$",
+        description="The S3-compatible server of an `s3://` batch storage (SeaweedFS, MinIO, "
+        "Ceph...), e.g. `http://objectstore:8333`; unset: Amazon S3.",
     )
     batch_max_bytes: int = Field(
         100 * 1024 * 1024, gt=0, description="Largest CSV upload accepted, in bytes."
@@ -224,6 +239,16 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         3, ge=1, description="Deliveries of one job before it fails (a task that kills its worker)."
     )
+    storage_attempts: int = Field(
+        3,
+        ge=1,
+        description="Tries of a batch whose storage fails mid-way (then `storage_unavailable`).",
+    )
+    storage_wait_seconds: float = Field(
+        30,
+        gt=0,
+        description="How long a batch waits for its storage to answer again between tries.",
+    )
     predict_time_limit_seconds: int = Field(60, gt=0, description="Hard limit of a prediction.")
     batch_time_limit_seconds: int = Field(1800, gt=0, description="Hard limit of a batch job.")
     train_time_limit_seconds: int = Field(1800, gt=0, description="Hard limit of a training.")
@@ -316,10 +341,10 @@ class Settings(BaseSettings):
         secret = self.webhook_secrets.get(owner or "") or self.webhook_secret
         return secret.get_secret_value() if secret is not None else None
 
-    @field_validator("webhook_secret", mode="before")
+    @field_validator("webhook_secret", "batch_storage_url", "s3_endpoint_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        # compose passes `${IRISQ_WEBHOOK_SECRET:-}`: an empty value means none is set.
+        # compose passes `${IRISQ_WEBHOOK_SECRET:-}` and the like: empty means none is set.
         return None if value == "" else value
 
     @model_validator(mode="after")
