@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from irisq.batches import BatchFiles
+from irisq.batches import ERRORS, INPUT, RESULT, BatchFiles
 from irisq.csv_rules import Header, neutralise
 from irisq.schema import FEATURES, SPECIES
 from worker.csv_reading import (
@@ -21,6 +23,7 @@ from worker.csv_reading import (
     Problem,
     Progress,
     Reading,
+    Source,
     blank_rows,
     column_values,
     label_indexes,
@@ -47,15 +50,24 @@ class BatchScorer:
         self.skip_invalid = skip_invalid
         self.progress = progress
 
-    def score(self, source: Path, result: Path, errors: Path) -> BatchOutcome:
+    def score(
+        self, source: Source, result: Path | BinaryIO, errors: Path | BinaryIO
+    ) -> BatchOutcome:
         """One pass over the file: the result in the file's dialect, the errors as CSV."""
         header, dialect = read_header(source)
         outcome = BatchOutcome(dialect=dialect, header=header)
         reading = Reading()
-        with (
-            errors.open("w", encoding="utf-8", newline="") as error_file,
-            result.open("wb") as result_file,
-        ):
+        with ExitStack() as files:
+            result_file = result.open("wb") if isinstance(result, Path) else result
+            error_bytes = errors.open("wb") if isinstance(errors, Path) else errors
+            if isinstance(result, Path):
+                files.enter_context(result_file)
+            if isinstance(errors, Path):
+                files.enter_context(error_bytes)
+            # Detached at the end, not closed: the caller closes what it opened.
+            error_file = io.TextIOWrapper(error_bytes, encoding="utf-8", newline="")
+            files.callback(error_file.detach)
+            files.callback(error_file.flush)
             writer = ResultWriter(result_file, dialect)
             writer.header(output_names(header))
             error_log = csv.writer(error_file)
@@ -182,25 +194,17 @@ def score_batch(
     """Score an uploaded file with one model version; the job's summary.
 
     The champion is resolved once, so the whole file is scored by the same version even if
-    the alias moves meanwhile. Outputs are written under `.partial` names and renamed only
-    when complete; a refused file leaves no result behind.
+    the alias moves meanwhile. Outputs appear in the storage only once written whole; a
+    refused file leaves no result behind, and without on_invalid=skip no errors file.
     """
     version, estimator = cache.get()
     scorer = BatchScorer(
         estimator, version, skip_invalid, lambda rows: report(rows / max(rows_total, 1))
     )
-    result, errors = files.partial(files.result), files.partial(files.errors)
-    try:
-        outcome = scorer.score(files.input, result, errors)
-    except BaseException:
-        result.unlink(missing_ok=True)
-        errors.unlink(missing_ok=True)
-        raise
-    result.replace(files.result)
-    if skip_invalid:
-        errors.replace(files.errors)
-    else:
-        errors.unlink()
+    with ExitStack() as outputs:
+        result = outputs.enter_context(files.writing(RESULT))
+        errors = outputs.enter_context(files.writing(ERRORS)) if skip_invalid else io.BytesIO()
+        outcome = scorer.score(lambda: files.reader(INPUT), result, errors)
     header, dialect = outcome.header, outcome.dialect
     label = None if header.label_index is None else header.columns[header.label_index]
     return {

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from irisq.batch_storage import BatchStorage, open_storage
 from irisq.jobs import JobStore
 from irisq.results import ResultFiles
 from irisq.settings import get_settings
@@ -39,7 +40,10 @@ def model_cache() -> ModelCache:
     return ModelCache(Registry(settings), settings.champion_refresh_seconds, background=True)
 
 
+def batch_storage() -> BatchStorage:
+    return open_storage(get_settings())
+
+
 @lru_cache
 def result_files() -> ResultFiles:
-    settings = get_settings()
-    return ResultFiles(settings.batch_dir, settings.inline_result_max_bytes)
+    return ResultFiles(batch_storage(), get_settings().inline_result_max_bytes)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -111,9 +111,17 @@ class Reading:
         return self.first_line + record
 
 
-def read_header(path: Path) -> tuple[Header, Dialect]:
+# Where a file is read from: a path, or what opens it (a file in the batch storage).
+Source = Path | Callable[[], BinaryIO]
+
+
+def open_source(source: Source) -> BinaryIO:
+    return source.open("rb") if isinstance(source, Path) else source()
+
+
+def read_header(path: Source) -> tuple[Header, Dialect]:
     """The file's header (or, for a file without one, its layout) and how it is written."""
-    with path.open("rb") as handle:
+    with open_source(path) as handle:
         first = handle.readline()
     header, delimiter = read_first_line(first.decode("utf-8-sig").rstrip("\r\n"))
     return header, Dialect(
@@ -124,16 +132,17 @@ def read_header(path: Path) -> tuple[Header, Dialect]:
     )
 
 
-def decimal_mark(path: Path, header: Header, delimiter: str) -> str:
+def decimal_mark(path: Source, header: Header, delimiter: str) -> str:
     """`,` for a `;` file whose measurements are written with decimal commas: the first
     measurement written with a mark decides; with none (whole numbers), `,`, as the
     spreadsheets that write `;` do. A `,` file's mark is `.`."""
     if delimiter == ",":
         return "."
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with open_source(path) as handle:
         if header.present:
             handle.readline()
-        sample = handle.read(DECIMAL_SAMPLE)
+        # Cut anywhere: a character split at the end is dropped, it decides nothing.
+        sample = handle.read(DECIMAL_SAMPLE).decode("utf-8-sig", errors="ignore")
     features = sorted(header.feature_index.values())
     try:
         for row in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter):
@@ -145,7 +154,7 @@ def decimal_mark(path: Path, header: Header, delimiter: str) -> str:
     return ","
 
 
-def _blocks(path: Path, header: bool) -> Iterator[tuple[int, bytes]]:
+def _blocks(path: Source, header: bool) -> Iterator[tuple[int, bytes]]:
     """(first line number, bytes) of whole-line blocks of about BLOCK_SIZE after the header
     (from the first line, after a BOM, when the file has no header).
 
@@ -155,11 +164,11 @@ def _blocks(path: Path, header: bool) -> Iterator[tuple[int, bytes]]:
     """
     line = 2 if header else 1
     rest = b""
-    with path.open("rb") as handle:
+    with open_source(path) as handle:  # read front to back: no seek (storage streams)
         if header:
             handle.readline()
-        elif handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
-            handle.seek(0)
+        elif (start := handle.read(len(codecs.BOM_UTF8))) != codecs.BOM_UTF8:
+            rest = start
         while chunk := handle.read(BLOCK_SIZE):
             data = rest + chunk
             cut = data.rfind(b"\n") + 1
@@ -200,7 +209,7 @@ def record_starts(block: bytes, delimiter: str) -> tuple[list[int], int]:
 
 
 def read_batches(
-    path: Path, header: Header, delimiter: str, reading: Reading
+    path: Source, header: Header, delimiter: str, reading: Reading
 ) -> Iterator[pa.RecordBatch]:
     """The file's records as batches of text cells, one batch a block."""
     names = [f"c{i}" for i in range(len(header.columns))]

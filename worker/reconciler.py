@@ -14,16 +14,15 @@ deletes the batch files of jobs whose records have expired.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 import redis
 from celery import Celery
 
 from irisq import celery_messages
+from irisq.batch_storage import open_storage
 from irisq.ids import is_job_id
 from irisq.job_types import JobStatus
 from irisq.jobs import JobStore
@@ -97,21 +96,18 @@ class Reconciler:
         self.sweep_batch_files(now)
         return resent
 
-    def sweep_batch_files(self, now: float) -> list[Path]:
-        """Delete the files of batches whose job records have expired."""
-        removed: list[Path] = []
-        batch_dir = self.settings.batch_dir
-        if not batch_dir.is_dir():
-            return removed
-        for folder in batch_dir.iterdir():
-            if not folder.is_dir() or not is_job_id(folder.name):
-                continue  # not ours to delete: only job folders live here
-            if self.store.redis.exists(self.store.key(folder.name)):
+    def sweep_batch_files(self, now: float) -> list[str]:
+        """Delete the files of batches whose job records have expired (ids of those jobs)."""
+        removed: list[str] = []
+        storage = open_storage(self.settings)
+        for job_id in storage.jobs():
+            if self.store.redis.exists(self.store.key(job_id)):
                 continue
-            if now - folder.stat().st_mtime < ORPHAN_FILES_AFTER_SECONDS:
-                continue
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
+            written = storage.last_written(job_id)
+            if written is not None and now - written < ORPHAN_FILES_AFTER_SECONDS:
+                continue  # an upload in progress has no record yet
+            storage.delete(job_id)
+            removed.append(job_id)
         if removed:
             logger.info("removed the files of %d expired batch job(s)", len(removed))
         return removed

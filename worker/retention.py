@@ -14,13 +14,12 @@ Queued and running jobs are never removed.
 from __future__ import annotations
 
 import logging
-import shutil
-from pathlib import Path
 
 import redis
 
 from irisq import lua
-from irisq.batches import BatchFiles
+from irisq.batch_storage import open_storage
+from irisq.ids import is_job_id
 from irisq.jobs import ALL_JOBS_INDEX, JobStore, as_text
 from irisq.quotas import OwnerKeys, owners, set_stored_bytes
 from irisq.settings import Settings
@@ -37,6 +36,7 @@ class Retention:
         self.settings = settings
         self.store = store
         self.client: redis.Redis = store.redis
+        self.storage = open_storage(settings)
         # Each step is one of these (irisq/lua/<name>.lua says what it takes and does).
         self._remove_ended = self.client.register_script(lua.REMOVE_ENDED)
         self._drop_expired_script = self.client.register_script(lua.DROP_EXPIRED)
@@ -146,18 +146,10 @@ class Retention:
         for job_id, size in zip(job_ids, sizes, strict=True):
             if size is None:
                 continue
-            folder = _folder(self.settings.batch_dir, job_id)
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+            if is_job_id(job_id):  # read back from Redis: only a UUID names files
+                self.storage.delete(job_id)
             set_stored_bytes(self.client, owner, job_id, 0)
 
 
 def _ids(raw: object) -> list[str]:
     return [as_text(item) for item in raw] if isinstance(raw, list) else []
-
-
-def _folder(batch_dir: Path, job_id: str) -> Path | None:
-    try:
-        return BatchFiles(batch_dir, job_id).folder
-    except ValueError:
-        return None

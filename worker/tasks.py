@@ -7,13 +7,14 @@ one (the process is killed); Redis's visibility timeout exceeds both (irisq.sett
 from __future__ import annotations
 
 import logging
-import shutil
+from contextlib import suppress
 from typing import Any
 
 from redis.exceptions import RedisError
 from redis.lock import Lock
 
-from irisq.batches import BatchFiles
+from irisq.batch_storage import StorageUnavailableError
+from irisq.batches import INPUT, BatchFiles
 from irisq.job_types import BatchResult, JobKind, JobStatus
 from irisq.quotas import set_stored_bytes
 from irisq.settings import get_settings
@@ -21,8 +22,9 @@ from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
 from worker import grouped, training
 from worker.celery_app import app
-from worker.context import job_store, model_cache, redis_client, result_files
+from worker.context import batch_storage, job_store, model_cache, redis_client, result_files
 from worker.jobs import run_job, stop_if_canceled, valid_job_id
+from worker.storage_faults import despite_storage_faults
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,21 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
     )
 
 
+def _first_byte(files: BatchFiles) -> bytes:
+    """Read from the storage as scoring does: the upload is served again."""
+    with files.reader(INPUT) as handle:
+        return handle.read(1)
+
+
+def _stored_size(files: BatchFiles) -> int:
+    """What the batch stores, for its key's quota (0 while the storage does not answer: the
+    next reconciler round counts what is there)."""
+    try:
+        return files.size()
+    except StorageUnavailableError:
+        return 0
+
+
 @app.task(name=BATCH_TASK, **_limits(settings.batch_time_limit_seconds))
 def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
     """Score the CSV uploaded for `job_id`; bad rows refuse the file or are skipped."""
@@ -96,18 +113,36 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
         except RedisError as exc:  # progress is best-effort: never fail a batch over it
             logger.warning("progress not recorded: %s", exc)
 
-    files = BatchFiles(settings.batch_dir, job_id)
+    storage = batch_storage()
+    files = BatchFiles(storage, job_id)
+
+    def waiting(attempt: int) -> None:
+        stop_if_canceled(store, job_id)
+        with suppress(RedisError):
+            store.progress(job_id, 0.0, f"waiting for the batch storage (try {attempt + 1})")
+
     run_job(
         store,
         job_id,
         JobKind.BATCH,
         lambda: BatchResult.model_validate(
-            batches.score_batch(files, model_cache(), on_invalid == "skip", rows_total, report)
+            despite_storage_faults(
+                lambda: batches.score_batch(
+                    files, model_cache(), on_invalid == "skip", rows_total, report
+                ),
+                lambda: _first_byte(files),
+                settings.storage_attempts,
+                settings.storage_wait_seconds,
+                waiting,
+            )
         ),
         result_files(),
         stage="scoring",
-        stored_bytes=files.size,
+        stored_bytes=lambda: _stored_size(files),
     )
     if store.status(job_id) in (JobStatus.CANCELED, None):  # canceled or deleted: no files
-        shutil.rmtree(files.folder, ignore_errors=True)
+        try:
+            files.delete()
+        except StorageUnavailableError as exc:  # the reconciler sweeps them later
+            logger.warning("files of a canceled batch not removed yet: %s", exc)
         set_stored_bytes(store.redis, store.owner(job_id), job_id, 0)
