@@ -26,6 +26,7 @@ from api.problems import (
     problem_response,
     unavailable_detail,
 )
+from irisq.batch_storage import StorageUnavailableError
 
 # The name these errors were always logged under: log filters keep matching them.
 logger = logging.getLogger("api.problems")
@@ -128,7 +129,7 @@ async def _on_http_error(request: Request, exc: Exception, index: MethodIndex) -
 
 async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     detail = unavailable_detail(exc)
-    logger.warning("503: %s", detail)
+    logger.warning("503: %s", exc if isinstance(exc, StorageUnavailableError) else detail)
     return problem_response(
         503,
         "Service unavailable",
@@ -167,6 +168,7 @@ def install(app: FastAPI, routers: Iterable[APIRouter]) -> None:
         RedisTimeoutError,
         RedisFullError,
         BrokerError,
+        StorageUnavailableError,
     ):
         app.add_exception_handler(unavailable, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -16,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError as RedisFullError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from irisq.batch_storage import StorageUnavailableError
+
 PROBLEM_JSON = "application/problem+json"
 # How long a client should wait before retrying when a backing service is away.
 RETRY_AFTER_SECONDS = 5
@@ -163,4 +165,6 @@ def unavailable_detail(exc: Exception) -> str:
         return "Redis (the job store and queue) cannot be reached; try again shortly"
     if isinstance(exc, RedisFullError):
         return "Redis (the job store and queue) is full; nothing was accepted, try again later"
+    if isinstance(exc, StorageUnavailableError):  # its own text names hosts: logged only
+        return "the batch storage cannot be reached; nothing was stored, try again shortly"
     return "the job queue cannot be reached; nothing was queued, try again shortly"

@@ -13,8 +13,10 @@ go on with their local copy of the champion.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+import anyio
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
@@ -22,9 +24,12 @@ from redis.exceptions import RedisError
 from api.admission import Admission
 from api.problems import ServiceUnavailableError
 from api.registry import RegistryReader
+from irisq.batch_storage import BatchStorage, StorageRefusedError, StorageUnavailableError
 from irisq.keys import OPEN_WARNING
 from irisq.tasks import PREDICT_QUEUE, WORKER_QUEUES
 from irisq.workers import live_workers_async
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 2.0
 NO_MAXMEMORY = (
@@ -59,8 +64,10 @@ class ReadinessProbe:
         client: aioredis.Redis,
         registry: RegistryReader,
         admission: Admission,
+        storage: BatchStorage,
         open_api: bool,
     ) -> None:
+        self._storage = storage
         self._client = client
         self._registry = registry
         self._admission = admission
@@ -80,6 +87,7 @@ class ReadinessProbe:
     async def _check(self) -> Readiness:
         checks = await self._redis_checks()
         checks.update(await self._registry_checks())
+        checks["batch_storage"] = await self._storage_check()
         required = ["redis", f"{PREDICT_QUEUE}_workers", "champion"]
         warnings = [OPEN_WARNING] if self._open else []
         if checks["redis"].ok and not self._admission.limited:
@@ -121,6 +129,19 @@ class ReadinessProbe:
             for queue in WORKER_QUEUES:
                 checks[f"{queue}_workers"] = Check(ok=False, detail="unknown while Redis is down")
         return checks
+
+    async def _storage_check(self) -> Check:
+        """Batches and large results need it; online predictions do not, so it is reported,
+        not required. In words anyone may read: no endpoint, no bucket."""
+        try:
+            await anyio.to_thread.run_sync(self._storage.check)
+        except StorageRefusedError as exc:
+            logger.warning("batch storage: %s", exc)
+            return Check(ok=False, detail="refuses irisq's credentials or bucket: uploads get 503")
+        except StorageUnavailableError as exc:
+            logger.warning("batch storage: %s", exc)
+            return Check(ok=False, detail="unreachable: uploads get 503 until it is back")
+        return Check(ok=True, detail="writable")
 
     async def _registry_checks(self) -> dict[str, Check]:
         try:

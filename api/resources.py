@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import gc
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+import anyio
 import redis.asyncio as aioredis
 from celery import Celery
 from fastapi import FastAPI
@@ -33,6 +35,12 @@ from api.readiness import ReadinessProbe
 from api.registry import RegistryReader
 from api.submission import send_group
 from api.waiting import JobWaiter
+from irisq.batch_storage import (
+    BatchStorage,
+    StorageRefusedError,
+    StorageUnavailableError,
+    open_storage,
+)
 from irisq.ids import JobIds
 from irisq.jobs import JobStore
 from irisq.keys import KeyRing
@@ -48,6 +56,8 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 _CONNECT_SECONDS = 1
 _READ_SECONDS = 5
 _BACKOFF = ExponentialWithJitterBackoff(base=0.05, cap=0.2)
+
+logger = logging.getLogger(__name__)
 
 
 def redis_client(settings: Settings) -> Redis:
@@ -70,6 +80,20 @@ def async_redis_client(settings: Settings) -> aioredis.Redis:
     )
 
 
+async def checked_storage(settings: Settings) -> BatchStorage:
+    """The batch storage, refused at start when it refuses irisq (wrong credentials, a bucket
+    that cannot be made): better no API than one that accepts uploads it cannot keep. One
+    that does not answer yet (it may be starting too) is only reported, by /readyz."""
+    storage = open_storage(settings)
+    try:
+        await anyio.to_thread.run_sync(storage.check)
+    except StorageRefusedError as exc:
+        raise RuntimeError(f"the API cannot start: {exc}") from None
+    except StorageUnavailableError as exc:
+        logger.warning("batch storage not reachable at start: %s", exc)
+    return storage
+
+
 @dataclass(frozen=True)
 class Resources:
     """One app's shared objects, each made once."""
@@ -85,6 +109,7 @@ class Resources:
     cursors: Cursors
     idempotency: IdempotencyKeys
     results: ResultFiles
+    storage: BatchStorage
     celery: Celery
     registry: RegistryReader
     readiness: ReadinessProbe
@@ -115,6 +140,7 @@ class Resources:
             settings.registry_timeout_seconds,
             settings.signing_key(),
         )
+        storage = await checked_storage(settings)
         waiter = JobWaiter(settings.redis_url)
         await waiter.start()
         batcher = MicroBatcher(
@@ -137,10 +163,11 @@ class Resources:
             jobs=jobs,
             cursors=Cursors(settings.signing_key()),
             idempotency=IdempotencyKeys(async_redis),
-            results=ResultFiles(settings.batch_dir, settings.inline_result_max_bytes),
+            results=ResultFiles(storage, settings.inline_result_max_bytes),
+            storage=storage,
             celery=celery,
             registry=registry,
-            readiness=ReadinessProbe(async_redis, registry, admission, keys.open),
+            readiness=ReadinessProbe(async_redis, registry, admission, storage, keys.open),
             waiter=waiter,
             batcher=batcher,
             metrics=metrics,

@@ -1,9 +1,11 @@
-"""Receiving a CSV upload as a stream: to disk chunk by chunk, checked as it arrives.
+"""Receiving a CSV upload as a stream: into the batch storage chunk by chunk, checked as it
+arrives.
 
 Starlette's form parser would read the whole body before the handler runs; here the size
 limit, the key's storage quota, the encoding and the header are decided while the bytes come
 in, so a 2 GB file is refused after 100 MB, and a file with the wrong columns after its
-first line. The file is written in 1 MB pieces from a thread, never from the event loop.
+first line. The file is written in 1 MB pieces from a thread, never from the event loop (on
+S3, parts of a multipart upload), and appears in the storage only once it passed every check.
 (A few lines past the ~250 we aim for: the multipart parsing and the checks it feeds are
 one stream, read in one place.)
 """
@@ -13,9 +15,9 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import anyio
 from fastapi import Request
@@ -153,16 +155,21 @@ class CsvInspector:
             raise UploadRefusedError(413, f"the file has more than {self.max_rows:,} rows")
 
 
+# Opens the file the upload is written to: in place when its block ends normally.
+Sink = Callable[[], AbstractContextManager[BinaryIO]]
+
+
 class _FileField:
     """python-multipart callbacks that pass the `file` part through the inspector and gather
-    it for writing (`take`)."""
+    it for writing (`write`)."""
 
-    def __init__(self, destination: Path | None, inspector: CsvInspector) -> None:
-        self.destination = destination  # None: check the file, keep nothing
+    def __init__(self, sink: Sink | None, inspector: CsvInspector) -> None:
+        self.sink = sink  # None: check the file, keep nothing
         self.inspector = inspector
         self.found = False
         self.ended = False
-        self.handle: IO[bytes] | None = None
+        self.opened: AbstractContextManager[BinaryIO] | None = None
+        self.handle: BinaryIO | None = None
         self.in_file = False  # inside the `file` part
         self.gathered = bytearray()
         self._headers: dict[str, str] = {}
@@ -199,7 +206,7 @@ class _FileField:
         if self.in_file:
             chunk = data[start:end]
             self.inspector.feed(chunk)
-            if self.destination is not None:
+            if self.sink is not None:
                 self.gathered += chunk
 
     def _part_end(self) -> None:
@@ -208,25 +215,34 @@ class _FileField:
 
     async def write(self, at_least: int = WRITE_BYTES) -> None:
         """Write what was gathered, from a thread, once there is `at_least` of it."""
-        if self.destination is None or not self.found or len(self.gathered) < max(at_least, 1):
+        if self.sink is None or not self.found or len(self.gathered) < max(at_least, 1):
             return
         if self.handle is None:
-            self.handle = await anyio.to_thread.run_sync(self.destination.open, "wb")
+            self.opened = self.sink()
+            self.handle = await anyio.to_thread.run_sync(self.opened.__enter__)
         piece, self.gathered = bytes(self.gathered), bytearray()
         await anyio.to_thread.run_sync(self.handle.write, piece)
 
     def _end(self) -> None:
         self.ended = True
 
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
+    async def keep(self) -> None:
+        """The file passed every check: put it in place."""
+        opened, self.opened, self.handle = self.opened, None, None
+        if opened is not None:
+            await anyio.to_thread.run_sync(opened.__exit__, None, None, None)
+
+    def discard(self, exc: BaseException) -> None:
+        """Refused or cut off: nothing of it stays. On the event loop (no await may run when
+        the request is cancelled): a local file is unlinked, an S3 upload closed and deleted."""
+        opened, self.opened, self.handle = self.opened, None, None
+        if opened is not None:
+            opened.__exit__(type(exc), exc, exc.__traceback__)
 
 
-async def receive_csv(request: Request, destination: Path | None, inspector: CsvInspector) -> None:
-    """Stream the multipart field `file` of `request` to `destination`, checking it (with no
-    destination: only checking it)."""
+async def receive_csv(request: Request, sink: Sink | None, inspector: CsvInspector) -> None:
+    """Stream the multipart field `file` of `request` into what `sink` opens, checking it
+    (with no sink: only checking it)."""
     media_type, options = parse_options_header(request.headers.get("content-type", ""))
     if media_type != b"multipart/form-data" or b"boundary" not in options:
         raise UploadRefusedError(
@@ -234,9 +250,7 @@ async def receive_csv(request: Request, destination: Path | None, inspector: Csv
         )
     # The whole body, other parts and framing included, is held to the upload limit plus
     # FRAMING_ALLOWANCE by the guard (api.guard), before and while it streams.
-    if destination is not None:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-    form = _FileField(destination, inspector)
+    form = _FileField(sink, inspector)
     try:
         parser = MultipartParser(options[b"boundary"], form.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():
@@ -244,12 +258,15 @@ async def receive_csv(request: Request, destination: Path | None, inspector: Csv
             await form.write()
         parser.finalize()
         await form.write(at_least=0)
+        if not form.ended:
+            raise UploadRefusedError(400, "the multipart body ended before its closing boundary")
+        if not form.found:
+            raise UploadRefusedError(422, f"the form has no field '{FILE_FIELD}' with the CSV file")
+        inspector.finish()
     except FormParserError as exc:
+        form.discard(exc)
         raise UploadRefusedError(400, f"the multipart body is malformed: {exc}") from None
-    finally:
-        form.close()
-    if not form.ended:
-        raise UploadRefusedError(400, "the multipart body ended before its closing boundary")
-    if not form.found:
-        raise UploadRefusedError(422, f"the form has no field '{FILE_FIELD}' with the CSV file")
-    inspector.finish()
+    except BaseException as exc:
+        form.discard(exc)
+        raise
+    await form.keep()

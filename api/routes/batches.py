@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import shutil
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from api.accepted import JobAccepted, accepted, accepted_doc, answer_of
 from api.auth import CallerDep, UsageDep
@@ -29,14 +29,18 @@ from api.job_access import NOT_FOUND, JobId, find_job
 from api.problems import AUTH_PROBLEMS, Problem
 from api.resources import Resources
 from api.submission import CallbackQuery, checked_callback, enqueue, ensure_room, replayed
-from api.upload import FILE_FIELD, CsvInspector, UploadRefusedError, receive_csv
-from irisq.batches import BatchFiles
+from api.upload import FILE_FIELD, CsvInspector, Sink, UploadRefusedError, receive_csv
+from irisq.batch_storage import StorageUnavailableError
+from irisq.batches import ERRORS, INPUT, RESULT, BatchFiles
 from irisq.job_types import Job, JobKind, JobStatus
 from irisq.keys import Caller
 from irisq.settings import Settings
 from irisq.tasks import BATCH_TASK
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+CSV_TYPE = "text/csv; charset=utf-8"
+DOWNLOAD_PIECE_BYTES = 1024 * 1024
 
 UPLOAD_BODY = {
     "required": True,
@@ -149,12 +153,12 @@ async def _store_and_enqueue(
     on_invalid: str,
     callback_url: str | None,
 ) -> Job:
-    """Stream the upload into the job's folder while checking it, then queue the job; on any
-    refusal nothing is left behind."""
+    """Stream the upload into the batch storage while checking it, then queue the job; on
+    any refusal nothing is left behind."""
     job_id = resources.job_ids.new(caller.name)
-    files = BatchFiles(resources.settings.batch_dir, job_id)
+    files = BatchFiles(resources.storage, job_id)
     try:
-        await _received(request, files.input, inspector)
+        await _received(request, lambda: files.writing(INPUT), inspector)
         return await run_in_threadpool(
             enqueue,
             resources.celery,
@@ -168,24 +172,34 @@ async def _store_and_enqueue(
             inspector.size,
             callback_url,
         )
+    except StorageUnavailableError:
+        await run_in_threadpool(_forget, files)
+        raise  # 503 with Retry-After (api.error_handlers)
     except HTTPException:
-        await run_in_threadpool(shutil.rmtree, files.folder, ignore_errors=True)
+        await run_in_threadpool(_forget, files)
         raise
-    except OSError as exc:  # the batch directory is full or unwritable
-        await run_in_threadpool(shutil.rmtree, files.folder, ignore_errors=True)
+    except OSError as exc:  # the local batch folder is full or unwritable
+        await run_in_threadpool(_forget, files)
         status_code = 507 if exc.errno == errno.ENOSPC else 503
         raise HTTPException(
             status_code, f"the upload could not be stored: {exc.strerror}"
         ) from None
     except BaseException:  # cancelled too: no await can run here, so remove it in place
-        shutil.rmtree(files.folder, ignore_errors=True)
+        _forget(files)
         raise
 
 
-async def _received(request: Request, destination: Path | None, inspector: CsvInspector) -> None:
+def _forget(files: BatchFiles) -> None:
+    """Remove what a refused upload stored (with the storage away, its retention sweep will:
+    no record points to it)."""
+    with suppress(StorageUnavailableError, OSError):
+        files.delete()
+
+
+async def _received(request: Request, sink: Sink | None, inspector: CsvInspector) -> None:
     """`receive_csv`, its refusals as HTTP errors."""
     try:
-        await receive_csv(request, destination, inspector)
+        await receive_csv(request, sink, inspector)
     except UploadRefusedError as exc:
         raise HTTPException(exc.status, exc.detail) from None
 
@@ -207,10 +221,33 @@ def _finished_batch(resources: Resources, job_id: str, caller: Caller) -> None:
         raise HTTPException(409, f"the batch {state}{reason}; its files exist once it succeeds")
 
 
-def _csv(path: Path, name: str) -> FileResponse:
-    if not path.exists():
-        raise HTTPException(404, f"this batch has no {name} file")
-    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=name)
+def _download(resources: Resources, job_id: str, name: str, filename: str) -> Response:
+    """The file from the batch storage: sent from disk (sendfile, ranges) when it is local,
+    streamed in 1 MB pieces read from a thread when it is in object storage."""
+    storage = resources.storage
+    size = storage.file_size(job_id, name)
+    if size is None:
+        raise HTTPException(404, f"this batch has no {name.removesuffix('.csv')} file")
+    local = storage.local_path(job_id, name)
+    if local is not None:
+        return FileResponse(local, media_type=CSV_TYPE, filename=filename)
+    return StreamingResponse(
+        _pieces(BatchFiles(storage, job_id), name),
+        media_type=CSV_TYPE,
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
+
+
+async def _pieces(files: BatchFiles, name: str) -> AsyncIterator[bytes]:
+    handle = await run_in_threadpool(files.reader, name)
+    try:
+        while piece := await run_in_threadpool(handle.read, DOWNLOAD_PIECE_BYTES):
+            yield piece
+    finally:
+        await run_in_threadpool(handle.close)
 
 
 @router.get(
@@ -218,13 +255,10 @@ def _csv(path: Path, name: str) -> FileResponse:
     response_class=FileResponse,
     responses=DOWNLOAD_ANSWERS,
 )
-def get_batch_result(
-    resources: ResourcesDep, caller: CallerDep, job_id: str = JobId
-) -> FileResponse:
+def get_batch_result(resources: ResourcesDep, caller: CallerDep, job_id: str = JobId) -> Response:
     """The scored CSV: the input columns, then species, one probability per species, version."""
     _finished_batch(resources, job_id, caller)
-    files = BatchFiles(resources.settings.batch_dir, job_id)
-    return _csv(files.result, f"irisq-{job_id}-result.csv")
+    return _download(resources, job_id, RESULT, f"irisq-{job_id}-result.csv")
 
 
 @router.get(
@@ -232,10 +266,7 @@ def get_batch_result(
     response_class=FileResponse,
     responses=DOWNLOAD_ANSWERS,
 )
-def get_batch_errors(
-    resources: ResourcesDep, caller: CallerDep, job_id: str = JobId
-) -> FileResponse:
+def get_batch_errors(resources: ResourcesDep, caller: CallerDep, job_id: str = JobId) -> Response:
     """Rows left out by `on_invalid=skip`: line, column, value and why."""
     _finished_batch(resources, job_id, caller)
-    files = BatchFiles(resources.settings.batch_dir, job_id)
-    return _csv(files.errors, f"irisq-{job_id}-errors.csv")
+    return _download(resources, job_id, ERRORS, f"irisq-{job_id}-errors.csv")
