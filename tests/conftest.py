@@ -15,10 +15,12 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from devstack.object_storage import S3Endpoint, s3_server
 from devstack.processes import celery_worker, mlflow_server, redis_server, tail, wait_for
 from irisq.settings import Settings
 from irisq.webhooks import new_secret
 from tests.support.stack import Stack
+from tests.support.storage import aws_credentials
 
 # API and workers share the secret that signs job ids and models: one for the whole run, in
 # the environment, so every process the tests start (and every Settings()) has it.
@@ -66,13 +68,9 @@ def stack_settings(redis_url: str, mlflow_url: str, var_dir: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def stack(stack_settings: Settings, var_dir: Path) -> Iterator[Stack]:
-    """API + predict worker + train worker on the private Redis and MLflow server.
-
-    The registry starts empty: the train worker must bootstrap the first champion by
-    itself, exactly as on a fresh `make run`; the fixture waits for /readyz to say so.
-    """
-    env = {
+def stack_env(stack_settings: Settings) -> dict[str, str]:
+    """What the stack's worker processes run with."""
+    return {
         "IRISQ_REDIS_URL": stack_settings.redis_url,
         "IRISQ_MLFLOW_TRACKING_URI": stack_settings.mlflow_tracking_uri,
         "IRISQ_MLFLOW_UI_URL": stack_settings.mlflow_ui_url,
@@ -80,8 +78,23 @@ def stack(stack_settings: Settings, var_dir: Path) -> Iterator[Stack]:
         "IRISQ_BATCH_DIR": str(stack_settings.batch_dir),
         "IRISQ_CHAMPION_REFRESH_SECONDS": CHAMPION_REFRESH_SECONDS,
     }
+
+
+@pytest.fixture(scope="session")
+def stack_logs(var_dir: Path) -> Path:
     logs = var_dir / "logs"
     logs.mkdir(exist_ok=True)
+    return logs
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings: Settings, stack_env: dict[str, str], stack_logs: Path) -> Iterator[Stack]:
+    """API + predict worker + train worker on the private Redis and MLflow server.
+
+    The registry starts empty: the train worker must bootstrap the first champion by
+    itself, exactly as on a fresh `make run`; the fixture waits for /readyz to say so.
+    """
+    env, logs = stack_env, stack_logs
     with (
         celery_worker("predict", "predict", env, logs / "predict.log") as predict_worker,
         celery_worker("train", "train", env, logs / "train.log") as train_worker,
@@ -101,3 +114,56 @@ def stack(stack_settings: Settings, var_dir: Path) -> Iterator[Stack]:
                 f"--- predict worker ---\n{tail(logs / 'predict.log')}"
             ) from None
         yield Stack(client, stack_settings, logs, predict_worker, train_worker, env)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(var_dir: Path) -> Iterator[S3Endpoint]:
+    """A real S3-compatible server (SeaweedFS) on free ports, for the whole run."""
+    with s3_server(var_dir / "s3") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def s3_stack(
+    stack_settings: Settings,
+    stack_env: dict[str, str],
+    stack_logs: Path,
+    s3_endpoint: S3Endpoint,
+    var_dir: Path,
+) -> Iterator[Stack]:
+    """The stack again with its batches in object storage: its own Redis database, API and
+    predict worker, and no batch folder at all (IRISQ_BATCH_DIR names one never made). The
+    registry and its champion are the main stack's: request `stack` first (its train worker
+    bootstraps the champion). Not itself a `stack` dependency, so that a module may
+    override `stack` with a choice between the two."""
+    storage = s3_endpoint.env("irisq-tests")
+    redis_db = stack_settings.redis_url.rsplit("/", 1)[0] + "/1"
+    no_folder = var_dir / "s3-stack-has-no-batch-folder"
+    env = {
+        **stack_env,
+        **storage,
+        "IRISQ_REDIS_URL": redis_db,
+        "IRISQ_BATCH_DIR": str(no_folder),
+        "IRISQ_MODELS_DIR": str(var_dir / "models-s3"),
+    }
+    settings = stack_settings.model_copy(
+        update={
+            "redis_url": redis_db,
+            "batch_dir": no_folder,
+            "batch_storage_url": storage["IRISQ_BATCH_STORAGE_URL"],
+            "s3_endpoint_url": s3_endpoint.url,
+        }
+    )
+    with (
+        aws_credentials(s3_endpoint),
+        celery_worker("predict", "predict-s3", env, stack_logs / "predict-s3.log") as worker,
+        TestClient(create_app(settings)) as client,
+    ):
+        try:
+            wait_for(lambda: client.get("/readyz").json()["ready"], 120, "the S3 stack ready")
+        except TimeoutError as exc:
+            raise RuntimeError(
+                f"{exc}\nreadyz: {client.get('/readyz').json()}\n"
+                f"{tail(stack_logs / 'predict-s3.log')}"
+            ) from None
+        yield Stack(client, settings, stack_logs, worker, None, env)

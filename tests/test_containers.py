@@ -27,6 +27,8 @@ SECRETS = {
     "IRISQ_API_KEYS": '[{"name": "alice", "role": "admin", "sha256": "' + "0" * 64 + '"}]',
     "IRISQ_SECRET_KEY": "test-secret-key-with-more-than-32-characters",
     "FLOWER_BASIC_AUTH": "admin:test-flower",
+    "IRISQ_S3_ACCESS_KEY": "test-s3-access-key",
+    "IRISQ_S3_SECRET_KEY": "test-s3-secret-key",
 }
 DOCKERFILES = sorted(ROOT.glob("*/Dockerfile"))
 # Where a process binds or keeps its data differs between a laptop and a container;
@@ -174,9 +176,10 @@ def test_every_service_has_a_healthcheck_and_a_restart_policy(config: dict[str, 
         assert "healthcheck" in service or image_check, f"{name} has no healthcheck"
 
 
-def test_redis_and_postgres_are_not_published(config: dict[str, Any]) -> None:
+def test_redis_postgres_and_the_object_store_are_not_published(config: dict[str, Any]) -> None:
     assert "ports" not in config["services"]["redis"]
     assert "ports" not in config["services"]["postgres"]
+    assert "ports" not in config["services"]["objectstore"]
 
 
 def test_mlflow_is_published_on_the_loopback_only(config: dict[str, Any]) -> None:

@@ -48,23 +48,30 @@ UCI_IRIS_DATA = (
 )
 
 
+@pytest.fixture(params=["local", "s3"])
+def on_either(request: pytest.FixtureRequest) -> Stack:
+    """Every test here runs on both batch storages: a folder, and S3 (SeaweedFS)."""
+    stack: Stack = request.getfixturevalue("stack")  # first: it bootstraps the champion
+    return stack if request.param == "local" else request.getfixturevalue("s3_stack")
+
+
 def _rows(text: str, delimiter: str = ",") -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 
-def _download(stack: Stack, job_id: str) -> bytes:
-    response = stack.api.get(f"/v1/batches/{job_id}/result")
+def _download(on_either: Stack, job_id: str) -> bytes:
+    response = on_either.api.get(f"/v1/batches/{job_id}/result")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
     return response.content
 
 
-def _result(stack: Stack, job_id: str, delimiter: str = ",") -> list[dict[str, str]]:
-    return _rows(_download(stack, job_id).decode("utf-8-sig"), delimiter)
+def _result(on_either: Stack, job_id: str, delimiter: str = ",") -> list[dict[str, str]]:
+    return _rows(_download(on_either, job_id).decode("utf-8-sig"), delimiter)
 
 
-def test_kaggle_iris_csv_with_bom_and_crlf_is_scored_with_accuracy(stack: Stack) -> None:
-    job = stack.batch(KAGGLE)
+def test_kaggle_iris_csv_with_bom_and_crlf_is_scored_with_accuracy(on_either: Stack) -> None:
+    job = on_either.batch(KAGGLE)
 
     assert job["status"] == "succeeded", job
     assert job["kind"] == "batch"
@@ -75,7 +82,7 @@ def test_kaggle_iris_csv_with_bom_and_crlf_is_scored_with_accuracy(stack: Stack)
     assert summary["label_column"] == "Species"
     assert summary["accuracy"] == 1.0
     assert summary["columns"]["petal_width"] == "PetalWidthCm"
-    rows = _result(stack, job["job_id"])
+    rows = _result(on_either, job["job_id"])
     assert list(rows[0])[:6] == [
         "Id",
         "SepalLengthCm",
@@ -88,22 +95,22 @@ def test_kaggle_iris_csv_with_bom_and_crlf_is_scored_with_accuracy(stack: Stack)
     assert {r["model_version"] for r in rows} == {summary["model_version"]}
 
 
-def test_semicolons_decimal_commas_and_quotes_are_read(stack: Stack) -> None:
-    job = stack.batch(FRENCH)
+def test_semicolons_decimal_commas_and_quotes_are_read(on_either: Stack) -> None:
+    job = on_either.batch(FRENCH)
 
     assert job["status"] == "succeeded", job
     assert job["result"]["delimiter"] == ";"
-    rows = _result(stack, job["job_id"], ";")
+    rows = _result(on_either, job["job_id"], ";")
     assert [r["species"] for r in rows] == ["setosa", "virginica"]
     assert rows[0]["sepal length (cm)"] == "5,1"
     assert rows[0]["remarque"] == "jardin; nord"
     assert rows[1]["remarque"] == '\'=HYPERLINK("http://x")'  # neutralised, not a formula
 
 
-def test_a_french_export_comes_back_in_its_own_dialect(stack: Stack) -> None:
+def test_a_french_export_comes_back_in_its_own_dialect(on_either: Stack) -> None:
     """`;`, decimal commas, CRLF and a BOM in, the same out: it opens in the same spreadsheet,
     one cell a column; measurements come back as written (`5,10`, `7`)."""
-    job = stack.batch(FRENCH_EXCEL)
+    job = on_either.batch(FRENCH_EXCEL)
 
     assert job["status"] == "succeeded", job
     summary = job["result"]
@@ -115,11 +122,11 @@ def test_a_french_export_comes_back_in_its_own_dialect(stack: Stack) -> None:
     }
     assert summary["header"] is True
     assert summary["accuracy"] == 1.0
-    raw = _download(stack, job["job_id"])
+    raw = _download(on_either, job["job_id"])
     assert raw.startswith(b"\xef\xbb\xbfLongueur;Sepal.Length;Sepal.Width;Petal.Length;")
     assert raw.count(b"\r\n") == 4
     assert b"\n" not in raw.replace(b"\r\n", b"")
-    rows = _result(stack, job["job_id"], ";")
+    rows = _result(on_either, job["job_id"], ";")
     assert [[r[c] for c in ("Longueur", "Sepal.Length", "Petal.Width")] for r in rows] == [
         ["a", "5,10", "0,2"],
         ["b", "6,30", "2,5"],
@@ -132,8 +139,8 @@ def test_a_french_export_comes_back_in_its_own_dialect(stack: Stack) -> None:
         assert sum(float(p.replace(",", ".")) for p in written) == pytest.approx(1, abs=1e-5)
 
 
-def test_uci_iris_data_without_header_is_scored_and_given_one(stack: Stack) -> None:
-    job = stack.batch(UCI_IRIS_DATA)
+def test_uci_iris_data_without_header_is_scored_and_given_one(on_either: Stack) -> None:
+    job = on_either.batch(UCI_IRIS_DATA)
 
     assert job["status"] == "succeeded", job
     summary = job["result"]
@@ -142,7 +149,7 @@ def test_uci_iris_data_without_header_is_scored_and_given_one(stack: Stack) -> N
     assert summary["columns"] == {f: f for f in FEATURES}
     assert summary["label_column"] == "class"
     assert summary["accuracy"] == 1.0
-    raw = _download(stack, job["job_id"]).decode()
+    raw = _download(on_either, job["job_id"]).decode()
     assert raw.splitlines()[0] == (
         "sepal_length,sepal_width,petal_length,petal_width,class,species,"
         "probability_setosa,probability_versicolor,probability_virginica,model_version"
@@ -152,13 +159,13 @@ def test_uci_iris_data_without_header_is_scored_and_given_one(stack: Stack) -> N
     assert [r["species"] for r in rows] == ["setosa", "versicolor", "virginica"]
 
 
-def test_scikit_learns_frame_is_scored_against_its_target_codes(stack: Stack) -> None:
+def test_scikit_learns_frame_is_scored_against_its_target_codes(on_either: Stack) -> None:
     body = (
         "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm),target\n"
         "5.1,3.5,1.4,0.2,0\n7.0,3.2,4.7,1.4,1\n6.3,3.3,6.0,2.5,2.0\n"
     )
 
-    job = stack.batch(body.encode())
+    job = on_either.batch(body.encode())
 
     assert job["status"] == "succeeded", job
     assert job["result"]["label_column"] == "target"
@@ -166,16 +173,16 @@ def test_scikit_learns_frame_is_scored_against_its_target_codes(stack: Stack) ->
     assert job["result"]["accuracy"] == 1.0
 
 
-def test_r_style_names_without_final_newline_and_a_variety_label(stack: Stack) -> None:
-    job = stack.batch(R_STYLE)
+def test_r_style_names_without_final_newline_and_a_variety_label(on_either: Stack) -> None:
+    job = on_either.batch(R_STYLE)
 
     assert job["status"] == "succeeded", job
     assert job["result"]["label_column"] == "Variety"
     assert job["result"]["accuracy"] == 1.0
-    assert [r["species"] for r in _result(stack, job["job_id"])] == ["setosa", "versicolor"]
+    assert [r["species"] for r in _result(on_either, job["job_id"])] == ["setosa", "versicolor"]
 
 
-def test_the_download_matches_in_process_predictions_row_by_row(stack: Stack) -> None:
+def test_the_download_matches_in_process_predictions_row_by_row(on_either: Stack) -> None:
     generator = random.Random(7)
     rows = [
         [round(generator.uniform(*OBSERVED_RANGES[f]), 1) for f in FEATURES] for _ in range(3000)
@@ -184,14 +191,14 @@ def test_the_download_matches_in_process_predictions_row_by_row(stack: Stack) ->
         ",".join(map(str, row)) + "\n" for row in rows
     )
 
-    job = stack.batch(body.encode())
+    job = on_either.batch(body.encode())
 
     assert job["status"] == "succeeded", job
     version = job["result"]["model_version"]
-    model = Registry(stack.settings).load(version)  # checked and loaded as workers do
+    model = Registry(on_either.settings).load(version)  # checked and loaded as workers do
     expected = model.predict_proba(np.asarray(rows))
     classes = list(model.classes_)
-    scored = _result(stack, job["job_id"])
+    scored = _result(on_either, job["job_id"])
     assert len(scored) == len(rows)
     for sent, got, probabilities in zip(rows, scored, expected, strict=True):
         assert [float(got[f]) for f in FEATURES] == sent
@@ -235,9 +242,9 @@ def test_the_download_matches_in_process_predictions_row_by_row(stack: Stack) ->
     ],
 )
 def test_unusable_files_are_refused_at_upload(
-    stack: Stack, content: bytes, status: int, words: str
+    on_either: Stack, content: bytes, status: int, words: str
 ) -> None:
-    response = stack.upload(content)
+    response = on_either.upload(content)
 
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -256,34 +263,34 @@ BAD_CELLS = [
 
 @pytest.mark.parametrize(("line", "column", "words"), BAD_CELLS)
 def test_a_bad_cell_refuses_the_file_naming_line_and_column(
-    stack: Stack, line: str, column: str, words: str
+    on_either: Stack, line: str, column: str, words: str
 ) -> None:
     content = f"sepal_length,sepal_width,petal_length,petal_width\n5,3,1,0.2\n{line}\n"
 
-    job = stack.batch(content.encode())
+    job = on_either.batch(content.encode())
 
     assert job["status"] == "failed"
     error = job["error"]
     assert error["type"] == "invalid_csv"
     assert f"line 3, column '{column}'" in error["message"]
     assert words in error["details"][0]["message"]
-    result = stack.api.get(f"/v1/batches/{job['job_id']}/result")
+    result = on_either.api.get(f"/v1/batches/{job['job_id']}/result")
     assert result.status_code == 409
     assert "line 3" in result.json()["detail"]
 
 
-def test_skip_scores_the_good_rows_and_lists_the_bad_ones(stack: Stack) -> None:
+def test_skip_scores_the_good_rows_and_lists_the_bad_ones(on_either: Stack) -> None:
     lines = [line for line, _, _ in BAD_CELLS]
     content = "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n\n"
     content += "\n".join(lines) + "\n5.1,3.5\n6.3,3.3,6.0,2.5\n"
 
-    job = stack.batch(content.encode(), on_invalid="skip")
+    job = on_either.batch(content.encode(), on_invalid="skip")
 
     assert job["status"] == "succeeded", job
     summary = job["result"]
     assert (summary["rows_read"], summary["rows_scored"], summary["rows_rejected"]) == (9, 2, 7)
-    assert [r["species"] for r in _result(stack, job["job_id"])] == ["setosa", "virginica"]
-    errors = _rows(stack.api.get(f"/v1/batches/{job['job_id']}/errors").text)
+    assert [r["species"] for r in _result(on_either, job["job_id"])] == ["setosa", "virginica"]
+    errors = _rows(on_either.api.get(f"/v1/batches/{job['job_id']}/errors").text)
     assert [(e["line"], e["column"]) for e in errors] == [
         ("4", "sepal_width"),
         ("5", "sepal_width"),
@@ -296,8 +303,8 @@ def test_skip_scores_the_good_rows_and_lists_the_bad_ones(stack: Stack) -> None:
     assert errors[-1]["message"] == "expected 4 cells, found 2"
 
 
-def test_result_of_an_unknown_or_other_job_is_404(stack: Stack) -> None:
-    prediction = stack.api.post(
+def test_result_of_an_unknown_or_other_job_is_404(on_either: Stack) -> None:
+    prediction = on_either.api.post(
         "/v1/predictions",
         json={
             "rows": [
@@ -308,11 +315,11 @@ def test_result_of_an_unknown_or_other_job_is_404(stack: Stack) -> None:
     other = prediction.json()["job_id"]
 
     for job_id in ("no-such-job", other):
-        assert stack.api.get(f"/v1/batches/{job_id}/result").status_code == 404
+        assert on_either.api.get(f"/v1/batches/{job_id}/result").status_code == 404
 
 
-def test_a_body_that_is_not_multipart_is_415(stack: Stack) -> None:
-    response = stack.api.post(
+def test_a_body_that_is_not_multipart_is_415(on_either: Stack) -> None:
+    response = on_either.api.post(
         "/v1/batches", content=b"a,b\n1,2\n", headers={"content-type": "text/csv"}
     )
 
@@ -329,8 +336,8 @@ def test_a_body_that_is_not_multipart_is_415(stack: Stack) -> None:
         b"sepal_length,sepal_width,petal_length,petal_width\n5,3,1,1\n",  # never closed
     ],
 )
-def test_malformed_multipart_is_400(stack: Stack, body: bytes) -> None:
-    response = stack.api.post(
+def test_malformed_multipart_is_400(on_either: Stack, body: bytes) -> None:
+    response = on_either.api.post(
         "/v1/batches", content=body, headers={"content-type": "multipart/form-data; boundary=xyz"}
     )
 
@@ -338,8 +345,8 @@ def test_malformed_multipart_is_400(stack: Stack, body: bytes) -> None:
     assert "multipart body" in response.json()["detail"]
 
 
-def test_a_form_without_the_file_field_is_422(stack: Stack) -> None:
-    response = stack.api.post("/v1/batches", files={"upload": ("x.csv", b"a\n1\n", "text/csv")})
+def test_a_form_without_the_file_field_is_422(on_either: Stack) -> None:
+    response = on_either.api.post("/v1/batches", files={"upload": ("x.csv", b"a\n1\n", "text/csv")})
 
     assert response.status_code == 422
     assert "no field 'file'" in response.json()["detail"]

@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,13 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from devstack.object_storage import S3Server
 from devstack.processes import celery_worker, redis_server, wait_for
+from irisq.batch_storage import BatchStorage, open_storage
 from irisq.job_types import FINAL_STATUSES
 from irisq.settings import Settings
 from tests.support.stack import Stack
+from tests.support.storage import aws_credentials
 
 FAULT_ENV = {
     "IRISQ_VISIBILITY_TIMEOUT_SECONDS": "22",
@@ -53,7 +56,12 @@ class FaultStack:
     settings: Settings
     env: dict[str, str]
     api: TestClient
+    storage: BatchStorage
+    s3: S3Server | None = None  # with batches in object storage: its server, to break
     worker_logs: list[Path] = field(default_factory=list)
+
+    def has_files(self, job_id: str) -> bool:
+        return self.storage.size(job_id) > 0
 
     @property
     def redis_dir(self) -> Path:
@@ -164,28 +172,50 @@ def kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 
 
 @pytest.fixture
-def fault_stack(stack: Stack, tmp_path: Path) -> Iterator[FaultStack]:
-    """Needs the session stack only for its MLflow server and bootstrapped champion."""
-    redis_dir = tmp_path / "redis"
-    with redis_server(redis_dir) as redis_url:
+def fault_stack(
+    stack: Stack, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[FaultStack]:
+    """Needs the session stack only for its MLflow server and bootstrapped champion.
+
+    Parametrised indirectly with "s3", its batches live in a private SeaweedFS server (no
+    batch folder at all) that the test may kill and start again."""
+    on_s3 = getattr(request, "param", "local") == "s3"
+    with ExitStack() as running:
+        redis_url = running.enter_context(redis_server(tmp_path / "redis"))
         port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+        storage_env: dict[str, str] = {}
+        s3 = None
+        if on_s3:
+            s3 = S3Server(tmp_path / "s3")
+            running.callback(s3.stop)
+            endpoint = s3.start()
+            storage_env = endpoint.env("irisq-faults")
+            running.enter_context(aws_credentials(endpoint))
         settings = Settings(
             redis_url=redis_url,
             mlflow_tracking_uri=stack.settings.mlflow_tracking_uri,
             mlflow_ui_url=stack.settings.mlflow_ui_url,
             models_dir=tmp_path / "models",
             batch_dir=tmp_path / "batches",
+            batch_storage_url=storage_env.get("IRISQ_BATCH_STORAGE_URL"),
+            s3_endpoint_url=storage_env.get("IRISQ_S3_ENDPOINT_URL"),
             **{k.removeprefix("IRISQ_").lower(): v for k, v in FAULT_ENV.items()},  # type: ignore[arg-type]
         )
         env = {
             **FAULT_ENV,
+            **storage_env,
             "IRISQ_REDIS_URL": redis_url,
             "IRISQ_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
             "IRISQ_MODELS_DIR": str(settings.models_dir),
             "IRISQ_BATCH_DIR": str(settings.batch_dir),
         }
-        with TestClient(create_app(settings)) as api:
-            yield FaultStack(tmp_path, port, settings, env, api)
+        api = running.enter_context(TestClient(create_app(settings)))
+        yield FaultStack(tmp_path, port, settings, env, api, open_storage(settings), s3)
+        if on_s3:
+            assert not settings.batch_dir.exists()  # nothing went to a local folder
+
+
+BOTH_STORAGES = pytest.mark.parametrize("fault_stack", ["local", "s3"], indirect=True)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

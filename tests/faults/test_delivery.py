@@ -10,11 +10,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from devstack.processes import wait_for
-from tests.faults.conftest import FaultStack, big_csv, kill_group
+from tests.faults.conftest import BOTH_STORAGES, FaultStack, big_csv, kill_group
 
 pytestmark = pytest.mark.slow
 
 
+@BOTH_STORAGES
 def test_a_worker_killed_mid_batch_leaves_the_job_to_the_next_one(
     fault_stack: FaultStack, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devstack.processes import mlflow_server, wait_for
-from tests.faults.conftest import FaultStack, big_csv
+from tests.faults.conftest import BOTH_STORAGES, FaultStack, big_csv
 from tests.support.stack import SETOSA, VIRGINICA, Stack
 
 pytestmark = pytest.mark.slow
@@ -132,6 +132,7 @@ def test_predictions_go_on_while_mlflow_is_down_and_training_says_why_it_cannot(
     )
 
 
+@BOTH_STORAGES
 def test_a_batch_is_scored_by_one_version_even_if_the_champion_moves(
     fault_stack: FaultStack, stack: Stack, tmp_path: Path
 ) -> None:
@@ -159,6 +160,7 @@ def test_a_batch_is_scored_by_one_version_even_if_the_champion_moves(
     assert versions == {champion}
 
 
+@BOTH_STORAGES
 def test_cancel_stops_a_running_batch_within_a_second_and_leaves_no_files(
     fault_stack: FaultStack, tmp_path: Path
 ) -> None:
@@ -166,12 +168,14 @@ def test_cancel_stops_a_running_batch_within_a_second_and_leaves_no_files(
     with fault_stack.worker("predict", "predict"):
         job_id = fault_stack.upload(content)
         fault_stack.wait_running(job_id, progress=0.05)
-        folder = fault_stack.settings.batch_dir / job_id
+        assert fault_stack.has_files(job_id)
         started = time.monotonic()
         response = fault_stack.api.post(f"/v1/jobs/{job_id}/cancel")
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "canceled"
-        wait_for(lambda: not folder.exists(), 5, "the batch's files removed", every=0.01)
+        wait_for(
+            lambda: not fault_stack.has_files(job_id), 5, "the batch's files removed", every=0.01
+        )
         stopped = time.monotonic() - started
         print(f"\ncanceled batch stopped and cleaned up {stopped * 1000:.0f} ms after DELETE")
         job = fault_stack.job(job_id)

@@ -36,7 +36,7 @@ class Stack:
     settings: Settings
     logs: Path
     predict_worker: subprocess.Popen[bytes]
-    train_worker: subprocess.Popen[bytes]
+    train_worker: subprocess.Popen[bytes] | None  # none in the S3 stack: the champion is shared
     env: dict[str, str]  # what its processes run with: give it to any other one started
 
     def wait(self, job_id: str, deadline_seconds: float = 60) -> dict[str, Any]:

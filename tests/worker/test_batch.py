@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from irisq.batches import BatchFiles
+from irisq.batch_storage import LocalStorage
 from worker import csv_reading
 from worker.batch import BatchScorer
 from worker.csv_reading import BatchRejectedError
@@ -22,14 +22,24 @@ def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csv_reading, "BLOCK_SIZE", 64)  # a handful of lines per block
 
 
-def _file(tmp_path: Path, lines: list[str]) -> BatchFiles:
-    files = BatchFiles(tmp_path, str(uuid.uuid4()))
-    files.folder.mkdir()
+class Files:
+    """A job's files in a local batch storage, by path."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        storage, job_id = LocalStorage(tmp_path), str(uuid.uuid4())
+        self.input = storage.path(job_id, "input.csv")
+        self.result = storage.path(job_id, "result.csv")
+        self.errors = storage.path(job_id, "errors.csv")
+        self.input.parent.mkdir()
+
+
+def _file(tmp_path: Path, lines: list[str]) -> Files:
+    files = Files(tmp_path)
     files.input.write_text(HEADER + "".join(line + "\n" for line in lines))
     return files
 
 
-def _score(model: Any, files: BatchFiles, skip: bool) -> Any:
+def _score(model: Any, files: Files, skip: bool) -> Any:
     return BatchScorer(model, "9", skip, lambda rows: None).score(
         files.input, files.result, files.errors
     )
@@ -71,8 +81,7 @@ def test_reject_names_the_first_bad_line_even_in_a_late_block(model: Any, tmp_pa
 
 
 def test_formulas_in_skipped_cells_and_headers_are_defused(model: Any, tmp_path: Path) -> None:
-    files = BatchFiles(tmp_path, str(uuid.uuid4()))
-    files.folder.mkdir()
+    files = Files(tmp_path)
     files.input.write_text(
         "sepal_length,sepal_width,petal_length,petal_width,=HEADER()\n"
         "5.1,=cmd(),1.4,0.2,x\n5.1,3.5,1.4,0.2,y\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from devstack.processes import free_port, wait_for
+from irisq.batch_storage import LocalStorage
 from irisq.job_types import RESULT
 from irisq.jobs import CALLBACKS_DUE
 from irisq.queueing import make_celery
@@ -46,7 +47,7 @@ def _settings(place: Place, **extra: object) -> Settings:
 
 def test_a_stale_or_repeated_claim_makes_no_attempt(idle: Place) -> None:
     store, settings = idle.store, _settings(idle)
-    results = ResultFiles(settings.batch_dir, settings.inline_result_max_bytes)
+    results = ResultFiles(LocalStorage(settings.batch_dir), settings.inline_result_max_bytes)
     with receiving(free_port()) as receiver:
         job_id = new_job(store, f"{receiver.url}/once")
         store.succeed(job_id, prediction_result())
@@ -65,7 +66,7 @@ def test_a_stale_or_repeated_claim_makes_no_attempt(idle: Place) -> None:
 
 def test_retries_end_with_the_window_and_the_last_one_is_at_its_end(idle: Place) -> None:
     store, settings = idle.store, _settings(idle, webhook_retry_seconds=1.5)
-    results = ResultFiles(settings.batch_dir, settings.inline_result_max_bytes)
+    results = ResultFiles(LocalStorage(settings.batch_dir), settings.inline_result_max_bytes)
     with receiving(free_port(), [503] * 100) as receiver:
         job_id = new_job(store, f"{receiver.url}/busy")
         store.succeed(job_id, prediction_result())
@@ -102,7 +103,7 @@ def test_the_dispatcher_stops_claiming_while_deliveries_wait(idle: Place) -> Non
 
 def test_a_result_too_large_is_left_out_and_one_in_a_file_is_read(idle: Place) -> None:
     store, settings = idle.store, _settings(idle)
-    results = ResultFiles(settings.batch_dir, inline_max_bytes=100)
+    results = ResultFiles(LocalStorage(settings.batch_dir), inline_max_bytes=100)
     large = new_job(store, "https://example.com/")
     store.succeed(large, prediction_result(rows=4000))  # ~400 KB of JSON
     in_file = new_job(store, "https://example.com/")

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from irisq import metrics
+from irisq.batch_storage import LocalStorage
 from irisq.job_types import Job, JobKind, JobStatus, PredictionResult
 from irisq.jobs import JobStore
 from irisq.results import ResultFiles
@@ -40,7 +41,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def files(tmp_path: Path) -> ResultFiles:
-    return ResultFiles(tmp_path, inline_max_bytes=100_000)
+    return ResultFiles(LocalStorage(tmp_path), inline_max_bytes=100_000)
 
 
 def _queued(store: JobStore, count: int) -> list[str]:

@@ -67,7 +67,7 @@ def test_files_of_expired_batches_are_removed_and_others_kept(stack: Stack) -> N
 
     removed = reconciler.sweep_batch_files(time.time())
 
-    assert removed == [expired]
+    assert removed == [expired.name]
     assert uploading.exists()
     assert live.exists()
 
