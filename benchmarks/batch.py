@@ -1,6 +1,7 @@
 """Batch scoring speed and memory: irisq end to end against the in-process floor.
 
     .venv/bin/python -m benchmarks.batch [--rows 1000000] [--semicolon] [--keep]
+                                         [--storage local|s3|both]
 
 Starts a private stack (Redis, MLflow server, one predict worker with one pool process,
 the API under uvicorn), trains a champion, writes a CSV of random flowers (`,` and LF; with
@@ -9,6 +10,9 @@ result keeps), then measures
 (a) irisq: upload → poll until succeeded → download the result, and
 (b) the floor: pyarrow read + one predict_proba + pyarrow CSV write, same file and model,
 and prints both times, their ratio and the worker pool process's peak RSS (VmHWM).
+With `--storage both` (the default) irisq runs twice in the same run, its batches in a
+local folder and then in S3 (a private SeaweedFS server), and the two results are compared
+byte for byte.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import io
 import os
 import secrets
 import time
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +30,7 @@ import httpx
 import numpy as np
 
 from benchmarks.scratch import scratch_folder
+from devstack.object_storage import s3_server
 from devstack.processes import api_server, celery_worker, mlflow_server, redis_server, wait_for
 from irisq.ranges import OBSERVED_RANGES
 from irisq.schema import FEATURES, SPECIES
@@ -105,6 +111,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--semicolon", action="store_true", help="BOM, `;`, decimal commas, CRLF")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--storage", choices=["local", "s3", "both"], default="both")
     args = parser.parse_args()
     # API and worker sign job ids and models with it; a run of its own needs none given.
     os.environ.setdefault("IRISQ_SECRET_KEY", secrets.token_urlsafe(32))
@@ -135,28 +142,44 @@ def main() -> None:
                 "IRISQ_BATCH_MAX_ROWS": str(settings.batch_max_rows),
                 "IRISQ_BOOTSTRAP_CHAMPION": "false",
             }
-            with (
-                celery_worker("predict", "bench", env, work / "worker.log") as worker,
-                api_server(env, work / "api.log") as api,
-            ):
-                wait_for(lambda: pool_children(worker.pid), 120, "worker pool started")
-                baseline = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
-                floor_seconds = floor(source, work / "floor.csv", estimator, args.semicolon)
-                irisq_seconds, job = irisq_end_to_end(api, source, work / "result.csv")
-                rss = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
-        result = job["result"]
-        assert isinstance(result, dict)
-        print(f"floor (pyarrow read + predict_proba + pyarrow write): {floor_seconds:6.2f} s")
-        print(f"irisq (upload + queue + score + download):            {irisq_seconds:6.2f} s")
-        ratio = irisq_seconds / floor_seconds
-        print(f"ratio irisq / floor:                                  {ratio:6.2f}")
-        scoring = _seconds(job["started_at"], job["finished_at"])
-        print(f"  of which the worker's job (started → finished):     {scoring:6.2f} s")
-        print(f"worker pool process peak RSS:                         {rss:6.0f} MB")
-        print(f"  of which before the job (imports, model):           {baseline:6.0f} MB")
-        print(f"rows scored: {result['rows_scored']:,}, counts: {result['counts']}")
-        dialect = {k: result.get(k) for k in ("delimiter", "decimal_mark", "line_ending", "bom")}
-        print(f"result written as: {dialect}")
+            floor_seconds = floor(source, work / "floor.csv", estimator, args.semicolon)
+            print(f"floor (pyarrow read + predict_proba + pyarrow write): {floor_seconds:6.2f} s")
+            storages = ["local", "s3"] if args.storage == "both" else [args.storage]
+            runs = {name: run(name, env, work, source, floor_seconds) for name in storages}
+        if len(runs) == 2:
+            same = (work / "result-local.csv").read_bytes() == (work / "result-s3.csv").read_bytes()
+            ratio = runs["s3"] / runs["local"]
+            print(f"S3 / local folder, end to end: {ratio:.2f} (results byte-identical: {same})")
+
+
+def run(storage: str, env: dict[str, str], work: Path, source: Path, floor_seconds: float) -> float:
+    """irisq end to end with its batches in `storage` (local or s3); its seconds."""
+    with ExitStack() as running:
+        if storage == "s3":
+            endpoint = running.enter_context(s3_server(work / "s3"))
+            env = {**env, **endpoint.env("irisq-bench")}
+        worker = running.enter_context(
+            celery_worker("predict", f"bench-{storage}", env, work / f"worker-{storage}.log")
+        )
+        api = running.enter_context(api_server(env, work / f"api-{storage}.log"))
+        wait_for(lambda: pool_children(worker.pid), 120, "worker pool started")
+        baseline = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
+        irisq_seconds, job = irisq_end_to_end(api, source, work / f"result-{storage}.csv")
+        rss = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
+    result = job["result"]
+    assert isinstance(result, dict)
+    print(f"--- batches in {'S3 (SeaweedFS)' if storage == 's3' else 'a local folder'}")
+    print(f"irisq (upload + queue + score + download):            {irisq_seconds:6.2f} s")
+    ratio = irisq_seconds / floor_seconds
+    print(f"ratio irisq / floor:                                  {ratio:6.2f}")
+    scoring = _seconds(job["started_at"], job["finished_at"])
+    print(f"  of which the worker's job (started → finished):     {scoring:6.2f} s")
+    print(f"worker pool process peak RSS:                         {rss:6.0f} MB")
+    print(f"  of which before the job (imports, model):           {baseline:6.0f} MB")
+    print(f"rows scored: {result['rows_scored']:,}, counts: {result['counts']}")
+    dialect = {k: result.get(k) for k in ("delimiter", "decimal_mark", "line_ending", "bom")}
+    print(f"result written as: {dialect}")
+    return irisq_seconds
 
 
 def _seconds(started: object, finished: object) -> float:

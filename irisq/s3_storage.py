@@ -21,6 +21,7 @@ import io
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
@@ -42,27 +43,64 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 ERROR_CHARS = 300
 
 
-# Reads are buffered in Python this much at a time (readline() of a header is one request,
-# not one per byte); larger reads go straight through to a ranged GET of their size.
+# A file is read in ranged GETs of this size, the next one fetched while the caller uses the
+# one before (a download streams, a worker scores): two pieces in memory at most.
+READ_AHEAD_BYTES = 4 * 1024 * 1024
+# What readline() and small reads are served from (a header is one request, not one a byte).
 READ_BUFFER_BYTES = 256 * 1024
 
 
-class _Raw(io.RawIOBase):
-    """pyarrow's native file as a raw Python stream, so io's buffered classes (readline,
-    text wrappers) work on it."""
+class _ReadAhead(io.RawIOBase):
+    """An S3 object read front to back, one GET ahead of its reader (pyarrow's reads release
+    the GIL, so the next piece arrives while Python works on this one)."""
 
-    def __init__(self, native: Any, mode: str) -> None:
+    def __init__(self, native: Any) -> None:
         self._native = native
-        self._mode = mode
+        self._size = int(native.size())
+        self._fetched = 0  # offset of the next piece to ask for
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="irisq-s3-read")
+        self._next: Future[bytes] | None = self._fetch()
+        self._piece = memoryview(b"")
+
+    def _fetch(self) -> Future[bytes] | None:
+        if self._fetched >= self._size:
+            return None
+        length = min(READ_AHEAD_BYTES, self._size - self._fetched)
+        future = self._pool.submit(self._native.read_at, length, self._fetched)
+        self._fetched += length
+        return future
 
     def readable(self) -> bool:
-        return self._mode == "r"
-
-    def writable(self) -> bool:
-        return self._mode == "w"
+        return True
 
     def readinto(self, buffer: Any) -> int:
-        return int(self._native.readinto(buffer))
+        if not self._piece:
+            if self._next is None:
+                return 0
+            self._piece = memoryview(self._next.result())  # its OSError, if the GET failed
+            self._next = self._fetch()
+        count = min(len(buffer), len(self._piece))
+        buffer[:count] = self._piece[:count]
+        self._piece = self._piece[count:]
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._native.close()
+            finally:
+                super().close()
+
+
+class _Writer(io.RawIOBase):
+    """pyarrow's output stream as a raw Python stream (text wrappers work on it)."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def writable(self) -> bool:
+        return True
 
     def write(self, data: Any) -> int:
         self._native.write(data)
@@ -148,7 +186,12 @@ class S3Storage(BatchStorage):
             raise
         except OSError as exc:
             raise self.unavailable(exc) from None
-        return cast(BinaryIO, io.BufferedReader(_Raw(native, "r"), READ_BUFFER_BYTES))
+        try:
+            ahead = _ReadAhead(native)
+        except OSError as exc:
+            native.close()
+            raise self.unavailable(exc) from None
+        return cast(BinaryIO, io.BufferedReader(ahead, READ_BUFFER_BYTES))
 
     @contextmanager
     def writing(self, job_id: str, name: str) -> Iterator[BinaryIO]:
@@ -159,7 +202,7 @@ class S3Storage(BatchStorage):
             raise self.unavailable(exc) from None
         try:
             # Unbuffered here: pyarrow gathers the parts of the multipart upload itself.
-            yield cast(BinaryIO, _Raw(stream, "w"))
+            yield cast(BinaryIO, _Writer(stream))
         except BaseException:
             self._discard(stream, key)
             raise

@@ -40,7 +40,7 @@ from irisq.tasks import BATCH_TASK
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 CSV_TYPE = "text/csv; charset=utf-8"
-DOWNLOAD_PIECE_BYTES = 1024 * 1024
+DOWNLOAD_PIECE_BYTES = 4 * 1024 * 1024  # from object storage: one ranged GET a piece
 
 UPLOAD_BODY = {
     "required": True,
