@@ -167,3 +167,4 @@ def s3_stack(
                 f"{tail(stack_logs / 'predict-s3.log')}"
             ) from None
         yield Stack(client, settings, stack_logs, worker, None, env)
+    assert not no_folder.exists()  # nothing of a batch went to a local folder
