@@ -29,10 +29,12 @@ def test_readyz_is_ready_with_every_part(stack: Stack) -> None:
         "callbacks_workers",
         "registry",
         "champion",
+        "batch_storage",
     }
     # Anyone may read this: how many workers, never their host names.
     assert body["checks"]["predict_workers"]["detail"] == "1 alive"
     assert body["checks"]["champion"]["detail"].startswith("version ")
+    assert body["checks"]["batch_storage"] == {"ok": True, "detail": "writable"}
     assert body["missing"] == []  # the stack runs no callbacks worker: reported, not required
 
 

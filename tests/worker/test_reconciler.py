@@ -106,3 +106,21 @@ def test_a_job_whose_group_task_waits_in_the_queue_is_not_sent_again(
         client.flushdb()
         client.close()
         app.close()
+
+
+def test_objects_of_expired_batches_are_removed_from_s3_and_others_kept(s3_stack: Stack) -> None:
+    reconciler, store = _reconciler(s3_stack)
+    storage = s3_stack.api.app.state.resources.storage  # type: ignore[attr-defined]
+    expired = str(uuid.uuid4())
+    live = store.create(JobKind.BATCH, str(uuid.uuid4())).job_id
+    for job_id in (expired, live):
+        storage.write_bytes(job_id, "input.csv", b"sepal_length\n")
+    # S3 keeps its own write times: the sweep is asked about a moment past the grace period.
+    just_written = reconciler.sweep_batch_files(time.time())
+    later = reconciler.sweep_batch_files(time.time() + ORPHAN_FILES_AFTER_SECONDS + 60)
+
+    assert expired not in just_written  # an upload in progress has no record yet
+    assert expired in later
+    assert storage.size(expired) == 0
+    assert live not in later
+    assert storage.size(live) > 0
