@@ -94,24 +94,27 @@ class _ReadAhead(io.RawIOBase):
 
 
 class _Writer(io.RawIOBase):
-    """pyarrow's output stream as a raw Python stream (text wrappers work on it)."""
+    """pyarrow's output stream as a raw Python stream (text wrappers work on it).
+
+    The stream belongs to `S3Storage.writing`, which completes or discards it: closing this
+    wrapper (or its garbage collection, in whichever thread drops the last reference, such
+    as the thread pool that ran its last write) never touches the stream. One lock orders
+    a write still running in a thread before the completion or the discard: pyarrow's
+    stream must not be closed while written to."""
 
     def __init__(self, native: Any) -> None:
-        self._native = native
+        self.native = native
+        self.lock = threading.Lock()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        self._native.write(data)
+        with self.lock:
+            if self.native.closed:
+                raise ValueError("write to a finished upload")
+            self.native.write(data)
         return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._native.close()
-            finally:
-                super().close()
 
 
 class S3Storage(BatchStorage):
@@ -200,24 +203,26 @@ class S3Storage(BatchStorage):
             stream = self.fs.open_output_stream(key)
         except OSError as exc:
             raise self.unavailable(exc) from None
+        writer = _Writer(stream)
         try:
             # Unbuffered here: pyarrow gathers the parts of the multipart upload itself.
-            yield cast(BinaryIO, _Writer(stream))
+            yield cast(BinaryIO, writer)
         except BaseException:
-            self._discard(stream, key)
+            self._discard(writer, key)
             raise
         try:
-            stream.close()  # completes the multipart upload: the object appears now, whole
+            with writer.lock:
+                stream.close()  # completes the multipart upload: the object appears, whole
         except OSError as exc:
-            self._discard(stream, key)
+            self._discard(writer, key)
             raise self.unavailable(exc) from None
 
-    def _discard(self, stream: Any, key: str) -> None:
+    def _discard(self, writer: _Writer, key: str) -> None:
         """Closing an S3 stream completes its upload (pyarrow has no abort): delete it. When
         the storage is away, the close fails (nothing completed, nothing visible) and the
         job's files go with the job (retention)."""
-        with suppress(OSError):
-            stream.close()
+        with suppress(OSError), writer.lock:
+            writer.native.close()
         with suppress(OSError):
             self.fs.delete_file(key)
 
