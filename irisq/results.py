@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from irisq.batch_storage import BatchStorage
-from irisq.batches import RESULT_JSON, BatchFiles
+from irisq.batches import RESULT_JSON
 from irisq.job_types import RESULT, JobResult
 from irisq.jobs import ResultFile
 
@@ -28,19 +28,17 @@ class ResultFiles:
         if len(text) <= self.inline_max_bytes:
             return text
         data = text.encode()
-        with BatchFiles(self.storage, job_id).writing(RESULT_JSON) as handle:
-            handle.write(data)
+        self.storage.write_bytes(job_id, RESULT_JSON, data)
         return ResultFile(size=len(data))
 
     def read(self, job_id: str) -> JobResult | None:
         """The result written for `job_id`, or None if its file is gone."""
         try:
-            with BatchFiles(self.storage, job_id).reader(RESULT_JSON) as handle:
-                text = handle.read()
+            text = self.storage.read_bytes(job_id, RESULT_JSON)
         except FileNotFoundError:
             return None
         return RESULT.validate_json(text)
 
     def delete(self, job_id: str) -> None:
         """Remove every file of `job_id`: a batch's upload and outputs, a large result."""
-        BatchFiles(self.storage, job_id).delete()
+        self.storage.delete(job_id)

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import pyarrow.fs as pafs
 
 from irisq.batch_storage import (
+    FILE_NAMES,
     BatchStorage,
     StorageRefusedError,
     StorageUnavailableError,
@@ -167,8 +168,7 @@ class S3Storage(BatchStorage):
         return f"{self.base}/{job_id}/{name}"
 
     def _folder(self, job_id: str) -> str:
-        if not is_job_id(job_id):
-            checked(job_id, "input.csv")  # raises UnsafeJobIdError
+        checked(job_id, FILE_NAMES[0])  # raises UnsafeJobIdError for anything but a UUID
         return f"{self.base}/{job_id}"
 
     def unavailable(self, exc: OSError) -> StorageUnavailableError:

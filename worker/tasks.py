@@ -113,8 +113,7 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
         except RedisError as exc:  # progress is best-effort: never fail a batch over it
             logger.warning("progress not recorded: %s", exc)
 
-    storage = batch_storage()
-    files = BatchFiles(storage, job_id)
+    files = BatchFiles(batch_storage(), job_id)
 
     def waiting(attempt: int) -> None:
         stop_if_canceled(store, job_id)
