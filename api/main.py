@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import error_handlers, metrics, openapi_doc
+from api.access_log import AccessLog
 from api.guard import Guard
 from api.resources import lifespan, redis_client
 from api.routes import (
@@ -76,8 +77,8 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
     `keyless`: the scoring listener's caller; the app then serves MLflow's scoring protocol
     (and the probes) only, to anyone who reaches it, as that caller."""
     settings = settings or get_settings()
-    if settings.log_format == "json":  # text stays uvicorn's own, readable under honcho
-        configure("api", "json")
+    # uvicorn's loggers too, but not its access log: irisq keeps its own (api.access_log).
+    configure("api", settings.log_format)
     keys = KeyRing(settings.api_keys)
     job_ids = JobIds(settings.signing_key())  # refuses to start without the secret
     if keys.open and keyless is None:
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
             ],
             expose_headers=["Location", "Link", "Idempotent-Replayed", "Retry-After"],
         )
-    metrics.time_requests(app, registry)
+    metrics.time_requests(app, registry, AccessLog(settings.access_log))
     openapi_doc.document(app, open_api=keys.open or keyless is not None)
     served = (
         predictions,

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.access_log import AccessLog
 from api.deps import MetricsDep
 from irisq import metrics
 from irisq.tasks import WORKER_QUEUES
@@ -84,11 +85,13 @@ class RedisCollector(Collector):
 
 
 class RequestTimer:
-    """Times every HTTP request by method, route template and status."""
+    """Times every HTTP request by method, route template and status, and tells the access
+    log (api.access_log) how it ended."""
 
-    def __init__(self, app: ASGIApp, latency: Histogram) -> None:
+    def __init__(self, app: ASGIApp, latency: Histogram, access_log: AccessLog) -> None:
         self.app = app
         self.latency = latency
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,10 +109,17 @@ class RequestTimer:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            seconds = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.latency.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - started
+            self.latency.labels(scope["method"], template, str(status)).observe(seconds)
+            client = scope.get("client")
+            self.access_log.note(
+                scope["method"],
+                scope.get("raw_path") or scope["path"].encode(),
+                client[0] if client else "-",
+                status,
+                seconds,
             )
 
 
@@ -121,8 +131,8 @@ def new_registry(client: redis.Redis) -> CollectorRegistry:
     return registry
 
 
-def time_requests(app: FastAPI, registry: CollectorRegistry) -> None:
-    """The middleware that times every request by its route template."""
+def time_requests(app: FastAPI, registry: CollectorRegistry, access_log: AccessLog) -> None:
+    """The middleware that times every request by its route template (and logs them)."""
     latency = Histogram(
         "irisq_http_request_duration_seconds",
         "Time to answer a request",
@@ -131,7 +141,7 @@ def time_requests(app: FastAPI, registry: CollectorRegistry) -> None:
     )
     # A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per
     # request, a noticeable share of a small request's time.
-    app.add_middleware(RequestTimer, latency=latency)
+    app.add_middleware(RequestTimer, latency=latency, access_log=access_log)
 
 
 def micro_batch_observer(registry: CollectorRegistry) -> Callable[[int, int], None]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
@@ -215,6 +216,9 @@ def compare(
 
 
 def on_private_stack(args: argparse.Namespace, work: Path) -> None:
+    # Signs job ids and models: this process (which trains the champion) and the children
+    # it starts share one, as `make run`'s processes share var/secret-key.
+    os.environ.setdefault("IRISQ_SECRET_KEY", secrets.token_urlsafe(32))
     with redis_server(work / "redis") as redis_url, mlflow_server(work / "mlflow") as mlflow:
         settings = Settings(
             redis_url=redis_url, mlflow_tracking_uri=mlflow, models_dir=work / "models"
@@ -231,7 +235,6 @@ def on_private_stack(args: argparse.Namespace, work: Path) -> None:
             "IRISQ_MLFLOW_TRACKING_URI": mlflow,
             "IRISQ_MODELS_DIR": str(settings.models_dir),
             "IRISQ_BOOTSTRAP_CHAMPION": "false",
-            "IRISQ_RATE_LIMIT_PER_SECOND": "0",
         }
         table: dict[str, dict[int, Any]] = {}
         with (

@@ -70,13 +70,27 @@ class _TextWithJob(logging.Formatter):
         return f"{text} [job {job_id}]" if job_id and job_id not in text else text
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure` installs."""
+
+
 def configure(service: str, style: Literal["text", "json"], level: int = logging.INFO) -> None:
     """Send every logger (uvicorn's and Celery's included) to stdout in `style`."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service) if style == "json" else _TextWithJob(TEXT_FORMAT))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replaces an earlier call's handler (tests build many apps in one process); keeps any
+    # other, such as pytest's log capture.
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _StdoutHandler)] + [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "celery.task"):
+    for name in ("uvicorn", "uvicorn.error", "celery", "celery.task"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # uvicorn writes its access line only to a logger with a handler: none, since the API
+    # keeps its own access log (api.access_log).
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
+    # A line per HTTP call the services make (MLflow's registry, callbacks): their own
+    # lines say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

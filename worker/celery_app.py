@@ -22,7 +22,13 @@ from celery.signals import (
 from irisq.logs import configure
 from irisq.queueing import make_celery
 from irisq.settings import get_settings
-from irisq.tasks import CALLBACKS_QUEUE, PREDICT_QUEUE, QUEUES, TRAIN_QUEUE
+from irisq.tasks import (
+    CALLBACKS_QUEUE,
+    PREDICT_GROUP_TASK,
+    PREDICT_QUEUE,
+    QUEUES,
+    TRAIN_QUEUE,
+)
 from irisq.workers import HEARTBEAT_EVERY_SECONDS, beat, forget
 from worker.mlflow_env import configure_mlflow
 
@@ -41,6 +47,23 @@ def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
     # Connected, so Celery leaves logging to us: the same format as the other services.
     level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
     configure("worker", get_settings().log_format, level or logging.INFO)
+    for name in ("celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(name).addFilter(_not_about_prediction_groups)
+
+
+def _not_about_prediction_groups(record: logging.LogRecord) -> bool:
+    """Drop Celery's "received" and "succeeded" lines of online predictions' tasks.
+
+    A busy API sends hundreds a second, and these two lines cost more than scoring a row;
+    worker.grouped logs one line per task naming each of its jobs, with its outcome and
+    time, which says what these two would. Lines about other tasks, and a task's failure or
+    retry lines, stay."""
+    data = getattr(record, "data", None)
+    return not (
+        isinstance(data, dict)
+        and data.get("name") == PREDICT_GROUP_TASK
+        and record.levelno <= logging.INFO
+    )
 
 
 _identity: dict[str, Any] = {}

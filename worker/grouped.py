@@ -78,7 +78,7 @@ def run_group(
             _fail(store, [job_id for job_id, _, _ in group], exc, ends)
         else:
             results.update(zip((job_id for job_id, _, _ in group), scored, strict=True))
-    _store_results(store, results_files, results, ends)
+    _store_results(store, results_files, results, ends, started_at)
     _record(store, ends, time.perf_counter() - started_at)
 
 
@@ -107,22 +107,38 @@ def _store_results(
     results_files: ResultFiles,
     results: dict[str, PredictionResult],
     ends: _Ends,
+    started_at: float,
 ) -> None:
     """Store every result in one round trip (a large one in a file, irisq.results)."""
     if not results:
         return
     placed = {job_id: results_files.place(job_id, result) for job_id, result in results.items()}
     stored = store.succeed_many(placed)
+    succeeded: list[str] = []
     for (job_id, result), done in zip(results.items(), stored, strict=True):
         with job_context(job_id):
             if done:
-                logger.info("job succeeded")
+                succeeded.append(job_id)
                 ends.succeeded(result)
                 continue
             logger.warning("job had already ended: this delivery's succeeded result was dropped")
             ends.jobs["dropped", None] += 1
             if isinstance(placed[job_id], ResultFile) and store.status(job_id) is None:
                 results_files.delete(job_id)  # deleted while it ran: leave no file
+    _log_succeeded(succeeded, started_at)
+
+
+def _log_succeeded(job_ids: list[str], started_at: float) -> None:
+    """One line for the group's successes, naming each job (a busy API sends hundreds of
+    jobs a second: a line each would cost more than scoring them)."""
+    if not job_ids:
+        return
+    took = f"{(time.perf_counter() - started_at) * 1000:.1f} ms"
+    if len(job_ids) == 1:
+        with job_context(job_ids[0]):
+            logger.info("job succeeded in %s", took)
+    else:
+        logger.info("%d jobs succeeded in %s: %s", len(job_ids), took, " ".join(job_ids))
 
 
 def _record(store: JobStore, ends: _Ends, seconds: float) -> None:

@@ -140,7 +140,10 @@ class FaultStack:
                 lost += 1
                 continue
             completed += job["status"] == "succeeded"
-            stored = self.log_count(rf"job succeeded \[job {job_id}\]")
+            # "job succeeded [job X]" or a group's "N jobs succeeded in T ms: X Y Z"
+            stored = self.log_count(
+                rf"job succeeded( in [\d.]+ ms)? \[job {job_id}\]|jobs succeeded in .*{job_id}"
+            )
             duplicated += max(0, stored - 1)
         row = {
             "fault": fault,
