@@ -114,13 +114,16 @@ class JobEvents:
             if not said_anything:  # a queued job, or one that reported nothing yet
                 yield event("progress", await self._snapshot(job_id))
                 said_anything = True
-            if time.monotonic() >= ends_at:
+            left = ends_at - time.monotonic()
+            if left <= 0:
                 return  # the client reconnects with its Last-Event-ID
-            if not await self._changed_within(changed):
+            if not await self._changed_within(changed, left):
                 yield ": keep-alive\n\n"
 
-    async def _changed_within(self, changed: asyncio.Event) -> bool:
+    async def _changed_within(self, changed: asyncio.Event, left: float) -> bool:
+        """Whether the job changed within a heartbeat (never past the stream's end)."""
         seconds = self.heartbeat if self.waiter.listening else UNSUBSCRIBED_POLL_SECONDS
+        seconds = min(seconds, left)
         try:
             await asyncio.wait_for(changed.wait(), seconds)
         except TimeoutError:

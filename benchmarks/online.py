@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.online [--requests 2000] [--concurrency 1 8 32]
     .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002   # `make run`'s stack
+    .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002 --wrk 10  # by wrk
 
 Starts a private stack (Redis, MLflow server, a champion, a predict worker with two pool
 processes, the API under uvicorn), then drives single-row predictions at each concurrency
@@ -12,6 +13,8 @@ against, one after the other on the same machine and model:
     mlflow_serve);
 (c) a minimal in-process FastAPI app (benchmarks/inprocess_app.py), the no-queue ceiling.
 It prints throughput and p50/p99 submit→result latency of each, and irisq's ratios.
+The load comes from aiohttp in this process, or with `--wrk SECONDS` from wrk (a C tool
+that takes the cores far less from the servers it measures; `apt install wrk`).
 
 With `--url`, irisq is the stack already running there (what a user measures: `make run`,
 its process runner and logs included), and (b) and (c) serve that stack's champion, read
@@ -22,8 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import re
 import secrets
+import subprocess
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
@@ -170,6 +177,59 @@ def inprocess_app(model_dir: Path, log: Path) -> Any:
         yield url
 
 
+# wrk (C, a fraction of aiohttp's CPU per request): each call's path and body, and a script
+# that counts every answer but a 200 (a 202 means irisq did not finish within the wait).
+WRK_TARGETS: dict[Call, tuple[str, object]] = {
+    irisq_call: ("/v1/predictions?wait=5", PREDICTION),
+    mlflow_call: ("/invocations", INVOCATION),
+    inprocess_call: ("/predict", ROW),
+}
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = %s
+wrk.headers["Content-Type"] = "application/json"
+%s
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) other = 0 end
+function response(status, headers, body) if status ~= 200 then other = other + 1 end end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("other") end
+  io.write(string.format("answers other than 200: %%d\\n", total))
+end
+"""
+WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def drive_wrk(
+    url: str, call: Call, concurrency: int, seconds: float, headers: dict[str, str] | None
+) -> dict[str, float]:
+    """`concurrency` connections for `seconds` (after as long a warm-up, not counted)."""
+    path, body = WRK_TARGETS[call]
+    auth = "".join(f'wrk.headers["{k}"] = {json.dumps(v)}\n' for k, v in (headers or {}).items())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_SCRIPT % (json.dumps(json.dumps(body)), auth))
+        script.flush()
+        command = ["wrk", "-t1", f"-c{concurrency}", "--latency", "-s", script.name, url + path]
+        subprocess.run([*command[:-1], f"-d{seconds:g}s", url + path], capture_output=True)
+        out = subprocess.run(
+            [*command[:-1], f"-d{seconds:g}s", url + path], capture_output=True, text=True
+        ).stdout
+    other = int(re.search(r"answers other than 200: (\d+)", out)[1])  # type: ignore[index]
+    if other:
+        raise RuntimeError(f"{other} answers other than 200 from {url}{path}:\n{out}")
+
+    def percentile(label: str) -> float:
+        found = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE)
+        assert found, out
+        return float(found[1]) * WRK_UNITS[found[2]]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rps, out
+    return {"rps": float(rps[1]), "p50": percentile("50"), "p99": percentile("99")}
+
+
 def measure(
     name: str,
     url: str,
@@ -177,10 +237,15 @@ def measure(
     levels: list[int],
     requests: int,
     headers: dict[str, str] | None = None,
+    wrk_seconds: float | None = None,
 ) -> dict[int, Any]:
+    """Each level by aiohttp (`requests` calls), or by wrk for `wrk_seconds` if given."""
     results = {}
     for concurrency in levels:
-        results[concurrency] = asyncio.run(drive(url, call, concurrency, requests, headers))
+        if wrk_seconds:
+            results[concurrency] = drive_wrk(url, call, concurrency, wrk_seconds, headers)
+        else:
+            results[concurrency] = asyncio.run(drive(url, call, concurrency, requests, headers))
         r = results[concurrency]
         print(
             f"{name:<22} c={concurrency:<3} {r['rps']:8.0f} req/s   "
@@ -202,11 +267,21 @@ def compare(
     for name, stock in (("mlflow", True), ("mlflow+uvloop", False)):
         with mlflow_serve(mlflow, version, work / f"{name}.log", stock) as url:
             table[name] = measure(
-                f"{name} models serve", url, mlflow_call, args.concurrency, args.requests
+                f"{name} models serve",
+                url,
+                mlflow_call,
+                args.concurrency,
+                args.requests,
+                wrk_seconds=args.wrk,
             )
     with inprocess_app(model_dir, work / "inprocess.log") as url:
         table["inprocess"] = measure(
-            "in-process FastAPI", url, inprocess_call, args.concurrency, args.requests
+            "in-process FastAPI",
+            url,
+            inprocess_call,
+            args.concurrency,
+            args.requests,
+            wrk_seconds=args.wrk,
         )
     print("\nthroughput ratios: irisq / each")
     print(f"{'':<6}" + "".join(f"{name:>16}" for name in table if name != "irisq"))
@@ -250,7 +325,12 @@ def on_private_stack(args: argparse.Namespace, work: Path) -> None:
                 "the predict worker",
             )
             table["irisq"] = measure(
-                "irisq (queue + wait)", api, irisq_call, args.concurrency, args.requests
+                "irisq (queue + wait)",
+                api,
+                irisq_call,
+                args.concurrency,
+                args.requests,
+                wrk_seconds=args.wrk,
             )
         compare(table, mlflow, version, registry.copies / version, work, args)
 
@@ -274,7 +354,13 @@ def on_running_stack(args: argparse.Namespace, work: Path) -> None:
     print(f"irisq at {api}, champion version {version}; its processes stay up meanwhile")
     table = {
         "irisq": measure(
-            "irisq (queue + wait)", api, irisq_call, args.concurrency, args.requests, headers
+            "irisq (queue + wait)",
+            api,
+            irisq_call,
+            args.concurrency,
+            args.requests,
+            headers,
+            args.wrk,
         )
     }
     compare(table, args.mlflow, version, registry.copies / version, work, args)
@@ -288,8 +374,18 @@ def main() -> None:
     parser.add_argument("--url", help="measure the irisq API running there (e.g. make run's)")
     parser.add_argument("--mlflow", default="http://127.0.0.1:8003", help="with --url")
     parser.add_argument("--key", default=os.environ.get("IRISQ_API_KEY"), help="with --url")
+    parser.add_argument(
+        "--wrk",
+        type=float,
+        metavar="SECONDS",
+        help="drive every server with wrk (apt install wrk) for this long per level, after "
+        "a warm-up as long, instead of aiohttp",
+    )
     args = parser.parse_args()
-    print(f"{os.cpu_count()} CPUs; {args.requests} single-row requests per level")
+    if args.wrk:
+        print(f"{os.cpu_count()} CPUs; wrk, {args.wrk:g} s of single-row requests per level")
+    else:
+        print(f"{os.cpu_count()} CPUs; {args.requests} single-row requests per level")
     with scratch_folder("irisq-online-", args.keep) as work:
         if args.url:
             on_running_stack(args, work)

@@ -16,7 +16,14 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from devstack.object_storage import S3Endpoint, s3_server
-from devstack.processes import celery_worker, mlflow_server, redis_server, tail, wait_for
+from devstack.processes import (
+    celery_worker,
+    machine_slowdown,
+    mlflow_server,
+    redis_server,
+    tail,
+    wait_for,
+)
 from irisq.settings import Settings
 from irisq.webhooks import new_secret
 from tests.support.stack import Stack
@@ -27,6 +34,21 @@ from tests.support.storage import aws_credentials
 os.environ.setdefault("IRISQ_SECRET_KEY", secrets.token_urlsafe(32))
 # Likewise the secret that signs callbacks (without one, a callback_url is refused).
 os.environ.setdefault("IRISQ_WEBHOOK_SECRET", new_secret())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test's hard time limit (pytest-timeout's `--timeout`, in pyproject.toml)
+    stretched as every wait is (devstack.processes.machine_slowdown): a busy machine takes
+    longer, and the run says by how much."""
+    base = config.getoption("timeout", None)
+    slowdown = machine_slowdown()
+    if not base or slowdown <= 1.05:
+        return
+    print(f"\nthis machine runs {slowdown:.1f}x slower than a quiet one: waits stretched")
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(float(base) * slowdown))
+
 
 # A worker re-reads the champion alias this often in the tests, so hot swaps show quickly.
 CHAMPION_REFRESH_SECONDS = "0.5"

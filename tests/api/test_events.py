@@ -150,6 +150,30 @@ def idle_api(stack: Stack, redis_url: str) -> Iterator[str]:
     redis.Redis.from_url(idle_url).flushdb()
 
 
+def test_a_stream_ends_on_time_even_between_heartbeats(stack: Stack, redis_url: str) -> None:
+    """IRISQ_EVENTS_MAX_SECONDS ends a quiet stream at its time, not at the next heartbeat
+    (here 60 s later): a client reconnects then, as EventSource does."""
+    env = {
+        **stack.env,
+        "IRISQ_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/8",  # no worker: the job stays queued
+        "IRISQ_EVENTS_HEARTBEAT_SECONDS": "60",
+        "IRISQ_EVENTS_MAX_SECONDS": "1",
+    }
+    with (
+        api_process(env, stack.logs / "api-events-short.log") as (url, _),
+        httpx.Client(base_url=url, timeout=httpx.Timeout(10, read=60)) as client,
+    ):
+        job_id = client.post("/v1/predictions", json={"rows": [SETOSA]}).json()["job_id"]
+        started = time.monotonic()
+        reading = read_events(client, f"/v1/jobs/{job_id}/events")
+        took = time.monotonic() - started
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+
+    assert reading.ended
+    assert [e.name for e in reading.events] == ["progress"]
+    assert 1 <= took < 30
+
+
 @pytest.mark.parametrize("ending", ["cancel", "delete"])
 def test_a_queued_job_gets_its_state_then_heartbeats_then_its_end(
     idle_api: str, ending: str

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from io import BytesIO
@@ -19,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.processes import BIN, api_server
+from devstack.processes import BIN, api_server, wait_for
 from tests.support.stack import SETOSA, Stack
 
 PACKAGE = "irisq_client"
@@ -99,13 +98,12 @@ def client(generated: Path, api_url: str) -> Iterator[Any]:
 def _finished(client: Any, job_id: str, deadline: float = 120) -> Any:
     get_job = _import("api.jobs.get_job")
     final = {"succeeded", "failed", "canceled"}
-    ends = time.monotonic() + deadline
-    while True:
+
+    def ended() -> Any:
         job = get_job.sync(job_id, client=client)
-        if job.status.value in final:
-            return job
-        assert time.monotonic() < ends, f"job {job_id} still {job.status.value}"
-        time.sleep(0.1)
+        return job if job.status.value in final else None
+
+    return wait_for(ended, deadline, f"job {job_id} finished")
 
 
 def _accepted(call: Callable[..., Any], **kwargs: Any) -> str:

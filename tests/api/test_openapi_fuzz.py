@@ -170,6 +170,10 @@ def _fuzz_env(redis_url: str, mlflow_url: str, batch_dir: Path, api_keys: str) -
         "IRISQ_RATE_LIMIT_PER_SECOND": "0",
         "IRISQ_AUTH_FAILURES_PER_MINUTE": "1000000",
         "IRISQ_INVOCATIONS_WAIT_SECONDS": "0.05",
+        # With no worker no job ends, so a job's event stream would stay open its whole
+        # 15 minutes (a comment line every 15 s keeps it alive) and each scenario that opens
+        # one would wait that long; a client reconnects after the end (tested elsewhere).
+        "IRISQ_EVENTS_MAX_SECONDS": "1",
     }
 
 
