@@ -34,10 +34,14 @@ async def _admin(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
     return caller
 
 
-async def _usage(request: Request) -> Usage:
+def usage_of(request: Request) -> Usage:
     """The caller's usage as the guard read it with the rate limit (submissions only)."""
     usage: Usage | None = getattr(request.state, "usage", None)
     return usage or Usage()
+
+
+async def _usage(request: Request) -> Usage:
+    return usage_of(request)
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +22,7 @@ from irisq import celery_messages
 from irisq.job_types import FINAL_STATUSES, Job, JobKind
 from irisq.jobs import JobStore
 from irisq.keys import Caller
-from irisq.queueing import queue_depth, submit, task_message
+from irisq.queueing import queue_depth, submit
 from irisq.settings import Settings
 from irisq.tasks import PREDICT_GROUP_TASK, PREDICT_TASK, TASK_QUEUES
 from irisq.webhooks import URL_MAX_CHARS, URL_PATTERN, callback_url_problem
@@ -105,11 +106,16 @@ async def send_group(
     """
     queue_name = TASK_QUEUES[PREDICT_GROUP_TASK]
     refuse_if_full(queue_name, await client.llen(queue_name), settings)
-    tasks = {p.job_id: task_message(PREDICT_TASK, p.job_id, [p.rows, p.model]) for p in group}
-    members = [[p.job_id, p.rows, p.model] for p in group]
+    # Each job's arguments as JSON once, for its record's task copy (what the reconciler
+    # sends again: irisq.queueing.task_message) and for the group's message: a 10,000-row
+    # job's rows took 20 ms of this loop to encode, twice.
+    arguments = {p.job_id: ", ".join(map(json.dumps, (p.job_id, p.rows, p.model))) for p in group}
+    single = json.dumps(PREDICT_TASK)
+    tasks = {job_id: f'{{"name": {single}, "args": [{a}]}}' for job_id, a in arguments.items()}
+    members = "[[" + ", ".join(f"[{a}]" for a in arguments.values()) + "]]"
     task_id = group[0].job_id if len(group) == 1 else f"group-{uuid.uuid4()}"
     summary = "[1 prediction]" if len(group) == 1 else f"[{len(group)} predictions]"
-    message = celery_messages.encode(app, PREDICT_GROUP_TASK, task_id, [members], summary)
+    message = celery_messages.encode(app, PREDICT_GROUP_TASK, task_id, members, summary)
     async with client.pipeline(transaction=True) as pipe:
         created = jobs.queue_create_many(
             pipe,
@@ -131,10 +137,13 @@ async def submit_and_wait(
     owner: str,
     wait: float | None,
     callback_url: str | None = None,
+    read_result_file: bool = True,
 ) -> tuple[Job, bool]:
     """Queue one prediction job through the micro-batcher; wait for it if asked.
 
-    Returns the job (finished if `wait` allowed) and whether it finished."""
+    Returns the job (finished if `wait` allowed) and whether it finished. A result too large
+    for the record is read from its file, unless `read_result_file` is False (the caller
+    reads what it needs of it)."""
     batcher, waiter = resources.batcher, resources.waiter
     pending = Pending(resources.job_ids.new(owner), rows, model, owner, callback_url)
     ended = waiter.expect(pending.job_id) if wait else None
@@ -149,7 +158,7 @@ async def submit_and_wait(
     finished = await waiter.wait(pending.job_id, ended, wait)
     if finished is None:
         return job, False
-    if finished.result_in_file:  # a large result: read off the loop
+    if finished.result_in_file and read_result_file:  # a large result: read off the loop
         finished = await run_in_threadpool(with_result, resources.results, finished)
     return finished, True
 

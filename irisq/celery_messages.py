@@ -35,21 +35,33 @@ from irisq.tasks import PREDICT_GROUP_TASK, TASK_QUEUES
 UNACKED = "unacked"  # kombu's hash of delivered, unacknowledged messages (its `unacked_key`)
 
 
-def encode(app: Celery, name: str, task_id: str, args: list[Any], argsrepr: str) -> str:
+def encode(
+    app: Celery,
+    name: str,
+    task_id: str,
+    args: list[Any] | str,
+    argsrepr: str,
+) -> str:
     """The queue entry `app.send_task(name, args, task_id=task_id)` would push onto the task's
     queue; `argsrepr` is the arguments' summary in logs and monitors (Celery's own repr of a
-    large group costs ~0.1 ms)."""
+    large group costs ~0.1 ms). `args` may come as its JSON text already (a large group's
+    rows, encoded once for the group and the records' copies)."""
     queue = TASK_QUEUES[name]
     message = app.amqp.as_task_v2(
         task_id,
         name,
-        args=args,
+        args=[] if isinstance(args, str) else args,
         argsrepr=argsrepr,
         kwargsrepr="{}",
         reply_to=app.thread_oid,
         ignore_result=None,
     )
-    body = base64.b64encode(json.dumps(message.body).encode()).decode()
+    if isinstance(args, str):
+        _, kwargs, embed = message.body
+        text = f"[{args}, {json.dumps(kwargs)}, {json.dumps(embed)}]"
+    else:
+        text = json.dumps(message.body)
+    body = base64.b64encode(text.encode()).decode()
     properties = {
         **message.properties,
         "delivery_mode": 2,  # persistent

@@ -156,7 +156,7 @@ class JobStore:
         self,
         pipe: Pipeline | AsyncPipeline,
         kind: JobKind,
-        jobs: Mapping[str, dict[str, Any] | None],
+        jobs: Mapping[str, dict[str, Any] | str | None],
         owners: Mapping[str, str | None],
         rows: Mapping[str, int] | None = None,
         stored: Mapping[str, int] | None = None,
@@ -176,7 +176,11 @@ class JobStore:
             callback_url = callbacks.get(job_id) if callbacks else None
             fields = queued_fields(job_id, kind, now, owner, callback_url)
             key = self.key(job_id)
-            pipe.hset(key, mapping={**fields, "task": json.dumps(task)} if task else fields)
+            if task:  # its JSON, or already JSON text (a prediction's rows, encoded once)
+                text = task if isinstance(task, str) else json.dumps(task)
+                pipe.hset(key, mapping={**fields, "task": text})
+            else:
+                pipe.hset(key, mapping=fields)
             pipe.expire(key, self._ttl)
             pipe.zadd(QUEUED_INDEX, {job_id: epoch})
             pipe.zadd(ALL_JOBS_INDEX, {job_id: epoch})

@@ -165,13 +165,13 @@ def score(estimator: Any, rows: Sequence[Sequence[float]]) -> list[dict[str, Any
     features = np.asarray(rows, dtype=np.float64)
     probabilities = estimator.predict_proba(features)
     classes = [str(c) for c in estimator.classes_]
-    best = probabilities.argmax(axis=1)
+    best = probabilities.argmax(axis=1).tolist()
+    # Rounded as a batch's result file rounds them (worker.batch), in one numpy call: a
+    # Python round() per value was a third of a 10,000-row job's time.
+    rounded = np.round(probabilities, 6).tolist()
     return [
-        {
-            "species": classes[best[i]],
-            "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)},
-        }
-        for i, row in enumerate(probabilities)
+        {"species": classes[b], "probabilities": dict(zip(classes, row, strict=True))}
+        for b, row in zip(best, rounded, strict=True)
     ]
 
 
