@@ -36,6 +36,10 @@ os.environ.setdefault("IRISQ_SECRET_KEY", secrets.token_urlsafe(32))
 os.environ.setdefault("IRISQ_WEBHOOK_SECRET", new_secret())
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"machine slowdown: {machine_slowdown():.1f}x a quiet one (every wait stretched by it)"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each test's hard time limit (pytest-timeout's `--timeout`, in pyproject.toml)
     stretched as every wait is (devstack.processes.machine_slowdown): a busy machine takes
@@ -44,7 +48,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     slowdown = machine_slowdown()
     if not base or slowdown <= 1.05:
         return
-    print(f"\nthis machine runs {slowdown:.1f}x slower than a quiet one: waits stretched")
     for item in items:
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(float(base) * slowdown))
