@@ -22,7 +22,7 @@ from irisq import celery_messages
 from irisq.job_types import FINAL_STATUSES, Job, JobKind
 from irisq.jobs import JobStore
 from irisq.keys import Caller
-from irisq.queueing import queue_depth, submit
+from irisq.queueing import queue_depth, submit, task_message_text
 from irisq.settings import Settings
 from irisq.tasks import PREDICT_GROUP_TASK, PREDICT_TASK, TASK_QUEUES
 from irisq.webhooks import URL_MAX_CHARS, URL_PATTERN, callback_url_problem
@@ -107,11 +107,10 @@ async def send_group(
     queue_name = TASK_QUEUES[PREDICT_GROUP_TASK]
     refuse_if_full(queue_name, await client.llen(queue_name), settings)
     # Each job's arguments as JSON once, for its record's task copy (what the reconciler
-    # sends again: irisq.queueing.task_message) and for the group's message: a 10,000-row
-    # job's rows took 20 ms of this loop to encode, twice.
+    # sends again) and for the group's message: a 10,000-row job's rows took 20 ms of this
+    # loop to encode, twice.
     arguments = {p.job_id: ", ".join(map(json.dumps, (p.job_id, p.rows, p.model))) for p in group}
-    single = json.dumps(PREDICT_TASK)
-    tasks = {job_id: f'{{"name": {single}, "args": [{a}]}}' for job_id, a in arguments.items()}
+    tasks = {job_id: task_message_text(PREDICT_TASK, a) for job_id, a in arguments.items()}
     members = "[[" + ", ".join(f"[{a}]" for a in arguments.values()) + "]]"
     task_id = group[0].job_id if len(group) == 1 else f"group-{uuid.uuid4()}"
     summary = "[1 prediction]" if len(group) == 1 else f"[{len(group)} predictions]"

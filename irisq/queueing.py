@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -72,6 +73,12 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
 def task_message(task_name: str, job_id: str, args: list[Any]) -> dict[str, Any]:
     """What the job record keeps so that its task can be sent again: name and arguments."""
     return {"name": task_name, "args": [job_id, *args]}
+
+
+def task_message_text(task_name: str, args_json: str) -> str:
+    """`task_message`'s JSON, around arguments already encoded (`args_json`: the items of
+    the arguments list, job id first, as JSON text)."""
+    return f'{{"name": {json.dumps(task_name)}, "args": [{args_json}]}}'
 
 
 def send(app: Celery, job_id: str, task: dict[str, Any]) -> None:

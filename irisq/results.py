@@ -46,19 +46,21 @@ class ResultFiles:
 
     def read(self, job_id: str) -> JobResult | None:
         """The result written for `job_id`, or None if its file is gone."""
-        try:
-            text = self.storage.read_bytes(job_id, RESULT_JSON)
-        except FileNotFoundError:
-            return None
-        return RESULT.validate_json(text)
+        text = self._text(job_id)
+        return None if text is None else RESULT.validate_json(text)
 
     def species(self, job_id: str) -> list[str] | None:
         """Just the species of a prediction result written for `job_id` (None: file gone)."""
-        try:
-            text = self.storage.read_bytes(job_id, RESULT_JSON)
-        except FileNotFoundError:
+        text = self._text(job_id)
+        if text is None:
             return None
         return [row.species for row in _SPECIES_ONLY.validate_json(text).predictions]
+
+    def _text(self, job_id: str) -> bytes | None:
+        try:
+            return self.storage.read_bytes(job_id, RESULT_JSON)
+        except FileNotFoundError:
+            return None
 
     def delete(self, job_id: str) -> None:
         """Remove every file of `job_id`: a batch's upload and outputs, a large result."""

@@ -164,14 +164,10 @@ async def _species(job: Job, resources: Resources) -> list[str]:
     elif job.status is JobStatus.SUCCEEDED and isinstance(job.result, PredictionResult):
         found = [prediction.species for prediction in job.result.predictions]
     if found is None:
-        succeeded = job.status is JobStatus.SUCCEEDED
-        message = (
-            "its result is gone"
-            if succeeded
-            else job.error.message
-            if job.error
-            else job.status.value
-        )
+        if job.status is JobStatus.SUCCEEDED:
+            message = "its result is gone"
+        else:
+            message = job.error.message if job.error else job.status.value
         raise HTTPException(
             503,
             f"the prediction did not succeed: {message}",

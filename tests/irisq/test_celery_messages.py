@@ -11,7 +11,7 @@ import redis
 from celery import Celery
 
 from irisq import celery_messages
-from irisq.queueing import make_celery
+from irisq.queueing import make_celery, task_message, task_message_text
 from irisq.settings import Settings
 from irisq.tasks import PREDICT_GROUP_TASK, PREDICT_TASK, TASK_QUEUES
 
@@ -71,3 +71,12 @@ def test_the_jobs_of_queued_and_unacknowledged_messages_are_read(
         assert celery_messages.job_ids(held) == ["job-1", "job-2"]
         first.ack()
         assert client.hvals(celery_messages.UNACKED) == []
+
+
+def test_a_task_copy_from_encoded_arguments_reads_as_the_task_message() -> None:
+    """The API encodes a prediction's rows once and wraps the text (api.submission): what
+    the reconciler reads back is the task it would have recorded from the arguments."""
+    job_id, rows, model = "01a23d68-2583-891e-850d-d07d863a3ac3", [[5.1, 3.5, 1.4, 0.2]], "champion"
+    text = task_message_text(PREDICT_TASK, ", ".join(map(json.dumps, (job_id, rows, model))))
+
+    assert json.loads(text) == task_message(PREDICT_TASK, job_id, [rows, model])
