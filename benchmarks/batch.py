@@ -1,15 +1,17 @@
 """Batch scoring speed and memory: irisq end to end against the in-process floor.
 
     .venv/bin/python -m benchmarks.batch [--rows 1000000] [--semicolon] [--keep]
-                                         [--storage local|s3|both]
+                                         [--storage local|s3|both] [--processes 1,2]
 
-Starts a private stack (Redis, MLflow server, one predict worker with one pool process,
-the API under uvicorn), trains a champion, writes a CSV of random flowers (`,` and LF; with
-`--semicolon` as a French spreadsheet exports it: BOM, `;`, decimal commas, CRLF, which the
-result keeps), then measures
+Starts a private stack (Redis, MLflow server, one predict worker with 1, then 2, ... pool
+processes (`--processes`), the API under uvicorn), trains a champion, writes a CSV of random
+flowers (`,` and LF; with `--semicolon` as a French spreadsheet exports it: BOM, `;`, decimal
+commas, CRLF, which the result keeps), then measures
 (a) irisq: upload → poll until succeeded → download the result, and
 (b) the floor: pyarrow read + one predict_proba + pyarrow CSV write, same file and model,
-and prints both times, their ratio and the worker pool process's peak RSS (VmHWM).
+and prints both times, their ratio, the time on N processes against 1 (a file larger than
+IRISQ_BATCH_PART_BYTES is scored in parts by every process) and the pool processes' peak
+RSS (VmHWM).
 With `--storage both` (the default) irisq runs twice in the same run, its batches in a
 local folder and then in S3 (a private SeaweedFS server), and the two results are compared
 byte for byte.
@@ -90,6 +92,7 @@ def irisq_end_to_end(api: str, source: Path, target: Path) -> tuple[float, dict[
         accepted = client.post("/v1/batches", files={"file": ("bench.csv", upload, "text/csv")})
         accepted.raise_for_status()
         job_id = accepted.json()["job_id"]
+        uploaded = time.perf_counter()
 
         def finished() -> dict[str, object] | None:
             job: dict[str, object] = client.get(f"/v1/jobs/{job_id}").json()
@@ -97,13 +100,17 @@ def irisq_end_to_end(api: str, source: Path, target: Path) -> tuple[float, dict[
 
         job = wait_for(finished, 1800, "batch finished", every=0.05)
         assert job["status"] == "succeeded", job
+        scored = time.perf_counter()
         with (
             client.stream("GET", f"/v1/batches/{job_id}/result") as download,
             target.open("wb") as out,
         ):
             for chunk in download.iter_bytes(1 << 20):
                 out.write(chunk)
-    return time.perf_counter() - started, job
+    ended = time.perf_counter()
+    steps = {"upload": uploaded - started, "queue + score": scored - uploaded}
+    job["client_seconds"] = {**steps, "download": ended - scored}
+    return ended - started, job
 
 
 def main() -> None:
@@ -112,6 +119,9 @@ def main() -> None:
     parser.add_argument("--semicolon", action="store_true", help="BOM, `;`, decimal commas, CRLF")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--storage", choices=["local", "s3", "both"], default="both")
+    parser.add_argument(
+        "--processes", default="1,2", help="pool processes of the predict worker, one run each"
+    )
     args = parser.parse_args()
     # API and worker sign job ids and models with it; a run of its own needs none given.
     os.environ.setdefault("IRISQ_SECRET_KEY", secrets.token_urlsafe(32))
@@ -145,41 +155,73 @@ def main() -> None:
             floor_seconds = floor(source, work / "floor.csv", estimator, args.semicolon)
             print(f"floor (pyarrow read + predict_proba + pyarrow write): {floor_seconds:6.2f} s")
             storages = ["local", "s3"] if args.storage == "both" else [args.storage]
-            runs = {name: run(name, env, work, source, floor_seconds) for name in storages}
-        if len(runs) == 2:
-            same = (work / "result-local.csv").read_bytes() == (work / "result-s3.csv").read_bytes()
-            ratio = runs["s3"] / runs["local"]
+            counts = [int(n) for n in args.processes.split(",")]
+            runs = {
+                (name, n): run(name, n, env, work, source, floor_seconds)
+                for name in storages
+                for n in counts
+            }
+        for name in storages:
+            for n in counts[1:]:
+                ratio = runs[(name, n)] / runs[(name, counts[0])]
+                print(f"{name}: {n} processes / {counts[0]}, end to end: {ratio:.2f}")
+        if len(storages) == 2:
+            n = counts[-1]
+            local, s3 = (work / f"result-{name}-{n}.csv" for name in storages)
+            same = local.read_bytes() == s3.read_bytes()
+            ratio = runs[("s3", n)] / runs[("local", n)]
             print(f"S3 / local folder, end to end: {ratio:.2f} (results byte-identical: {same})")
+        results = {(work / f"result-{name}-{n}.csv").read_bytes() for name, n in runs}
+        print(f"every run's result byte-identical: {len(results) == 1}")
 
 
-def run(storage: str, env: dict[str, str], work: Path, source: Path, floor_seconds: float) -> float:
-    """irisq end to end with its batches in `storage` (local or s3); its seconds."""
+def run(
+    storage: str,
+    processes: int,
+    env: dict[str, str],
+    work: Path,
+    source: Path,
+    floor_seconds: float,
+) -> float:
+    """irisq end to end with its batches in `storage` (local or s3) and `processes` pool
+    processes; its seconds."""
+    name = f"{storage}-{processes}"
     with ExitStack() as running:
         if storage == "s3":
-            endpoint = running.enter_context(s3_server(work / "s3"))
+            endpoint = running.enter_context(s3_server(work / f"s3-{processes}"))
             env = {**env, **endpoint.env("irisq-bench")}
         worker = running.enter_context(
-            celery_worker("predict", f"bench-{storage}", env, work / f"worker-{storage}.log")
+            celery_worker("predict", f"bench-{name}", env, work / f"worker-{name}.log", processes)
         )
-        api = running.enter_context(api_server(env, work / f"api-{storage}.log"))
-        wait_for(lambda: pool_children(worker.pid), 120, "worker pool started")
+        api = running.enter_context(api_server(env, work / f"api-{name}.log"))
+        wait_for(lambda: len(pool_children(worker.pid)) == processes, 120, "worker pool")
+        # Every process has its model: a cold one would load it during the run.
+        wait_for(lambda: _models_loaded(work / f"worker-{name}.log") >= processes, 120, "models")
         baseline = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
-        irisq_seconds, job = irisq_end_to_end(api, source, work / f"result-{storage}.csv")
+        irisq_seconds, job = irisq_end_to_end(api, source, work / f"result-{name}.csv")
         rss = max(peak_rss_mb(pid) for pid in pool_children(worker.pid))
     result = job["result"]
     assert isinstance(result, dict)
-    print(f"--- batches in {'S3 (SeaweedFS)' if storage == 's3' else 'a local folder'}")
+    where = "S3 (SeaweedFS)" if storage == "s3" else "a local folder"
+    print(f"--- batches in {where}, {processes} pool process(es)")
     print(f"irisq (upload + queue + score + download):            {irisq_seconds:6.2f} s")
     ratio = irisq_seconds / floor_seconds
     print(f"ratio irisq / floor:                                  {ratio:6.2f}")
+    steps = job["client_seconds"]
+    assert isinstance(steps, dict)
+    print("  " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in steps.items()))
     scoring = _seconds(job["started_at"], job["finished_at"])
     print(f"  of which the worker's job (started → finished):     {scoring:6.2f} s")
-    print(f"worker pool process peak RSS:                         {rss:6.0f} MB")
+    print(f"pool process peak RSS (the largest):                  {rss:6.0f} MB")
     print(f"  of which before the job (imports, model):           {baseline:6.0f} MB")
     print(f"rows scored: {result['rows_scored']:,}, counts: {result['counts']}")
     dialect = {k: result.get(k) for k in ("delimiter", "decimal_mark", "line_ending", "bom")}
     print(f"result written as: {dialect}")
     return irisq_seconds
+
+
+def _models_loaded(log: Path) -> int:
+    return log.read_text(errors="replace").count("champion version") if log.exists() else 0
 
 
 def _seconds(started: object, finished: object) -> float:

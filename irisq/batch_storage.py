@@ -9,6 +9,8 @@ file, and a write that fails leaves nothing behind.
 
 from __future__ import annotations
 
+import re
+import secrets
 import shutil
 import time
 from abc import ABC, abstractmethod
@@ -22,6 +24,9 @@ from irisq.ids import is_job_id
 from irisq.settings import Settings
 
 FILE_NAMES = ("input.csv", "result.csv", "errors.csv", "result.json")
+# The outputs of one part of a large batch (worker.batch_parts), until they are assembled,
+# and, on a local disk, the result as its parts are written into it.
+PART_FILE = re.compile(r"part-[0-9]{5}(\.errors)?\.csv|result\.csv\.assembling")
 
 
 class StorageUnavailableError(Exception):
@@ -41,12 +46,12 @@ class UnsafeJobIdError(ValueError):
 def checked(job_id: str, name: str) -> None:
     if not is_job_id(job_id):
         raise UnsafeJobIdError(f"not a job id: {job_id[:80]!r}")
-    if name not in FILE_NAMES:
+    if name not in FILE_NAMES and not PART_FILE.fullmatch(name):
         raise ValueError(f"not a batch file name: {name!r}")
 
 
 class BatchStorage(ABC):
-    """The files of each job: `<job_id>/<name>`, `name` one of FILE_NAMES."""
+    """The files of each job: `<job_id>/<name>`, `name` one of FILE_NAMES or a part's."""
 
     description: str  # where, for readiness and errors (no credentials)
 
@@ -58,6 +63,14 @@ class BatchStorage(ABC):
     def writing(self, job_id: str, name: str) -> AbstractContextManager[BinaryIO]:
         """The file, open for writing: in place when the block ends normally, and not at
         all when it raises."""
+
+    @abstractmethod
+    def read_range(self, job_id: str, name: str, start: int, stop: int) -> bytes:
+        """Bytes `start` to `stop` of the file (fewer where it ends first)."""
+
+    @abstractmethod
+    def remove(self, job_id: str, name: str) -> None:
+        """Remove one file of the job (none there is fine)."""
 
     @abstractmethod
     def file_size(self, job_id: str, name: str) -> int | None:
@@ -97,7 +110,8 @@ class BatchStorage(ABC):
 
 
 class LocalStorage(BatchStorage):
-    """`<folder>/<job_id>/<name>`; a file is written as `<name>.partial`, renamed when whole."""
+    """`<folder>/<job_id>/<name>`; a file is written as `<name>.<random>.partial`, renamed
+    when whole (two deliveries of one task may write the same file at once: each its own)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -114,13 +128,21 @@ class LocalStorage(BatchStorage):
     def writing(self, job_id: str, name: str) -> Iterator[BinaryIO]:
         path = self.path(job_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(name + ".partial")
+        partial = path.with_name(f"{name}.{secrets.token_hex(4)}.partial")
         try:
             with partial.open("wb") as handle:
                 yield handle
             partial.replace(path)
         finally:
             partial.unlink(missing_ok=True)
+
+    def read_range(self, job_id: str, name: str, start: int, stop: int) -> bytes:
+        with self.path(job_id, name).open("rb") as handle:
+            handle.seek(start)
+            return handle.read(max(0, stop - start))
+
+    def remove(self, job_id: str, name: str) -> None:
+        self.path(job_id, name).unlink(missing_ok=True)
 
     def file_size(self, job_id: str, name: str) -> int | None:
         try:

@@ -33,6 +33,12 @@ class BatchFiles:
     def writing(self, name: str) -> AbstractContextManager[BinaryIO]:
         return self.storage.writing(self.job_id, name)
 
+    def read_range(self, name: str, start: int, stop: int) -> bytes:
+        return self.storage.read_range(self.job_id, name, start, stop)
+
+    def remove(self, name: str) -> None:
+        self.storage.remove(self.job_id, name)
+
     def file_size(self, name: str) -> int | None:
         return self.storage.file_size(self.job_id, name)
 

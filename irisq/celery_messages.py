@@ -13,7 +13,7 @@ transport) write it:
   priorities in lists of other names, and irisq sends none.
 - Celery's headers name the task (`task`) and its id (`id`): irisq sends each task under its
   job's id, but a prediction group (several jobs) carries its jobs' ids in its args,
-  `[[[job id, rows, model], ...]]`.
+  `[[[job id, rows, model], ...]]`, and a batch's part its batch's, `[job id, index]`.
 - a delivered, unacknowledged message (`task_acks_late`) sits in kombu's `unacked` hash,
   by delivery tag, as the JSON `[envelope, exchange, routing key]`.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from celery import Celery
 
-from irisq.tasks import PREDICT_GROUP_TASK, TASK_QUEUES
+from irisq.tasks import BATCH_PART_TASK, PREDICT_GROUP_TASK, TASK_QUEUES
 
 UNACKED = "unacked"  # kombu's hash of delivered, unacknowledged messages (its `unacked_key`)
 
@@ -83,7 +83,8 @@ def encode(
 
 def job_ids(raw: bytes | str) -> list[str]:
     """The ids of the jobs a queue entry or an `unacked` hash value carries: every member's
-    of a prediction group, the task id of any other task; none if it is not a task message."""
+    of a prediction group, the batch's of a batch part, the task id of any other task; none if
+    it is not a task message."""
     try:
         message = json.loads(raw)
     except ValueError:
@@ -93,10 +94,13 @@ def job_ids(raw: bytes | str) -> list[str]:
     headers = message.get("headers") if isinstance(message, dict) else None
     if not isinstance(headers, dict):
         return []
-    if headers.get("task") != PREDICT_GROUP_TASK:
+    task = headers.get("task")
+    if task not in (PREDICT_GROUP_TASK, BATCH_PART_TASK):
         return [str(headers["id"])] if headers.get("id") else []
     try:
         args = json.loads(base64.b64decode(message["body"]))[0]
+        if task == BATCH_PART_TASK:  # [job id, part index]: the batch is still held
+            return [str(args[0])]
         return [str(member[0]) for member in args[0]]
     except (KeyError, IndexError, TypeError, ValueError):  # not JSON (a refused pickle)
         return []

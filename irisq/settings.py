@@ -89,6 +89,22 @@ class Settings(BaseSettings):
         100 * 1024 * 1024, gt=0, description="Largest CSV upload accepted, in bytes."
     )
     batch_max_rows: int = Field(5_000_000, gt=0, description="Most data rows in one CSV upload.")
+    batch_part_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=4096,
+        le=256 * 1024 * 1024,
+        description="A larger upload is cut into parts of about this many bytes (~300,000 "
+        "rows at 8 MiB), scored at once by every predict process and put back together in "
+        "order; each process holds one part in memory.",
+    )
+    batch_parts_at_once: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Parts of one batch queued or running at a time; 0: one per live predict "
+        "process (from the workers' heartbeats). Predictions sent meanwhile wait behind at "
+        "most these.",
+    )
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8002, description="Port of the API (`/docs`).")
     scoring_port: int | None = Field(

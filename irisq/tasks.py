@@ -18,6 +18,8 @@ PREDICT_TASK: Final = "irisq.predict"
 PREDICT_GROUP_TASK: Final = "irisq.predict_group"
 TRAIN_TASK: Final = "irisq.train"
 BATCH_TASK: Final = "irisq.batch"
+# One part of a large batch (worker.batch_parts): [job id, part index].
+BATCH_PART_TASK: Final = "irisq.batch_part"
 DELIVER_CALLBACK_TASK: Final = "irisq.deliver_callback"
 
 # Where each task goes: training is slow and must never sit in front of predictions.
@@ -25,6 +27,7 @@ TASK_QUEUES: Final = {
     PREDICT_TASK: PREDICT_QUEUE,
     PREDICT_GROUP_TASK: PREDICT_QUEUE,
     BATCH_TASK: PREDICT_QUEUE,
+    BATCH_PART_TASK: PREDICT_QUEUE,
     TRAIN_TASK: TRAIN_QUEUE,
     DELIVER_CALLBACK_TASK: CALLBACKS_QUEUE,
 }

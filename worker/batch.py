@@ -20,6 +20,7 @@ from worker.csv_reading import (
     MAX_REPORTED_ERRORS,
     BatchOutcome,
     BatchRejectedError,
+    Dialect,
     Problem,
     Progress,
     Reading,
@@ -34,6 +35,7 @@ from worker.csv_writing import ResultWriter, decimals, neutralised, output_names
 from worker.inference import ModelCache
 
 SPECIES_ARRAY = pa.array(SPECIES)
+ERROR_COLUMNS = ("line", "column", "value", "message")
 
 
 class BatchScorer:
@@ -55,6 +57,20 @@ class BatchScorer:
     ) -> BatchOutcome:
         """One pass over the file: the result in the file's dialect, the errors as CSV."""
         header, dialect = read_header(source)
+        return self.score_records(source, header, dialect, result, errors)
+
+    def score_records(
+        self,
+        source: Source,
+        header: Header,
+        dialect: Dialect,
+        result: Path | BinaryIO,
+        errors: Path | BinaryIO,
+        part_line: int | None = None,
+    ) -> BatchOutcome:
+        """Score the records of `source`, a file with `header` written in `dialect`, or,
+        with `part_line`, a part of one that starts on that line: its outputs then have no
+        header lines, to be put together with the other parts' (worker.batch_parts)."""
         outcome = BatchOutcome(dialect=dialect, header=header)
         reading = Reading()
         with ExitStack() as files:
@@ -69,10 +85,11 @@ class BatchScorer:
             files.callback(error_file.detach)
             files.callback(error_file.flush)
             writer = ResultWriter(result_file, dialect)
-            writer.header(output_names(header))
             error_log = csv.writer(error_file)
-            error_log.writerow(["line", "column", "value", "message"])
-            for batch in read_batches(source, header, dialect.delimiter, reading):
+            if part_line is None:
+                writer.header(output_names(header))
+                error_log.writerow(ERROR_COLUMNS)
+            for batch in read_batches(source, header, dialect.delimiter, reading, part_line):
                 output = self._chunk(batch, header, outcome, reading, error_log)
                 if output is not None:
                     writer.rows(output, self.version)
@@ -205,11 +222,16 @@ def score_batch(
         result = outputs.enter_context(files.writing(RESULT))
         errors = outputs.enter_context(files.writing(ERRORS)) if skip_invalid else io.BytesIO()
         outcome = scorer.score(lambda: files.reader(INPUT), result, errors)
+    return summary(outcome, version, cache.source, skip_invalid)
+
+
+def summary(outcome: BatchOutcome, version: str, source: str, skip_invalid: bool) -> dict[str, Any]:
+    """The job's result: what scoring found, and how the file was written."""
     header, dialect = outcome.header, outcome.dialect
     label = None if header.label_index is None else header.columns[header.label_index]
     return {
         "model_version": version,
-        "model_source": cache.source,
+        "model_source": source,
         "rows_read": outcome.rows_read,
         "rows_scored": outcome.rows_scored,
         "rows_rejected": outcome.rows_rejected,

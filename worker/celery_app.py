@@ -73,6 +73,7 @@ _identity: dict[str, Any] = {}
 def _remember_identity(sender: str, instance: Any, **_: Any) -> None:
     _identity["hostname"] = sender
     _identity["queues"] = sorted(instance.app.amqp.queues.consume_from)
+    _identity["processes"] = int(getattr(instance, "concurrency", 1) or 1)
     # Before the pool forks: its processes inherit the environment.
     configure_mlflow(training=TRAIN_QUEUE in _identity["queues"])
 
@@ -82,7 +83,7 @@ def _heartbeat_loop() -> None:
 
     while True:
         try:
-            beat(redis_client(), _identity["queues"], _identity["hostname"])
+            beat(redis_client(), _identity["queues"], _identity["hostname"], _identity["processes"])
         except Exception as exc:  # Redis away for a moment: readiness will show it
             logger.warning("heartbeat failed: %s", exc)
         if _stopping.wait(HEARTBEAT_EVERY_SECONDS):
@@ -176,10 +177,11 @@ def _on_hard_time_limit(task_id: str | None = None, exception: Any = None, **_: 
     if not isinstance(exception, TimeLimitExceeded) or task_id is None:
         return
     from worker.context import job_store
+    from worker.part_tasks import job_of_task
 
     try:
         job_store().fail(
-            task_id,
+            job_of_task(task_id),  # a batch's part fails its batch
             "time_limit",
             f"the job ran past its hard time limit ({exception.args[0]} s) and was stopped",
         )

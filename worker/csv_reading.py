@@ -154,18 +154,21 @@ def decimal_mark(path: Source, header: Header, delimiter: str) -> str:
     return ","
 
 
-def _blocks(path: Source, header: bool) -> Iterator[tuple[int, bytes]]:
+def _blocks(path: Source, header: bool, part_line: int | None) -> Iterator[tuple[int, bytes]]:
     """(first line number, bytes) of whole-line blocks of about BLOCK_SIZE after the header
-    (from the first line, after a BOM, when the file has no header).
+    (from the first line, after a BOM, when the file has no header); for a part of a file
+    (worker.batch_parts), its bytes from the first, which is line `part_line`.
 
     pyarrow's own streaming reader reads ahead without bound when scoring is slower than
     parsing (measured: its pool grew from 26 MB at 1M rows to 57 MB at 3M); cutting the
     blocks here keeps memory flat whatever the file size.
     """
-    line = 2 if header else 1
+    line = part_line or (2 if header else 1)
     rest = b""
     with open_source(path) as handle:  # read front to back: no seek (storage streams)
-        if header:
+        if part_line is not None:
+            pass  # no header, no BOM: a part starts with a record
+        elif header:
             handle.readline()
         elif (start := handle.read(len(codecs.BOM_UTF8))) != codecs.BOM_UTF8:
             rest = start
@@ -209,9 +212,10 @@ def record_starts(block: bytes, delimiter: str) -> tuple[list[int], int]:
 
 
 def read_batches(
-    path: Source, header: Header, delimiter: str, reading: Reading
+    path: Source, header: Header, delimiter: str, reading: Reading, part_line: int | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """The file's records as batches of text cells, one batch a block."""
+    """The file's records as batches of text cells, one batch a block (`path` a part of the
+    file, starting on line `part_line`, when that is given)."""
     names = [f"c{i}" for i in range(len(header.columns))]
     # Text only, none missing: `NA` or `nan` in a measurement column must reach the checks.
     convert = pacsv.ConvertOptions(
@@ -274,7 +278,7 @@ def read_batches(
         return table, rest
 
     rest, rest_line = b"", 0
-    for first_line, block in _blocks(path, header.present):
+    for first_line, block in _blocks(path, header.present, part_line):
         if rest:
             first_line, block = rest_line, rest + block
         table, rest = read(first_line, block, final=False)

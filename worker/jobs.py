@@ -44,6 +44,13 @@ def internal_error(exc: Exception) -> tuple[str, str]:
     return "internal_error", f"an unexpected error occurred; it was logged as error {error_id}"
 
 
+def time_limits(hard_seconds: int) -> dict[str, int]:
+    """A task's hard limit, and a soft one 10% (at least a second) earlier to fail the job
+    cleanly."""
+    soft = hard_seconds - max(1, hard_seconds // 10)
+    return {"time_limit": hard_seconds, "soft_time_limit": soft}
+
+
 def valid_job_id(job_id: object) -> bool:
     """Ids read from the queue are not trusted: only a UUID becomes a key or a path."""
     if is_job_id(job_id):
@@ -62,7 +69,7 @@ def run_job(
     store: JobStore,
     job_id: str,
     kind: str,
-    work: Callable[[], JobResult],
+    work: Callable[[], JobResult | None],
     results: ResultFiles,
     stage: str | None = None,
     stored_bytes: Callable[[], int] | None = None,
@@ -73,6 +80,8 @@ def run_job(
     too many times fails instead of running again. Whichever delivery finishes first stores
     its outcome; a later one finds the job final and drops its own (the store's scripts).
     A large result goes to a file (`results`); `stored_bytes` measures the job's files.
+    `work` returns None when other tasks go on with the job (a large batch's parts): they
+    settle it.
     """
     if not valid_job_id(job_id):
         return
@@ -85,35 +94,50 @@ def run_job(
             logger.error("job delivered too many times: failed without running it again")
             _record(store, kind, "failed", 0.0, None)
             return
-        started = time.perf_counter()
-        result: JobResult | None = None
-        try:
-            result = work()
-        except JobCanceledError:
-            logger.info("job canceled while running: stopped")
-            status, stored = "canceled", True
-        except EXPECTED_ERRORS as exc:
-            kind_of, message = expected_error(exc)
-            status = "failed"
-            stored = store.fail(job_id, kind_of, message, getattr(exc, "details", None))
-            if stored:
-                logger.info("job failed: %s", message)
-        except Exception as exc:
-            status = "failed"
-            stored = store.fail(job_id, *internal_error(exc))
-        else:
-            status = "succeeded"
-            size = stored_bytes() if stored_bytes else None
-            placed = results.place(job_id, result)
-            stored = store.succeed(job_id, placed, size)
-            if stored:
-                logger.info("job succeeded")
-            elif isinstance(placed, ResultFile) and store.status(job_id) is None:
-                results.delete(job_id)  # deleted while it ran: leave no file behind
-        if not stored:  # canceled meanwhile, or another delivery ended it first
-            logger.warning("job had already ended: this delivery's %s result was dropped", status)
-            status, result = "dropped", None
-        _record(store, kind, status, time.perf_counter() - started, result)
+        settle(store, job_id, kind, work, results, time.time(), stored_bytes)
+
+
+def settle(
+    store: JobStore,
+    job_id: str,
+    kind: str,
+    work: Callable[[], JobResult | None],
+    results: ResultFiles,
+    started: float,
+    stored_bytes: Callable[[], int] | None = None,
+) -> None:
+    """Run `work` for a running job (since `started`, epoch seconds) and store its result
+    or error, unless it returns None (others go on with the job)."""
+    result: JobResult | None = None
+    try:
+        result = work()
+        if result is None:
+            return
+    except JobCanceledError:
+        logger.info("job canceled while running: stopped")
+        status, stored = "canceled", True
+    except EXPECTED_ERRORS as exc:
+        kind_of, message = expected_error(exc)
+        status = "failed"
+        stored = store.fail(job_id, kind_of, message, getattr(exc, "details", None))
+        if stored:
+            logger.info("job failed: %s", message)
+    except Exception as exc:
+        status = "failed"
+        stored = store.fail(job_id, *internal_error(exc))
+    else:
+        status = "succeeded"
+        size = stored_bytes() if stored_bytes else None
+        placed = results.place(job_id, result)
+        stored = store.succeed(job_id, placed, size)
+        if stored:
+            logger.info("job succeeded")
+        elif isinstance(placed, ResultFile) and store.status(job_id) is None:
+            results.delete(job_id)  # deleted while it ran: leave no file behind
+    if not stored:  # canceled meanwhile, or another delivery ended it first
+        logger.warning("job had already ended: this delivery's %s result was dropped", status)
+        status, result = "dropped", None
+    _record(store, kind, status, time.time() - started, result)
 
 
 def species_counts(result: JobResult | None) -> dict[str, int]:

@@ -12,10 +12,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TypeVar
 
+from redis.exceptions import RedisError
+
 from irisq.batch_storage import StorageUnavailableError
+from irisq.batches import INPUT, BatchFiles
+from irisq.jobs import JobStore
 from worker.errors import ExpectedJobError
+from worker.jobs import stop_if_canceled
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +82,29 @@ def _wait_for(
             if time.monotonic() >= deadline:
                 return  # one more try will say whether it is still away
         time.sleep(POLL_SECONDS)
+
+
+def first_byte(files: BatchFiles) -> bytes:
+    """Read from the storage as scoring does (the probe): the upload is served again."""
+    with files.reader(INPUT) as handle:
+        return handle.read(1)
+
+
+def stored_size(files: BatchFiles) -> int:
+    """What the batch stores, for its key's quota (0 while the storage does not answer: the
+    next reconciler round counts what is there)."""
+    try:
+        return files.size()
+    except StorageUnavailableError:
+        return 0
+
+
+def storage_waiting(store: JobStore, job_id: str) -> Callable[[int], None]:
+    """What a batch does while it waits for its storage: say so, and stop if canceled."""
+
+    def waiting(attempt: int) -> None:
+        stop_if_canceled(store, job_id)
+        with suppress(RedisError):
+            store.progress(job_id, 0.0, f"waiting for the batch storage (try {attempt + 1})")
+
+    return waiting

@@ -7,7 +7,6 @@ one (the process is killed); Redis's visibility timeout exceeds both (irisq.sett
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -23,8 +22,14 @@ from worker import batch as batches
 from worker import grouped, training
 from worker.celery_app import app
 from worker.context import batch_storage, job_store, model_cache, redis_client, result_files
-from worker.jobs import run_job, stop_if_canceled, valid_job_id
-from worker.storage_faults import despite_storage_faults
+from worker.jobs import run_job, stop_if_canceled, time_limits, valid_job_id
+from worker.part_tasks import split_batch
+from worker.storage_faults import (
+    despite_storage_faults,
+    first_byte,
+    storage_waiting,
+    stored_size,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +37,7 @@ REGISTRY_LOCK = "irisq:lock:registry"
 settings = get_settings()
 
 
-def _limits(hard_seconds: int) -> dict[str, int]:
-    """Hard limit, and a soft one 10% (at least a second) earlier to fail the job cleanly."""
-    soft = hard_seconds - max(1, hard_seconds // 10)
-    return {"time_limit": hard_seconds, "soft_time_limit": soft}
-
-
-@app.task(name=PREDICT_GROUP_TASK, **_limits(settings.predict_time_limit_seconds))
+@app.task(name=PREDICT_GROUP_TASK, **time_limits(settings.predict_time_limit_seconds))
 def predict_group(members: list[list[Any]]) -> None:
     """Score prediction jobs ([job id, rows, model] each; one for a lone request) in one task."""
     grouped.run_group(job_store(), model_cache(), result_files(), members)
@@ -46,7 +45,7 @@ def predict_group(members: list[list[Any]]) -> None:
 
 # The single-job task an earlier API sent, and the task each prediction's record keeps for
 # the reconciler to send again (irisq.queueing.task_message): a group of one.
-@app.task(name=PREDICT_TASK, **_limits(settings.predict_time_limit_seconds))
+@app.task(name=PREDICT_TASK, **time_limits(settings.predict_time_limit_seconds))
 def predict(job_id: str, rows: list[list[float]], model: str) -> None:
     """Score `rows` (in FEATURES order) with `model` ("champion" or a version)."""
     grouped.run_group(job_store(), model_cache(), result_files(), [[job_id, rows, model]])
@@ -59,7 +58,7 @@ def _registry_lock() -> Lock:
     return lock
 
 
-@app.task(name=TRAIN_TASK, **_limits(settings.train_time_limit_seconds))
+@app.task(name=TRAIN_TASK, **time_limits(settings.train_time_limit_seconds))
 def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
     """Train `algorithm` with `params`, register it, and offer it to the champion gate."""
     store = job_store()
@@ -83,22 +82,7 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
     )
 
 
-def _first_byte(files: BatchFiles) -> bytes:
-    """Read from the storage as scoring does: the upload is served again."""
-    with files.reader(INPUT) as handle:
-        return handle.read(1)
-
-
-def _stored_size(files: BatchFiles) -> int:
-    """What the batch stores, for its key's quota (0 while the storage does not answer: the
-    next reconciler round counts what is there)."""
-    try:
-        return files.size()
-    except StorageUnavailableError:
-        return 0
-
-
-@app.task(name=BATCH_TASK, **_limits(settings.batch_time_limit_seconds))
+@app.task(name=BATCH_TASK, **time_limits(settings.batch_time_limit_seconds))
 def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
     """Score the CSV uploaded for `job_id`; bad rows refuse the file or are skipped."""
     if not valid_job_id(job_id):
@@ -115,29 +99,30 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
 
     files = BatchFiles(batch_storage(), job_id)
 
-    def waiting(attempt: int) -> None:
-        stop_if_canceled(store, job_id)
-        with suppress(RedisError):
-            store.progress(job_id, 0.0, f"waiting for the batch storage (try {attempt + 1})")
+    def score_or_split() -> BatchResult | None:
+        """A file larger than a part is scored in parts by every predict process (the
+        parts settle the job: None); a smaller one here, whole."""
+        skip = on_invalid == "skip"
+        if (files.file_size(INPUT) or 0) > settings.batch_part_bytes:
+            split_batch(store, job_id, files, skip, rows_total)
+            return None
+        summary = batches.score_batch(files, model_cache(), skip, rows_total, report)
+        return BatchResult.model_validate(summary)
 
     run_job(
         store,
         job_id,
         JobKind.BATCH,
-        lambda: BatchResult.model_validate(
-            despite_storage_faults(
-                lambda: batches.score_batch(
-                    files, model_cache(), on_invalid == "skip", rows_total, report
-                ),
-                lambda: _first_byte(files),
-                settings.storage_attempts,
-                settings.storage_wait_seconds,
-                waiting,
-            )
+        lambda: despite_storage_faults(
+            score_or_split,
+            lambda: first_byte(files),
+            settings.storage_attempts,
+            settings.storage_wait_seconds,
+            storage_waiting(store, job_id),
         ),
         result_files(),
         stage="scoring",
-        stored_bytes=lambda: _stored_size(files),
+        stored_bytes=lambda: stored_size(files),
     )
     if store.status(job_id) in (JobStatus.CANCELED, None):  # canceled or deleted: no files
         try:

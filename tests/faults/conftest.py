@@ -76,11 +76,11 @@ class FaultStack:
         return client
 
     def worker(
-        self, queue: str, name: str, env: dict[str, str] | None = None
+        self, queue: str, name: str, env: dict[str, str] | None = None, concurrency: int = 1
     ) -> AbstractContextManager[subprocess.Popen[bytes]]:
         log = self.root / f"{name}-{len(self.worker_logs)}.log"
         self.worker_logs.append(log)
-        return celery_worker(queue, name, {**self.env, **(env or {})}, log)
+        return celery_worker(queue, name, {**self.env, **(env or {})}, log, concurrency)
 
     def wait_worker_ready(self, queue: str, deadline_seconds: float = 60) -> None:
         wait_for(

@@ -13,7 +13,7 @@ from celery import Celery
 from irisq import celery_messages
 from irisq.queueing import make_celery, task_message, task_message_text
 from irisq.settings import Settings
-from irisq.tasks import PREDICT_GROUP_TASK, PREDICT_TASK, TASK_QUEUES
+from irisq.tasks import BATCH_PART_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TASK_QUEUES
 
 QUEUE = TASK_QUEUES[PREDICT_GROUP_TASK]
 ROWS = [[5.1, 3.5, 1.4, 0.2]]
@@ -59,9 +59,11 @@ def test_the_jobs_of_queued_and_unacknowledged_messages_are_read(
     app.send_task(PREDICT_TASK, args=["job-3", ROWS, "champion"], task_id="job-3")
     client.lpush(QUEUE, celery_messages.encode(app, PREDICT_GROUP_TASK, "job-4", [[]], "[]"))
     client.lpush(QUEUE, b"not a message")
+    app.send_task(BATCH_PART_TASK, args=["job-5", 3], task_id="job-5-part-3")
 
     queued = [celery_messages.job_ids(raw) for raw in client.lrange(QUEUE, 0, -1)]
-    assert queued == [[], [], ["job-3"], ["job-1", "job-2"]]  # the newest first
+    # the newest first; a batch's part holds its batch
+    assert queued == [["job-5"], [], [], ["job-3"], ["job-1", "job-2"]]
 
     # A consumer that has not acknowledged (as a worker with acks_late holds a running task):
     # kombu keeps the message in its `unacked` hash until the ack.
