@@ -77,9 +77,36 @@ class CsvInspector:
         if self.quota_left is not None and self.size > self.quota_left:
             detail = self.over_quota(self.size) if self.over_quota else "storage quota reached"
             raise UploadRefusedError(429, detail)
+        text = self._checked_text(chunk, final)
+        # Before the early return: the last call brings no bytes but may end on a lone CR.
+        self._refuse_bare_carriage_returns(chunk, final)
+        if not chunk:
+            return
+        # Counted on the bytes: a line break is never part of a longer UTF-8 character.
+        self.newlines += chunk.count(b"\n")
+        self.ends_with_newline = chunk.endswith(b"\n")
+        rest = text
+        if not self.header_done:
+            rest = self._header(text if text is not None else chunk.decode("ascii"))
+        if self.header_done and not self.has_rows:
+            after = rest if rest is not None else chunk.decode("utf-8", "ignore")
+            if after.strip():
+                if self._blank_first_line:
+                    raise UploadRefusedError(
+                        422, "the first line is empty; it must name the columns"
+                    )
+                self.has_rows = True
+        if self.rows > self.max_rows + 1:  # +1: a last line without newline is one more
+            raise UploadRefusedError(413, f"the file has more than {self.max_rows:,} rows")
+
+    def _checked_text(self, chunk: bytes, final: bool) -> str | None:
+        """Refuse what is not UTF-8; the chunk's text, or None for ASCII (most files), which
+        is UTF-8 as it is and is not decoded: a 280 MB upload is not copied into text."""
         held = len(self._decoder.getstate()[0])  # bytes of a character split across chunks
+        if not held and chunk.isascii():
+            return None
         try:
-            text = self._decoder.decode(chunk, final)
+            return self._decoder.decode(chunk, final)
         except UnicodeDecodeError as exc:
             offset = self.size - len(chunk) - held + exc.start
             raise UploadRefusedError(
@@ -87,28 +114,16 @@ class CsvInspector:
                 f"the file is not UTF-8 text (invalid byte at offset {offset:,}); "
                 "save it as 'CSV UTF-8' and upload it again",
             ) from None
-        # Before the early return: the last call brings no text but may end on a lone CR.
-        self._refuse_bare_carriage_returns(text, final)
-        if not text:
-            return
-        self.newlines += text.count("\n")
-        self.ends_with_newline = text.endswith("\n")
-        if not self.header_done:
-            text = self._header(text)
-        if self.header_done and not self.has_rows and text.strip():
-            if self._blank_first_line:
-                raise UploadRefusedError(422, "the first line is empty; it must name the columns")
-            self.has_rows = True
-        if self.rows > self.max_rows + 1:  # +1: a last line without newline is one more
-            raise UploadRefusedError(413, f"the file has more than {self.max_rows:,} rows")
 
-    def _refuse_bare_carriage_returns(self, text: str, final: bool) -> None:
+    def _refuse_bare_carriage_returns(self, chunk: bytes, final: bool) -> None:
         """Lines must end with LF or CRLF: a lone CR (classic Mac) would make the whole file
         one line, slipping past the row limit and the worker's block reading."""
-        joined = ("\r" if self._ends_with_cr else "") + text
-        self._ends_with_cr = joined.endswith("\r") and not final
+        if not self._ends_with_cr and b"\r" not in chunk:
+            return  # LF files: one scan, no copy
+        joined = (b"\r" if self._ends_with_cr else b"") + chunk
+        self._ends_with_cr = joined.endswith(b"\r") and not final
         body = joined[:-1] if self._ends_with_cr else joined
-        if "\r" in body.replace("\r\n", ""):
+        if body.count(b"\r") != body.count(b"\r\n"):
             raise UploadRefusedError(
                 422, "lines must end with LF or CRLF; this file uses CR alone (old Mac format)"
             )
