@@ -12,6 +12,7 @@ from celery import Celery
 from fastapi import HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic_core import to_json
 
 from api.batching import Pending
 from api.idempotency import REPLAYED
@@ -108,8 +109,12 @@ async def send_group(
     refuse_if_full(queue_name, await client.llen(queue_name), settings)
     # Each job's arguments as JSON once, for its record's task copy (what the reconciler
     # sends again) and for the group's message: a 10,000-row job's rows took 20 ms of this
-    # loop to encode, twice.
-    arguments = {p.job_id: ", ".join(map(json.dumps, (p.job_id, p.rows, p.model))) for p in group}
+    # loop to encode, twice. The rows by pydantic-core's encoder (~6 ms, the standard
+    # library's ~10 ms: over a third of the API's busy time on 100,000-row /invocations).
+    arguments = {
+        p.job_id: f"{json.dumps(p.job_id)}, {to_json(p.rows).decode()}, {json.dumps(p.model)}"
+        for p in group
+    }
     tasks = {job_id: task_message_text(PREDICT_TASK, a) for job_id, a in arguments.items()}
     members = "[[" + ", ".join(f"[{a}]" for a in arguments.values()) + "]]"
     task_id = group[0].job_id if len(group) == 1 else f"group-{uuid.uuid4()}"

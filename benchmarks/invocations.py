@@ -7,8 +7,8 @@
 irisq is the stack running at `--url` (`make run`'s by default, its champion); `mlflow models
 serve -w 2` serves the same version, read from that stack's MLflow. Both get the same
 `dataframe_split` body of `--rows` random flowers, `--repeat` times each after one warm-up
-call; the script prints the median time of each, irisq's ratio, and whether the two
-answered the same species for every row.
+call, the calls alternating between the two; the script prints the median time of each,
+irisq's ratio, and whether the two answered the same species for every row.
 """
 
 from __future__ import annotations
@@ -35,18 +35,25 @@ def body_of(rows: int) -> bytes:
     return json.dumps({"dataframe_split": {"columns": list(FEATURES), "data": data}}).encode()
 
 
-def timed(client: httpx.Client, url: str, body: bytes, repeat: int) -> tuple[float, list[str]]:
-    """The median seconds of `repeat` calls (after one warm-up), and the last answer."""
+def interleaved(
+    client: httpx.Client, urls: dict[str, str], body: bytes, repeat: int
+) -> dict[str, tuple[float, list[str]]]:
+    """Each server's median seconds over `repeat` calls (after one warm-up each), and its
+    last answer. The calls alternate between the servers, so that a machine whose speed
+    drifts (a shared VM) slows both alike."""
     headers = {"Content-Type": "application/json"}
-    client.post(url, content=body, headers=headers).raise_for_status()
-    seconds, answer = [], []
+    for url in urls.values():
+        client.post(url, content=body, headers=headers).raise_for_status()
+    seconds: dict[str, list[float]] = {name: [] for name in urls}
+    answers: dict[str, list[str]] = {}
     for _ in range(repeat):
-        started = time.perf_counter()
-        response = client.post(url, content=body, headers=headers)
-        seconds.append(time.perf_counter() - started)
-        response.raise_for_status()
-        answer = response.json()["predictions"]
-    return statistics.median(seconds), answer
+        for name, url in urls.items():
+            started = time.perf_counter()
+            response = client.post(url, content=body, headers=headers)
+            seconds[name].append(time.perf_counter() - started)
+            response.raise_for_status()
+            answers[name] = response.json()["predictions"]
+    return {name: (statistics.median(seconds[name]), answers[name]) for name in urls}
 
 
 def main() -> None:
@@ -69,16 +76,15 @@ def main() -> None:
             f"{os.cpu_count()} CPUs; {args.rows:,} rows, {len(body) / 2**20:.1f} MB of "
             f"dataframe_split; champion version {version}; median of {args.repeat}"
         )
-        irisq_seconds, irisq_answer = timed(client, f"{api}/invocations", body, args.repeat)
-        print(f"irisq /invocations            {irisq_seconds:7.3f} s", flush=True)
         with (
             scratch_folder("irisq-invocations-", args.keep) as work,
             mlflow_serve(args.mlflow, version, work / "mlflow.log", stock=True) as served,
         ):
-            mlflow_seconds, mlflow_answer = timed(
-                client, f"{served}/invocations", body, args.repeat
-            )
-        print(f"mlflow models serve -w 2      {mlflow_seconds:7.3f} s")
+            urls = {"irisq": f"{api}/invocations", "mlflow": f"{served}/invocations"}
+            found = interleaved(client, urls, body, args.repeat)
+    (irisq_seconds, irisq_answer), (mlflow_seconds, mlflow_answer) = found.values()
+    print(f"irisq /invocations            {irisq_seconds:7.3f} s")
+    print(f"mlflow models serve -w 2      {mlflow_seconds:7.3f} s")
     same = irisq_answer == mlflow_answer
     print(
         f"irisq / mlflow models serve: {irisq_seconds / mlflow_seconds:.2f}x; "

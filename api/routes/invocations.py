@@ -150,17 +150,17 @@ async def _score(request: Request, resources: Resources, owner: str, usage: Usag
             {"Location": f"/v1/jobs/{late[0].job_id}"},
         )
     species: list[str] = []
-    for job, _ in outcomes:
-        species.extend(await _species(job, resources))
+    for (job, _), chunk in zip(outcomes, chunks, strict=True):
+        species.extend(await _species(job, resources, len(chunk)))
     return JSONResponse({"predictions": species})
 
 
-async def _species(job: Job, resources: Resources) -> list[str]:
+async def _species(job: Job, resources: Resources, rows: int) -> list[str]:
     """The species of a finished job's rows, read from its result file if it has one (only
     the species: off the loop, and a third of the whole result's validation)."""
     found: list[str] | None = None
     if job.status is JobStatus.SUCCEEDED and job.result_in_file:
-        found = await run_in_threadpool(resources.results.species, job.job_id)
+        found = await run_in_threadpool(resources.results.species, job.job_id, rows)
     elif job.status is JobStatus.SUCCEEDED and isinstance(job.result, PredictionResult):
         found = [prediction.species for prediction in job.result.predictions]
     if found is None:
