@@ -169,6 +169,9 @@ def assemble(files: BatchFiles, plan: Plan, outcomes: dict[int, dict[str, Any]])
     if failed:
         error = failed[0]["error"]
         raise PartFailedError(error["type"], error["message"], error.get("details"))
+    unscored = [i for i in sorted(outcomes) if "counts" not in outcomes[i]]
+    if unscored:  # stopped with no error before it, and the job still running: never seen
+        raise RuntimeError(f"part {unscored[0] + 1} of the batch was not scored")
     header, dialect = read_header(lambda: files.reader(INPUT))
     if files.file_size(RESULT) is None:  # else an earlier finisher wrote them
         put_together(files, plan, outcomes, _result_head(header, dialect))

@@ -114,7 +114,7 @@ def batch_part(job_id: str, index: int) -> None:
     ledger = ledger_of(store, job_id)
     plan = ledger.plan()
     if plan is None or type(index) is not int or not 0 <= index < len(plan.parts):
-        logger.warning("no such part of a batch (its job ended or expired): %r", index)
+        logger.warning("no such part of a batch (its job ended or expired): %.40r", index)
         return
     files = BatchFiles(batch_storage(), job_id)
     with job_context(job_id):
