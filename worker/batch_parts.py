@@ -32,7 +32,6 @@ import codecs
 import csv
 import io
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -54,6 +53,7 @@ from worker.part_ledger import Part, PartLedger, Plan
 from worker.part_placement import (
     ASSEMBLING,
     PATIENCE,
+    concatenate,
     local_assembly,
     part_errors_file,
     part_file,
@@ -177,7 +177,7 @@ def assemble(files: BatchFiles, plan: Plan, outcomes: dict[int, dict[str, Any]])
         put_together(files, plan, outcomes, _result_head(header, dialect))
         if plan.skip_invalid:
             names = [part_errors_file(p.index) for p in plan.parts]
-            _concatenate(files, ERRORS, names, _errors_head())
+            concatenate(files, ERRORS, names, _errors_head())
     total = BatchOutcome(dialect=dialect, header=header)
     for outcome in outcomes.values():
         for name in COUNTS:
@@ -197,14 +197,6 @@ def _errors_head() -> bytes:
     text = io.StringIO(newline="")
     csv.writer(text).writerow(ERROR_COLUMNS)  # as worker.batch writes it
     return text.getvalue().encode()
-
-
-def _concatenate(files: BatchFiles, name: str, parts: list[str], head: bytes) -> None:
-    with files.writing(name) as out:
-        out.write(head)
-        for part in parts:
-            with files.reader(part) as handle:
-                shutil.copyfileobj(handle, out, 1 << 20)
 
 
 def remove_parts(files: BatchFiles, plan: Plan) -> None:

@@ -58,11 +58,7 @@ def put_together(
     """The result file from the header and every part's rows, in order."""
     target = files.storage.local_path(files.job_id, ASSEMBLING)
     if target is None:  # object storage: one upload, the parts read in order
-        with files.writing(RESULT) as out:
-            out.write(head)
-            for part in plan.parts:
-                with files.reader(part_file(part.index)) as handle:
-                    shutil.copyfileobj(handle, out, 1 << 20)
+        concatenate(files, RESULT, [part_file(p.index) for p in plan.parts], head)
         return
     _write_at(target, 0, head)
     offset = len(head)
@@ -77,6 +73,15 @@ def put_together(
     result = files.storage.local_path(files.job_id, RESULT)
     assert result is not None
     target.replace(result)  # visible only now, whole
+
+
+def concatenate(files: BatchFiles, name: str, parts: list[str], head: bytes) -> None:
+    """`name` written as `head`, then each of `parts` in order."""
+    with files.writing(name) as out:
+        out.write(head)
+        for part in parts:
+            with files.reader(part) as handle:
+                shutil.copyfileobj(handle, out, 1 << 20)
 
 
 def _write_at(path: Path, offset: int, data: bytes | memoryview) -> None:

@@ -40,12 +40,7 @@ from worker.jobs import (
     valid_job_id,
 )
 from worker.part_ledger import Part, PartLedger, Plan
-from worker.storage_faults import (
-    despite_storage_faults,
-    first_byte,
-    storage_waiting,
-    stored_size,
-)
+from worker.storage_faults import for_batch, stored_size
 
 logger = logging.getLogger(__name__)
 settings = get_settings()
@@ -157,12 +152,8 @@ def run_part(
     try:
         check(0)
         _, estimator = model_cache().get(plan.version)
-        counts: dict[str, Any] = despite_storage_faults(
-            lambda: score_part(files, plan, part, estimator, check, ledger),
-            lambda: first_byte(files),
-            settings.storage_attempts,
-            settings.storage_wait_seconds,
-            storage_waiting(store, job_id),
+        counts = for_batch(
+            lambda: score_part(files, plan, part, estimator, check, ledger), store, files
         )
         logger.info(
             "part %d of %d: %d rows read in %.2f s by process %d",

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from irisq.batch_storage import StorageUnavailableError
 from irisq.batches import INPUT, BatchFiles
 from irisq.jobs import JobStore
+from irisq.settings import get_settings
 from worker.errors import ExpectedJobError
 from worker.jobs import stop_if_canceled
 
@@ -84,8 +85,21 @@ def _wait_for(
         time.sleep(POLL_SECONDS)
 
 
-def first_byte(files: BatchFiles) -> bytes:
-    """Read from the storage as scoring does (the probe): the upload is served again."""
+def for_batch(work: Callable[[], T], store: JobStore, files: BatchFiles) -> T:
+    """`despite_storage_faults` as a batch's tasks use it: probed by reading the upload's
+    first byte (as scoring reads it), waiting in the stage "waiting for the batch storage",
+    stopped if the job is canceled meanwhile; tries and waits from the settings."""
+    settings = get_settings()
+    return despite_storage_faults(
+        work,
+        lambda: _first_byte(files),
+        settings.storage_attempts,
+        settings.storage_wait_seconds,
+        _waiting(store, files.job_id),
+    )
+
+
+def _first_byte(files: BatchFiles) -> bytes:
     with files.reader(INPUT) as handle:
         return handle.read(1)
 
@@ -99,9 +113,7 @@ def stored_size(files: BatchFiles) -> int:
         return 0
 
 
-def storage_waiting(store: JobStore, job_id: str) -> Callable[[int], None]:
-    """What a batch does while it waits for its storage: say so, and stop if canceled."""
-
+def _waiting(store: JobStore, job_id: str) -> Callable[[int], None]:
     def waiting(attempt: int) -> None:
         stop_if_canceled(store, job_id)
         with suppress(RedisError):

@@ -19,17 +19,12 @@ from irisq.quotas import set_stored_bytes
 from irisq.settings import get_settings
 from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
-from worker import grouped, training
+from worker import grouped, storage_faults, training
 from worker.celery_app import app
 from worker.context import batch_storage, job_store, model_cache, redis_client, result_files
 from worker.jobs import run_job, stop_if_canceled, time_limits, valid_job_id
 from worker.part_tasks import split_batch
-from worker.storage_faults import (
-    despite_storage_faults,
-    first_byte,
-    storage_waiting,
-    stored_size,
-)
+from worker.storage_faults import stored_size
 
 logger = logging.getLogger(__name__)
 
@@ -113,13 +108,7 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
         store,
         job_id,
         JobKind.BATCH,
-        lambda: despite_storage_faults(
-            score_or_split,
-            lambda: first_byte(files),
-            settings.storage_attempts,
-            settings.storage_wait_seconds,
-            storage_waiting(store, job_id),
-        ),
+        lambda: storage_faults.for_batch(score_or_split, store, files),
         result_files(),
         stage="scoring",
         stored_bytes=lambda: stored_size(files),

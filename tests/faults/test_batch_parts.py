@@ -8,6 +8,9 @@ import io
 import os
 import re
 import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,6 +49,14 @@ def _scored_whole(fault_stack: FaultStack, source: Path, version: str) -> bytes:
     return result.getvalue()
 
 
+@contextmanager
+def _parts_worker(fault_stack: FaultStack) -> Iterator[subprocess.Popen[bytes]]:
+    """A predict worker with two pool processes and small parts, ready for uploads."""
+    with fault_stack.worker("predict", "parts", PARTS, concurrency=2) as worker:
+        fault_stack.wait_worker_ready("predict")
+        yield worker
+
+
 def _ledger_keys(fault_stack: FaultStack, job_id: str) -> list[bytes]:
     return list(fault_stack.redis().scan_iter(f"irisq:batch:{job_id}:*"))
 
@@ -55,8 +66,7 @@ def test_parts_on_two_processes_give_the_whole_files_result_with_progress(
 ) -> None:
     content = big_csv(tmp_path / "big.csv", ROWS)
 
-    with fault_stack.worker("predict", "parts", PARTS, concurrency=2):
-        fault_stack.wait_worker_ready("predict")
+    with _parts_worker(fault_stack):
         job_id = fault_stack.upload(content)
         seen = [fault_stack.wait_running(job_id, progress=0.1)["progress"]]
         seen.append(fault_stack.wait_running(job_id, progress=seen[0] + 0.1)["progress"])
@@ -86,8 +96,7 @@ def test_a_pool_process_killed_mid_part_has_its_part_scored_again(
 ) -> None:
     content = big_csv(tmp_path / "big.csv", ROWS)
 
-    with fault_stack.worker("predict", "parts", PARTS, concurrency=2) as worker:
-        fault_stack.wait_worker_ready("predict")
+    with _parts_worker(fault_stack) as worker:
         job_id = fault_stack.upload(content)
         fault_stack.wait_running(job_id, progress=0.2)
         victim = _children(worker.pid)[0]
@@ -108,7 +117,7 @@ def test_a_bad_row_in_a_late_part_refuses_the_file_and_leaves_no_output(
     lines[300_001] = b"5.1,3.5,-1,0.2"  # line 300,002
     content = b"\n".join(lines)
 
-    with fault_stack.worker("predict", "parts", PARTS, concurrency=2):
+    with _parts_worker(fault_stack):
         job = fault_stack.wait(fault_stack.upload(content), 120)
 
     assert job["status"] == "failed", job
@@ -123,8 +132,7 @@ def test_cancel_stops_every_part_and_leaves_no_files(
     fault_stack: FaultStack, tmp_path: Path
 ) -> None:
     content = big_csv(tmp_path / "big.csv", ROWS)
-    with fault_stack.worker("predict", "parts", PARTS, concurrency=2):
-        fault_stack.wait_worker_ready("predict")
+    with _parts_worker(fault_stack):
         job_id = fault_stack.upload(content)
         fault_stack.wait_running(job_id, progress=0.1)
         response = fault_stack.api.post(f"/v1/jobs/{job_id}/cancel")
