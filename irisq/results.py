@@ -43,9 +43,8 @@ class ResultFiles:
         self.storage = storage
         self.inline_max_bytes = inline_max_bytes
 
-    def place(self, job_id: str, result: BaseModel) -> str | ResultFile:
-        """The result's JSON to store in the record, or the file it was written to."""
-        text = result.model_dump_json()
+    def place(self, job_id: str, text: str) -> str | ResultFile:
+        """A result's JSON to store in the record, or the file it was written to."""
         if len(text) <= self.inline_max_bytes:
             return text
         data = text.encode()

@@ -33,6 +33,7 @@ from worker.csv_reading import (
 )
 from worker.csv_writing import ResultWriter, decimals, neutralised, output_names
 from worker.inference import ModelCache
+from worker.scored import species_columns
 
 SPECIES_ARRAY = pa.array(SPECIES)
 ERROR_COLUMNS = ("line", "column", "value", "message")
@@ -46,8 +47,7 @@ class BatchScorer:
     ) -> None:
         self.estimator = estimator
         # Probability columns in SPECIES order, whatever order the model's classes_ are in.
-        classes = [str(c) for c in estimator.classes_]
-        self.order = [classes.index(species) for species in SPECIES]
+        self.order = species_columns(estimator)
         self.version = version
         self.skip_invalid = skip_invalid
         self.progress = progress

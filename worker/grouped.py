@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from irisq import metrics
-from irisq.job_types import JobKind, PredictionResult
+from irisq.job_types import JobKind
 from irisq.jobs import JobStore, ResultFile, StartOutcome
 from irisq.logs import job_context
 from irisq.results import ResultFiles
-from worker.inference import ModelCache, predict_jobs
+from worker.inference import ModelCache, PredictedJob, predict_jobs
 from worker.jobs import EXPECTED_ERRORS, expected_error, internal_error, valid_job_id
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,9 @@ class _Ends:
     species: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     gave_up: int = 0  # delivered too many times: failed without running
 
-    def succeeded(self, result: PredictionResult) -> None:
+    def succeeded(self, result: PredictedJob) -> None:
         self.jobs["succeeded", result.model_version] += 1
-        self.species[result.model_version].update(p.species for p in result.predictions)
+        self.species[result.model_version].update(result.rows.species_counts())
 
 
 def run_group(
@@ -70,7 +70,7 @@ def run_group(
                 ends.gave_up += 1
             else:
                 logger.warning("job is unknown, expired, canceled or already finished; skipping it")
-    results: dict[str, PredictionResult] = {}
+    results: dict[str, PredictedJob] = {}
     for reference, group in by_model.items():
         try:
             scored = predict_jobs(cache, reference, [rows for _, rows, _ in group])
@@ -105,14 +105,17 @@ def _fail(store: JobStore, job_ids: list[str], exc: Exception, ends: _Ends) -> N
 def _store_results(
     store: JobStore,
     results_files: ResultFiles,
-    results: dict[str, PredictionResult],
+    results: dict[str, PredictedJob],
     ends: _Ends,
     started_at: float,
 ) -> None:
     """Store every result in one round trip (a large one in a file, irisq.results)."""
     if not results:
         return
-    placed = {job_id: results_files.place(job_id, result) for job_id, result in results.items()}
+    placed = {
+        job_id: results_files.place(job_id, result.result_json())
+        for job_id, result in results.items()
+    }
     stored = store.succeed_many(placed)
     succeeded: list[str] = []
     for (job_id, result), done in zip(results.items(), stored, strict=True):

@@ -7,13 +7,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from irisq.job_types import PredictionResult
-from irisq.schema import CHAMPION, is_version
+from irisq.schema import CHAMPION, FEATURES, is_version
 from worker.registry import ModelNotFoundError, Registry, RegistryUnavailableError
+from worker.scored import ScoredRows
 
 logger = logging.getLogger(__name__)
 
@@ -160,40 +161,32 @@ class ModelCache:
         return version, estimator
 
 
-def score(estimator: Any, rows: Sequence[Sequence[float]]) -> list[dict[str, Any]]:
-    """Predict every row in one `predict_proba` call (per-call overhead dominates small jobs)."""
-    features = np.asarray(rows, dtype=np.float64)
-    probabilities = estimator.predict_proba(features)
-    classes = [str(c) for c in estimator.classes_]
-    best = probabilities.argmax(axis=1).tolist()
-    # Rounded as a batch's result file rounds them (worker.batch), in one numpy call: a
-    # Python round() per value was a third of a 10,000-row job's time.
-    rounded = np.round(probabilities, 6).tolist()
-    return [
-        {"species": classes[b], "probabilities": dict(zip(classes, row, strict=True))}
-        for b, row in zip(best, rounded, strict=True)
-    ]
+@dataclass(frozen=True)
+class PredictedJob:
+    """A prediction job's result: the version that scored its rows, and their predictions."""
+
+    model_version: str
+    model_source: str
+    rows: ScoredRows
+
+    def result_json(self) -> str:
+        return self.rows.result_json(self.model_version, self.model_source)
 
 
 def predict_jobs(
     cache: ModelCache, reference: str, rows_per_job: Sequence[Sequence[Sequence[float]]]
-) -> list[PredictionResult]:
-    """The results of prediction jobs that asked for the same model: each names the version
-    that scored it and has one entry per row. Every job's rows go in one `score` call."""
+) -> list[PredictedJob]:
+    """The results of prediction jobs that asked for the same model, in order: each names
+    the version that scored it and has one prediction per row. All the jobs' rows go in
+    one `predict_proba` call (per-call overhead dominates small jobs)."""
     version, estimator = cache.get(reference)
     source = cache.source if reference == CHAMPION else "registry"
-    predictions = score(estimator, [row for rows in rows_per_job for row in rows])
+    features = np.asarray([row for rows in rows_per_job for row in rows], dtype=np.float64)
+    if features.ndim != 2 or features.shape[1] != len(FEATURES):  # the API sends 4 a row
+        raise ValueError(f"rows of {features.shape[1:]} values, not {len(FEATURES)}")
+    scored = ScoredRows.of(estimator, features)
     results, start = [], 0
     for rows in rows_per_job:
-        end = start + len(rows)
-        results.append(
-            PredictionResult.model_validate(
-                {
-                    "model_version": version,
-                    "model_source": source,
-                    "predictions": predictions[start:end],
-                }
-            )
-        )
-        start = end
+        results.append(PredictedJob(version, source, scored.rows(start, start + len(rows))))
+        start += len(rows)
     return results

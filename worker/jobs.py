@@ -128,7 +128,7 @@ def settle(
     else:
         status = "succeeded"
         size = stored_bytes() if stored_bytes else None
-        placed = results.place(job_id, result)
+        placed = results.place(job_id, result.model_dump_json())
         stored = store.succeed(job_id, placed, size)
         if stored:
             logger.info("job succeeded")

@@ -18,7 +18,6 @@ from api.main import create_app
 from devstack.processes import api_server
 from irisq.schema import MLFLOW_PROTOCOL_VERSION
 from tests.support.stack import SETOSA, VERSICOLOR, VIRGINICA, Stack
-from worker.inference import score
 from worker.registry import Registry
 
 FLOWERS = [SETOSA, VERSICOLOR, VIRGINICA]
@@ -184,7 +183,7 @@ def test_a_hundred_thousand_rows_score_as_in_process(stack: Stack) -> None:
     assert response.status_code == 200, response.text
     version = stack.predict([SETOSA])["result"]["model_version"]
     estimator = Registry(stack.settings).load(version)
-    in_process = [p["species"] for p in score(estimator, rows.tolist())]
+    in_process = estimator.predict(rows).tolist()
     assert response.json()["predictions"] == in_process
 
 

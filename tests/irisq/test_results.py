@@ -27,7 +27,7 @@ def _stored(tmp_path: Path, species: list[str]) -> tuple[ResultFiles, str]:
             "predictions": [{"species": s, "probabilities": probabilities} for s in species],
         }
     )
-    files.place(job_id, result)
+    files.place(job_id, result.model_dump_json())
     return files, job_id
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from devstack.processes import free_port, wait_for
 from irisq.batch_storage import LocalStorage
-from irisq.job_types import RESULT
 from irisq.jobs import CALLBACKS_DUE
 from irisq.queueing import make_celery
 from irisq.results import ResultFiles
@@ -107,7 +106,7 @@ def test_a_result_too_large_is_left_out_and_one_in_a_file_is_read(idle: Place) -
     large = new_job(store, "https://example.com/")
     store.succeed(large, prediction_result(rows=4000))  # ~400 KB of JSON
     in_file = new_job(store, "https://example.com/")
-    placed = results.place(in_file, RESULT.validate_json(prediction_result(rows=3)))
+    placed = results.place(in_file, prediction_result(rows=3))
     assert not isinstance(placed, str)
     store.succeed(in_file, placed)
 

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from irisq.job_types import PredictionResult
 from irisq.settings import Settings
-from worker.inference import ModelCache, predict_jobs, score
+from worker.inference import ModelCache, predict_jobs
 from worker.registry import ModelNotFoundError, Registry
 from worker.training import iris_split, train_and_register
 from worker.trust import TRUST_FILE
@@ -62,7 +63,9 @@ def test_scoring_keeps_row_order_and_probabilities_sum_to_one(sqlite_settings: S
     _, x_test, _, y_test = iris_split()
 
     rows = x_test.tolist()
-    result, *shares = predict_jobs(cache, "champion", [rows, rows[:1], rows[1:3]])
+    jobs = predict_jobs(cache, "champion", [rows, rows[:1], rows[1:3]])
+    # What the API and clients read: the JSON, validated by the contract's model.
+    result, *shares = [PredictionResult.model_validate_json(job.result_json()) for job in jobs]
 
     predicted = [p.species for p in result.predictions]
     assert [share.predictions for share in shares] == [
@@ -75,7 +78,7 @@ def test_scoring_keeps_row_order_and_probabilities_sum_to_one(sqlite_settings: S
         assert sum(probabilities.values()) == pytest.approx(1, abs=1e-5)
         assert probabilities[p.species] == max(probabilities.values())
     version, estimator = cache.get()
-    assert score(estimator, x_test[:1].tolist())[0]["species"] == predicted[0]
+    assert estimator.predict(x_test).tolist() == predicted
     assert result.model_version == version
 
 
