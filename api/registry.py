@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from pydantic import BaseModel, Field
@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from api.problems import ServiceUnavailableError
 from irisq.algorithms import Training, training_from
 from irisq.model_signatures import SIGNATURE_TAG, ModelSignatures
+from irisq.shadow import ShadowComparison
 
 
 class ModelVersion(BaseModel):
@@ -31,19 +32,34 @@ class ModelVersion(BaseModel):
     metrics: dict[str, float]
     created_at: datetime
     run_id: str | None
+    run_url: str | None = Field(description="The training run in the MLflow UI.")
+    description: str | None = Field(
+        description="What the quality gate decided for it, and why (as training wrote it)."
+    )
     status: str
     is_champion: bool
+    is_challenger: bool
     signed: bool = Field(
         description="Carries this irisq's signature: trained here, so workers will load it."
     )
 
 
 class ModelList(BaseModel):
-    """Every registered version, newest first, and which one is the champion."""
+    """Every registered version, newest first, which one is the champion and which the
+    challenger, and how the challenger compares with the champion on live traffic."""
 
     name: str
     champion: str | None
+    challenger: str | None
+    shadow: ShadowComparison | None = Field(
+        description="The challenger scored beside the current champion (null: no challenger)."
+    )
     versions: list[ModelVersion]
+
+
+class Aliases(NamedTuple):
+    champion: str | None
+    challenger: str | None
 
 
 class RegistryReader:
@@ -54,6 +70,8 @@ class RegistryReader:
         alias: str,
         timeout_seconds: float,
         signing_secret: bytes,
+        challenger_alias: str = "challenger",
+        ui_url: str = "http://127.0.0.1:8003",
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=tracking_uri.rstrip("/") + "/api/2.0/mlflow/",
@@ -62,6 +80,8 @@ class RegistryReader:
         )
         self.model_name = model_name
         self.alias = alias
+        self.challenger_alias = challenger_alias
+        self.ui_url = ui_url.rstrip("/")
         self.signatures = ModelSignatures(signing_secret)
 
     async def close(self) -> None:
@@ -86,24 +106,51 @@ class RegistryReader:
         found: dict[str, Any] = response.json()["model_version"]
         return found
 
+    async def described(self, version: str) -> ModelVersion | None:
+        """One version as `versions` lists it, or None when there is no such one."""
+        raw = await self.version(version)
+        return None if raw is None else self._version(raw, await self.aliases())
+
     async def promote(self, version: str) -> None:
         """Point the champion alias at `version` (workers follow within seconds)."""
-        body = {"name": self.model_name, "alias": self.alias, "version": version}
+        await self._set_alias(self.alias, version)
+
+    async def make_challenger(self, version: str) -> None:
+        """Point the challenger alias at `version` (workers shadow-score it within seconds)."""
+        await self._set_alias(self.challenger_alias, version)
+
+    async def clear_challenger(self) -> None:
+        params = {"name": self.model_name, "alias": self.challenger_alias}
+        response = await self._request("DELETE", "registered-models/alias", json=params)
+        if response.status_code == 404:  # already none (or no model): cleared all the same
+            return
+        self._check(response)
+
+    async def _set_alias(self, alias: str, version: str) -> None:
+        body = {"name": self.model_name, "alias": alias, "version": version}
         self._check(await self._request("POST", "registered-models/alias", json=body))
 
     async def champion(self) -> str | None:
         """The champion's version, or None when there is none (or no model at all)."""
+        return (await self.aliases()).champion
+
+    async def aliases(self) -> Aliases:
+        """The versions the champion and challenger aliases point at (None: unset)."""
         response = await self._request(
             "GET", "registered-models/get", params={"name": self.model_name}
         )
         if response.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" in response.text:
-            return None
+            return Aliases(None, None)
         self._check(response)
-        aliases = response.json()["registered_model"].get("aliases", [])
-        return next((str(a["version"]) for a in aliases if a["alias"] == self.alias), None)
+        found = {
+            a["alias"]: str(a["version"])
+            for a in response.json()["registered_model"].get("aliases", [])
+        }
+        return Aliases(found.get(self.alias), found.get(self.challenger_alias))
 
     async def versions(self) -> ModelList:
-        champion = await self.champion()
+        """Every version and the aliases (`shadow` is for the caller to fill from Redis)."""
+        aliases = await self.aliases()
         found: list[dict[str, Any]] = []
         params: dict[str, Any] = {"filter": f"name='{self.model_name}'", "max_results": 1000}
         while True:
@@ -114,16 +161,24 @@ class RegistryReader:
             if not page.get("next_page_token"):
                 break
             params["page_token"] = page["next_page_token"]
-        versions = [self._version(v, champion) for v in found]
+        versions = [self._version(v, aliases) for v in found]
         versions.sort(key=lambda v: int(v.version), reverse=True)
-        return ModelList(name=self.model_name, champion=champion, versions=versions)
+        return ModelList(
+            name=self.model_name,
+            champion=aliases.champion,
+            challenger=aliases.challenger,
+            shadow=None,
+            versions=versions,
+        )
 
     def is_signed(self, raw: dict[str, Any]) -> bool:
         tags = {t["key"]: t["value"] for t in raw.get("tags", [])}
         return self.signatures.signed(raw.get("run_id"), tags.get(SIGNATURE_TAG))
 
-    def _version(self, raw: dict[str, Any], champion: str | None) -> ModelVersion:
-        return _version(raw, champion, self.is_signed(raw))
+    def _version(self, raw: dict[str, Any], aliases: Aliases) -> ModelVersion:
+        run_id = raw.get("run_id")
+        run_url = f"{self.ui_url}/#/runs/{run_id}" if run_id else None
+        return _version(raw, aliases, self.is_signed(raw), run_url)
 
     @staticmethod
     def _check(response: httpx.Response) -> None:
@@ -133,7 +188,9 @@ class RegistryReader:
             )
 
 
-def _version(raw: dict[str, Any], champion: str | None, signed: bool) -> ModelVersion:
+def _version(
+    raw: dict[str, Any], aliases: Aliases, signed: bool, run_url: str | None
+) -> ModelVersion:
     tags = {t["key"]: t["value"] for t in raw.get("tags", [])}
     metrics = {}
     for name in ("accuracy", "f1_macro"):
@@ -145,8 +202,11 @@ def _version(raw: dict[str, Any], champion: str | None, signed: bool) -> ModelVe
         metrics=metrics,
         created_at=datetime.fromtimestamp(int(raw["creation_timestamp"]) / 1000, UTC),
         run_id=raw.get("run_id"),
+        run_url=run_url,
+        description=raw.get("description") or None,
         status=raw.get("status", "UNKNOWN"),
-        is_champion=str(raw["version"]) == champion,
+        is_champion=str(raw["version"]) == aliases.champion,
+        is_challenger=str(raw["version"]) == aliases.challenger,
         signed=signed,
     )
 

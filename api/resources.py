@@ -139,6 +139,8 @@ class Resources:
             settings.champion_alias,
             settings.registry_timeout_seconds,
             settings.signing_key(),
+            settings.challenger_alias,
+            settings.mlflow_ui_url,
         )
         storage = await checked_storage(settings)
         waiter = JobWaiter(settings.redis_url)

@@ -129,8 +129,16 @@ def batch_file_later(job_id: str, which: str) -> Callable[[], bytes]:
     return lambda: batch_file(job_id, which, headers)
 
 
-def submit_training(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
-    return _json("POST", "/v1/training", json={"algorithm": algorithm, "params": params})
+def submit_training(
+    algorithm: str, params: dict[str, Any], challenger: bool = False
+) -> dict[str, Any]:
+    """Train; `challenger`: register the version as the challenger instead of gating it."""
+    return _json(
+        "POST",
+        "/v1/training",
+        params={"challenger": "true"} if challenger else None,
+        json={"algorithm": algorithm, "params": params},
+    )
 
 
 def whoami(key: str | None) -> dict[str, Any]:
@@ -143,8 +151,22 @@ def promote(version: str) -> dict[str, Any]:
     return _json("POST", f"/v1/models/{version}/promote")
 
 
+def set_challenger(version: str) -> dict[str, Any]:
+    """Shadow-score `version` beside the champion (admin keys)."""
+    return _json("PUT", "/v1/models/challenger", json={"version": int(version)})
+
+
+def clear_challenger() -> dict[str, Any]:
+    return _json("DELETE", "/v1/models/challenger")
+
+
 def list_models() -> dict[str, Any]:
     return _json("GET", "/v1/models")
+
+
+def model_version(version: str) -> dict[str, Any]:
+    """One registered version: its run's link, the gate's decision."""
+    return _json("GET", f"/v1/models/{version}")
 
 
 def get_job(job_id: str) -> dict[str, Any]:

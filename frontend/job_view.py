@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import cancel_and_note, delete_and_note, follow, percent
+from frontend.status import cancel_and_note, delete_and_note, follow, percent, version_link
 from irisq.job_types import BatchResult, PredictionResult, TrainingResult
 
 DEADLINE_SECONDS = 30 * 60  # as long as the Batch page follows a file
@@ -93,13 +93,13 @@ def _prediction(result: PredictionResult) -> None:
         species = rows[0]["species"]
         confidence = rows[0]["probabilities"][species]
         st.success(
-            f"**{species}** with {confidence:.0%} confidence (model version {result.model_version})"
+            f"**{species}** with {confidence:.0%} confidence ({version_link(result.model_version)})"
         )
         chart, _ = st.columns(2)
         chart.caption("Probability of each species")
         chart.altair_chart(charts.probabilities(rows[0]["probabilities"]), width="stretch")
         return
-    st.success(f"{len(rows):,} rows scored with model version {result.model_version}.")
+    st.success(f"{len(rows):,} rows scored with {version_link(result.model_version)}.")
     table = pd.DataFrame(
         [{"species": r["species"], **r["probabilities"]} for r in rows[:PREVIEW_ROWS]]
     )
@@ -157,6 +157,8 @@ def training_result(result: TrainingResult) -> None:
     version = result.model_version
     if result.promoted:
         st.success(f"Version {version} became the champion: {result.reason}.")
+    elif result.as_challenger:
+        st.info(f"Version {version} is the challenger: {result.reason}.")
     else:
         st.info(f"Version {version} was registered but not promoted: {result.reason}.")
     metrics = result.metrics  # as the worker logged them; read leniently, never assumed

@@ -65,6 +65,21 @@ def job_link(job_id: str) -> None:
     )
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def _run_url(version: str) -> str | None:
+    try:
+        url = client.model_version(version).get("run_url")
+    except client.ApiError:  # the registry away: the version is shown without its link
+        return None
+    return url if isinstance(url, str) else None
+
+
+def version_link(version: str) -> str:
+    """`model version N` as Markdown, linked to the run that trained it in MLflow."""
+    url = _run_url(version)
+    return f"[model version {version}]({url})" if url else f"model version {version}"
+
+
 def progress_text(update: dict[str, Any]) -> str:
     stage = (update.get("stage") or update["status"] or "queued").replace("_", " ")
     return f"{stage} — {update['progress']:.0%}"

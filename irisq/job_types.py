@@ -162,6 +162,11 @@ class TrainingResult(_Result):
     )
     confusion_matrix: ConfusionMatrix
     promoted: bool = Field(description="Whether the new version became the champion.")
+    as_challenger: bool = Field(
+        False,
+        description="Registered as the challenger (shadow-scored beside the champion) instead "
+        "of being offered to the gate.",
+    )
     reason: str = Field(description="Why the gate promoted it or not.")
     previous_champion: PreviousChampion | None
     export: str = Field(description="The local model file's name under `models/`.")

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     )
     model_name: str = Field("iris", description="Registered model name in MLflow.")
     champion_alias: str = Field("champion", description="Registry alias of the serving model.")
+    challenger_alias: str = Field(
+        "challenger",
+        description="Registry alias of the version shadow-scored beside the champion.",
+    )
+    shadow_share: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the champion's online rows the challenger also scores "
+        "(clients always get the champion's answer).",
+    )
     experiment_name: str = Field("iris", description="MLflow experiment for training runs.")
     models_dir: Path = Field(Path("models"), description="Where trained models are exported.")
     champion_refresh_seconds: float = Field(

@@ -14,6 +14,7 @@ from irisq.settings import get_settings
 
 if TYPE_CHECKING:
     from worker.inference import ModelCache
+    from worker.shadow import ShadowScorer
 
 
 @lru_cache
@@ -38,6 +39,14 @@ def model_cache() -> ModelCache:
     settings = get_settings()
     # Refreshed in the background: no job ever waits on the registry once a champion is known.
     return ModelCache(Registry(settings), settings.champion_refresh_seconds, background=True)
+
+
+@lru_cache
+def shadow_scorer() -> ShadowScorer:
+    """Compares the challenger with this process's champion on the rows it scores."""
+    from worker.shadow import ShadowScorer
+
+    return ShadowScorer(model_cache(), redis_client(), get_settings().shadow_share)
 
 
 def batch_storage() -> BatchStorage:

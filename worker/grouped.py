@@ -24,8 +24,9 @@ from irisq.job_types import JobKind
 from irisq.jobs import JobStore, ResultFile, StartOutcome
 from irisq.logs import job_context
 from irisq.results import ResultFiles
-from worker.inference import ModelCache, PredictedJob, predict_jobs
+from worker.inference import ChampionRows, ModelCache, PredictedJob, predict_jobs
 from worker.jobs import EXPECTED_ERRORS, expected_error, internal_error, valid_job_id
+from worker.shadow import ShadowScorer
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,15 @@ class _Ends:
 
 
 def run_group(
-    store: JobStore, cache: ModelCache, results_files: ResultFiles, members: Sequence[Any]
+    store: JobStore,
+    cache: ModelCache,
+    results_files: ResultFiles,
+    members: Sequence[Any],
+    shadow: ShadowScorer | None = None,
 ) -> None:
-    """Start, score and finish each `[job id, rows, model]` of a task's `members`."""
+    """Start, score and finish each `[job id, rows, model]` of a task's `members`; once
+    their results are stored, the champion's rows are shadow-scored by the challenger
+    (`shadow`): it never delays an answer."""
     started_at = time.perf_counter()
     jobs: list[Member] = [
         (m[0], m[1], str(m[2]))
@@ -71,15 +78,21 @@ def run_group(
             else:
                 logger.warning("job is unknown, expired, canceled or already finished; skipping it")
     results: dict[str, PredictedJob] = {}
+    champion_rows: list[ChampionRows] = []
     for reference, group in by_model.items():
         try:
-            scored = predict_jobs(cache, reference, [rows for _, rows, _ in group])
+            scored = predict_jobs(
+                cache, reference, [rows for _, rows, _ in group], champion_rows.append
+            )
         except Exception as exc:
             _fail(store, [job_id for job_id, _, _ in group], exc, ends)
         else:
             results.update(zip((job_id for job_id, _, _ in group), scored, strict=True))
     _store_results(store, results_files, results, ends, started_at)
     _record(store, ends, time.perf_counter() - started_at)
+    if shadow is not None:
+        for rows in champion_rows:
+            shadow.compare(rows)
 
 
 def _fail(store: JobStore, job_ids: list[str], exc: Exception, ends: _Ends) -> None:

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -54,6 +54,9 @@ class ModelCache:
         self._lock = threading.Lock()  # held for dictionary updates only, never for a call
         self._refreshing = threading.Lock()
         self._champion: str | None = None
+        # Resolved with the champion (one registry call reads both aliases); kept as it was
+        # while the registry is away.
+        self._challenger: str | None = None
         self._champion_checked_at = float("-inf")
         self._loaded: OrderedDict[str, Any] = OrderedDict()
         self._missing: dict[str, tuple[float, Exception]] = {}  # version → (until, error)
@@ -102,9 +105,15 @@ class ModelCache:
             self._champion = version
             self._champion_checked_at = self._clock()
 
+    @property
+    def challenger_version(self) -> str | None:
+        """The challenger as last resolved with the champion (None: there is none)."""
+        with self._lock:
+            return self._challenger
+
     def _resolve_champion(self) -> str | None:
         try:
-            version = self._registry.champion_version()
+            version, challenger = self._registry.aliased()
         except RegistryUnavailableError as exc:
             fallback = self._champion or self._registry.last_known_champion()
             if fallback is None:
@@ -121,6 +130,7 @@ class ModelCache:
             for remembered, (_, error) in list(self._missing.items()):
                 if remembered == version or isinstance(error, RegistryUnavailableError):
                     del self._missing[remembered]
+            self._challenger = challenger
         return version
 
     @property
@@ -161,6 +171,14 @@ class ModelCache:
         return version, estimator
 
 
+class ChampionRows(NamedTuple):
+    """Rows the champion scored, and its answers: what shadow scoring compares with."""
+
+    version: str
+    features: np.ndarray
+    answers: ScoredRows
+
+
 @dataclass(frozen=True)
 class PredictedJob:
     """A prediction job's result: the version that scored its rows, and their predictions."""
@@ -174,17 +192,23 @@ class PredictedJob:
 
 
 def predict_jobs(
-    cache: ModelCache, reference: str, rows_per_job: Sequence[Sequence[Sequence[float]]]
+    cache: ModelCache,
+    reference: str,
+    rows_per_job: Sequence[Sequence[Sequence[float]]],
+    on_champion: Callable[[ChampionRows], None] | None = None,
 ) -> list[PredictedJob]:
     """The results of prediction jobs that asked for the same model, in order: each names
     the version that scored it and has one prediction per row. All the jobs' rows go in
-    one `predict_proba` call (per-call overhead dominates small jobs)."""
+    one `predict_proba` call (per-call overhead dominates small jobs). Rows that asked for
+    the champion, and its answers, are handed to `on_champion` (for shadow scoring)."""
     version, estimator = cache.get(reference)
     source = cache.source if reference == CHAMPION else "registry"
     features = np.asarray([row for rows in rows_per_job for row in rows], dtype=np.float64)
     if features.ndim != 2 or features.shape[1] != len(FEATURES):  # the API sends 4 a row
         raise ValueError(f"rows of {features.shape[1:]} values, not {len(FEATURES)}")
     scored = ScoredRows.of(estimator, features)
+    if on_champion is not None and reference == CHAMPION:
+        on_champion(ChampionRows(version, features, scored))
     results, start = [], 0
     for rows in rows_per_job:
         results.append(PredictedJob(version, source, scored.rows(start, start + len(rows))))

@@ -80,6 +80,7 @@ class Registry:
         self.settings = settings
         self.name = settings.model_name
         self.alias = settings.champion_alias
+        self.challenger_alias = settings.challenger_alias
         # Local copies of the versions this machine has loaded, and the last champion seen:
         # what inference falls back on while the MLflow server is down.
         self.copies = settings.models_dir / ".registry" / self.name
@@ -93,19 +94,26 @@ class Registry:
 
     def champion_version(self) -> str | None:
         """The version the champion alias points at, or None when there is no champion."""
-        # Read the alias off the registered model: asking for a missing alias directly is an
-        # INVALID_PARAMETER_VALUE error, indistinguishable from a real bad request.
+        return self.aliased()[0]
+
+    def aliased(self) -> tuple[str | None, str | None]:
+        """(champion, challenger): the versions the two aliases point at, None where unset."""
+        # Read the aliases off the registered model: asking for a missing alias directly is
+        # an INVALID_PARAMETER_VALUE error, indistinguishable from a real bad request.
         try:
             with registry_errors(self.settings.mlflow_tracking_uri, "resolving the champion"):
                 aliases = self.client.get_registered_model(self.name).aliases
         except MlflowException as exc:
             if _is_missing(exc):
-                return None
+                return None, None
             raise
-        version = aliases.get(self.alias)
-        if version is not None:
-            self._remember_champion(str(version))
-        return None if version is None else str(version)
+        champion, challenger = aliases.get(self.alias), aliases.get(self.challenger_alias)
+        if champion is not None:
+            self._remember_champion(str(champion))
+        return (
+            None if champion is None else str(champion),
+            None if challenger is None else str(challenger),
+        )
 
     def last_known_champion(self) -> str | None:
         """The champion this machine last resolved, for when the registry is unreachable."""
@@ -201,10 +209,19 @@ class Registry:
         with registry_errors(self.settings.mlflow_tracking_uri, "promoting the new version"):
             self.client.set_registered_model_alias(self.name, self.alias, version)
 
+    def make_challenger(self, version: str) -> None:
+        """Point the challenger alias at `version`: shadow-scored beside the champion."""
+        with registry_errors(self.settings.mlflow_tracking_uri, "setting the challenger"):
+            self.client.set_registered_model_alias(self.name, self.challenger_alias, version)
+
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         with registry_errors(self.settings.mlflow_tracking_uri, "tagging the new version"):
             for key, value in tags.items():
                 self.client.set_model_version_tag(self.name, version, key, value)
+
+    def describe_version(self, version: str, description: str) -> None:
+        with registry_errors(self.settings.mlflow_tracking_uri, "describing the new version"):
+            self.client.update_model_version(self.name, version, description=description)
 
     def version_tags(self, version: str) -> dict[str, str]:
         with registry_errors(self.settings.mlflow_tracking_uri, "reading the version's tags"):

@@ -21,7 +21,14 @@ from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
 from worker import grouped, storage_faults, training
 from worker.celery_app import app
-from worker.context import batch_storage, job_store, model_cache, redis_client, result_files
+from worker.context import (
+    batch_storage,
+    job_store,
+    model_cache,
+    redis_client,
+    result_files,
+    shadow_scorer,
+)
 from worker.jobs import run_job, stop_if_canceled, time_limits, valid_job_id
 from worker.part_tasks import split_batch
 from worker.storage_faults import stored_size
@@ -35,7 +42,7 @@ settings = get_settings()
 @app.task(name=PREDICT_GROUP_TASK, **time_limits(settings.predict_time_limit_seconds))
 def predict_group(members: list[list[Any]]) -> None:
     """Score prediction jobs ([job id, rows, model] each; one for a lone request) in one task."""
-    grouped.run_group(job_store(), model_cache(), result_files(), members)
+    grouped.run_group(job_store(), model_cache(), result_files(), members, shadow_scorer())
 
 
 # The single-job task an earlier API sent, and the task each prediction's record keeps for
@@ -43,7 +50,9 @@ def predict_group(members: list[list[Any]]) -> None:
 @app.task(name=PREDICT_TASK, **time_limits(settings.predict_time_limit_seconds))
 def predict(job_id: str, rows: list[list[float]], model: str) -> None:
     """Score `rows` (in FEATURES order) with `model` ("champion" or a version)."""
-    grouped.run_group(job_store(), model_cache(), result_files(), [[job_id, rows, model]])
+    grouped.run_group(
+        job_store(), model_cache(), result_files(), [[job_id, rows, model]], shadow_scorer()
+    )
 
 
 def _registry_lock() -> Lock:
@@ -54,8 +63,9 @@ def _registry_lock() -> Lock:
 
 
 @app.task(name=TRAIN_TASK, **time_limits(settings.train_time_limit_seconds))
-def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
-    """Train `algorithm` with `params`, register it, and offer it to the champion gate."""
+def train(job_id: str, algorithm: str, params: dict[str, Any], as_challenger: bool = False) -> None:
+    """Train `algorithm` with `params`, register it, and offer it to the champion gate (or
+    make it the challenger)."""
     store = job_store()
 
     def report(progress: float, stage: str) -> None:
@@ -70,7 +80,13 @@ def train(job_id: str, algorithm: str, params: dict[str, Any]) -> None:
         job_id,
         JobKind.TRAINING,
         lambda: training.train_and_register(
-            algorithm, params, settings, job_id=job_id, report=report, registry_lock=_registry_lock
+            algorithm,
+            params,
+            settings,
+            job_id=job_id,
+            report=report,
+            registry_lock=_registry_lock,
+            as_challenger=as_challenger is True,  # read from the queue: only True counts
         ),
         result_files(),
         stage="starting",

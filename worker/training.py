@@ -1,15 +1,13 @@
 """Training: fit on the Iris data, track in MLflow, register a version, gate the champion.
 
-A little past the ~250 lines we aim for: the stages run in this order, each checking for a
-cancel, and read best as one story (algorithms and their parameters live in irisq).
+The stages run in this order, each checking for a cancel, and read best as one story
+(algorithms and their parameters live in irisq, what MLflow keeps of a run in
+worker.lineage).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import tempfile
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -18,7 +16,6 @@ from typing import Any
 
 import joblib
 import mlflow
-import mlflow.sklearn
 import numpy as np
 from sklearn.datasets import load_iris
 from sklearn.metrics import accuracy_score
@@ -26,17 +23,23 @@ from sklearn.model_selection import train_test_split
 
 from irisq.algorithms import resolve_params, training_from
 from irisq.job_types import ConfusionMatrix, PreviousChampion, TrainingResult
-from irisq.schema import FEATURES, SPECIES
+from irisq.schema import SPECIES
 from irisq.settings import Settings
+from worker import lineage
 from worker.estimators import build_pipeline
 from worker.evaluation import evaluate, log_evaluation
 from worker.jobs import JobCanceledError
 from worker.registry import Registry, registry_errors
-from worker.trust import SIGNATURE_TAG, TRUSTED_TYPES, UntrustedModelError, load_estimator
+from worker.trust import SIGNATURE_TAG, UntrustedModelError
 
 # One split for every run, so a candidate and the champion are judged on the same flowers.
 SPLIT_SEED = 42
 TEST_FRACTION = 0.3
+
+CHALLENGER_REASON = (
+    "registered as the challenger: scored in the shadow of the champion on live traffic, "
+    "not offered to the quality gate"
+)
 
 Report = Callable[[float, str], None]
 # Held while a version is registered and while the champion gate runs: another training (a
@@ -112,15 +115,19 @@ def train_and_register(
     job_id: str | None = None,
     report: Report = _no_report,
     registry_lock: RegistryLock = nullcontext,
+    as_challenger: bool = False,
 ) -> TrainingResult:
-    """Train, log and register a model; promote it through the quality gate. Returns the result.
+    """Train, log and register a model; promote it through the quality gate, or make it the
+    challenger (`as_challenger`: shadow-scored on live traffic, never gated). Returns the result.
 
     Idempotent per job: a job delivered twice (its worker died, or stalled past the
     visibility timeout) registers one version. The version is tagged with the job id when
     it is created, and each delivery looks for that tag first, under the registry lock.
     """
     with registry_errors(settings.mlflow_tracking_uri, "training (MLflow tracks every run)"):
-        return _train_and_register(algorithm, params, settings, job_id, report, registry_lock)
+        return _train_and_register(
+            algorithm, params, settings, job_id, report, registry_lock, as_challenger
+        )
 
 
 def _train_and_register(
@@ -130,6 +137,7 @@ def _train_and_register(
     job_id: str | None,
     report: Report,
     registry_lock: RegistryLock,
+    as_challenger: bool,
 ) -> TrainingResult:
     params = resolve_params(algorithm, params)
     registry = Registry(settings)
@@ -149,16 +157,15 @@ def _train_and_register(
         mlflow.set_tags({"irisq.algorithm": algorithm, "irisq.job_id": job_id or "cli"})
         mlflow.log_params({"algorithm": algorithm, **params, "split_seed": SPLIT_SEED})
         log_evaluation(evaluation)
-        # The pipeline is fitted on bare arrays (the hot path scores numpy); MLflow checks
-        # the named input example against it and scikit-learn warns about the names.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
-            info = _log_model(pipeline, x_test)
+        lineage.log_data(x_train, y_train, x_test, y_test)
+        info = lineage.log_model(pipeline, x_test)
 
     with _marked_if_canceled(run.info.run_id):
         report(0.65, "registering")
         accuracy = evaluation["metrics"]["accuracy"]
-        signature = _signature(registry, run.info.run_id, info.model_uri, pipeline, x_test)
+        signature = lineage.sign_stored_model(
+            registry, run.info.run_id, info.model_uri, pipeline, x_test
+        )
         with registry_lock():
             version = registry.version_of_job(job_id) if job_id else None
             if version is None:
@@ -169,7 +176,10 @@ def _train_and_register(
                 )
                 version = str(registered.version)
             report(0.8, "promoting")
-            promoted, reason, previous = _gate(registry, accuracy, x_test, y_test)
+            if as_challenger:
+                promoted, reason, previous = False, CHALLENGER_REASON, None
+            else:
+                promoted, reason, previous = _gate(registry, accuracy, x_test, y_test)
             if promoted and previous is not None and previous["version"] == version:
                 reason = f"version {version} is already the champion (this job ran before)"
             report(0.9, "exporting")
@@ -187,8 +197,16 @@ def _train_and_register(
                         "irisq.export": export,
                     },
                 )
+            registry.describe_version(
+                version, lineage.decision(promoted, reason, algorithm, accuracy)
+            )
+            registry.tag_version(
+                version, {"irisq.gate.promoted": str(promoted).lower(), "irisq.gate.reason": reason}
+            )
             if promoted:
                 registry.promote(version)
+            elif as_challenger:
+                registry.make_challenger(version)
         return TrainingResult(
             run_id=run.info.run_id,
             experiment_id=experiment.experiment_id,
@@ -197,6 +215,7 @@ def _train_and_register(
             metrics=evaluation["metrics"],
             confusion_matrix=ConfusionMatrix.model_validate(evaluation["confusion_matrix"]),
             promoted=promoted,
+            as_challenger=as_challenger,
             reason=reason,
             previous_champion=None
             if previous is None
@@ -218,54 +237,3 @@ def _marked_if_canceled(run_id: str) -> Iterator[None]:
         client.set_tag(run_id, "irisq.canceled", "true")
         client.set_terminated(run_id, status="KILLED")
         raise
-
-
-def _log_model(pipeline: Any, x_test: np.ndarray) -> Any:
-    """Log the pipeline with its signature and an input example (registered separately)."""
-    return mlflow.sklearn.log_model(
-        pipeline,
-        name="model",
-        signature=mlflow.models.infer_signature(
-            _frame(x_test[:5]), pipeline.predict_proba(x_test[:5])
-        ),
-        input_example=_frame(x_test[:1]),
-        # Naming the requirements skips MLflow's import-capturing subprocess (seconds).
-        pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-        skops_trusted_types=TRUSTED_TYPES,
-    )
-
-
-class _NoServingValidation(logging.Filter):
-    """MLflow checks an input example by loading the model back through its own loader,
-    which irisq refuses (MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false), then warns that it could
-    not: a misleading line in every training's log. `_signature` checks the stored file."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Failed to validate serving input example")
-
-
-logging.getLogger("mlflow.models.model").addFilter(_NoServingValidation())
-
-
-def _signature(
-    registry: Registry, run_id: str, model_uri: str, pipeline: Any, x_test: np.ndarray
-) -> str:
-    """Sign the model file as the store holds it (read back: what workers will download),
-    once it is known to be the model just trained: anyone may write to the artifact store,
-    so the file is read (skops, trusted types only: no code runs) and must score the test
-    flowers exactly as the fitted pipeline does."""
-    with tempfile.TemporaryDirectory() as folder:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=folder))
-        stored = load_estimator(local)
-        if not np.array_equal(stored.predict_proba(x_test), pipeline.predict_proba(x_test)):
-            raise UntrustedModelError(
-                "the model file in the artifact store is not the one just trained; "
-                "it was not signed or registered"
-            )
-        return registry.signer.sign(run_id, local)
-
-
-def _frame(rows: np.ndarray) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(rows, columns=list(FEATURES))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from api.accepted import JobAccepted, accepted, accepted_doc, answer_of
@@ -45,12 +45,20 @@ async def create_training(
     idempotency: IdempotencyDep,
     callback_url: CallbackQuery = None,
     idempotency_key: KeyHeader = None,
+    challenger: bool = Query(
+        False,
+        description="Register the new version as the challenger (scored in the shadow of the "
+        "champion on live traffic, its agreement in `GET /v1/models`) instead of offering it "
+        "to the quality gate.",
+    ),
 ) -> Any:
     """Queue a training run (admin keys); its result says whether the new version became
-    champion."""
+    champion (or the challenger)."""
     checked_callback(callback_url, settings, caller)
     key = KeyUse(idempotency, caller.name, idempotency_key)
-    same = await key.of_body(http, "training", {"callback_url": callback_url})
+    # Named only when set: a key used before this option existed still matches its request.
+    asked = {"callback_url": callback_url, **({"challenger": "true"} if challenger else {})}
+    same = await key.of_body(http, "training", asked)
     if (answer := await key.replay(same)) is not None:
         return replayed(answer)
     try:
@@ -63,7 +71,7 @@ async def create_training(
             caller,
             JobKind.TRAINING,
             TRAIN_TASK,
-            [request.algorithm, request.params],
+            [request.algorithm, request.params, *([True] if challenger else [])],
             job_ids.new(caller.name),
             callback_url=callback_url,
         )

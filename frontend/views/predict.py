@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from frontend import charts, client
-from frontend.status import follow, job_link
+from frontend.status import follow, job_link, version_link
 from irisq.job_types import PredictionResult
 from irisq.ranges import OBSERVED_RANGES, TYPICAL_FLOWERS
 from irisq.schema import FEATURES
@@ -130,7 +130,7 @@ def _show(last: dict[str, Any]) -> None:
     prediction = last["prediction"]
     species = prediction["species"]
     confidence = prediction["probabilities"][species]
-    st.success(f"**{species}** with {confidence:.0%} confidence (model version {last['version']})")
+    st.success(f"**{species}** with {confidence:.0%} confidence ({version_link(last['version'])})")
     left, right = st.columns(2)
     with left:
         st.caption("Probability of each species")

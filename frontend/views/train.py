@@ -84,9 +84,17 @@ algorithm = st.selectbox(
     key="train.algorithm",
 )
 params = _params(algorithm)
+as_challenger = st.checkbox(
+    "Register it as the challenger instead",
+    key="train.challenger",
+    help="Skip the quality gate: the new version is scored in the shadow of the champion on "
+    "live predictions (clients still get the champion's answers), and the Models page shows "
+    "how often the two agree, with a button to promote it.",
+)
 if st.button("Retrain", type="primary", key="train.submit"):
     try:
-        st.session_state["train.job_id"] = client.submit_training(algorithm, params)["job_id"]
+        submitted = client.submit_training(algorithm, params, challenger=as_challenger)
+        st.session_state["train.job_id"] = submitted["job_id"]
         st.query_params["training"] = st.session_state["train.job_id"]  # kept across a refresh
     except client.ApiError as exc:
         st.error(str(exc))

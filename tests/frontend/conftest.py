@@ -25,6 +25,10 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
     get_settings.cache_clear()
     with respx.mock(base_url=API, assert_all_called=False) as router:
         router.get("/readyz").respond(200, json=READY)
+        # A version's run, for the link each shown prediction puts on its model version.
+        router.get(url__regex=r"/v1/models/[0-9]+$").respond(
+            200, json={"run_url": "http://mlflow.test/#/runs/the-run"}
+        )
         yield router
     get_settings.cache_clear()
 

@@ -134,7 +134,8 @@ def test_an_opened_prediction_shows_its_species(api: respx.MockRouter) -> None:
 
     assert not page.exception
     assert page.main.subheader[0].value == "Prediction job"
-    assert "**versicolor** with 80% confidence (model version 4)" in page.success[0].value
+    linked = "[model version 4](http://mlflow.test/#/runs/the-run)"  # to the run that trained it
+    assert f"**versicolor** with 80% confidence ({linked})" in page.success[0].value
     assert page.session_state["jobs.table"]["selection"]["rows"] == [0]  # its row, selected
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import respx
 from streamlit.testing.v1 import AppTest
@@ -156,33 +158,71 @@ def test_train_page_follows_stages_and_shows_the_verdict(api: respx.MockRouter) 
     assert page.query_params["training"] == TRAINING  # a refresh of the page follows it again
 
 
-def test_models_page_marks_the_champion(api: respx.MockRouter) -> None:
+def _models(challenger: str | None = None, shadow: dict[str, Any] | None = None) -> dict[str, Any]:
     version = {
         "training": training_from("svc", {"C": 1.0}).model_dump(mode="json"),
         "metrics": {"accuracy": 0.93, "f1_macro": 0.93},
         "created_at": "2026-11-26T10:00:00Z",
-        "run_id": "r",
         "status": "READY",
+        "signed": True,
     }
-    api.get("/v1/models").respond(
-        200,
-        json={
-            "name": "iris",
-            "champion": "2",
-            "versions": [
-                {**version, "version": "2", "is_champion": True},
-                {**version, "version": "1", "is_champion": False},
-            ],
-        },
-    )
+    return {
+        "name": "iris",
+        "champion": "2",
+        "challenger": challenger,
+        "shadow": shadow,
+        "versions": [
+            {
+                **version,
+                "version": v,
+                "run_id": f"run{v}",
+                "run_url": f"http://mlflow.test/#/runs/run{v}",
+                "description": f"Promoted to champion by the quality gate: reason {v}.",
+                "is_champion": v == "2",
+                "is_challenger": v == challenger,
+            }
+            for v in ("3", "2", "1")
+        ],
+    }
+
+
+def test_models_page_marks_the_champion_and_links_each_run(api: respx.MockRouter) -> None:
+    api.get("/v1/models").respond(200, json=_models())
     page = _page("models")
 
     assert not page.exception
     table = page.dataframe[0].value
-    assert table["champion"].tolist() == ["★", ""]
-    assert table["version"].tolist() == [2, 1]
-    assert table["algorithm"].tolist() == ["svc", "svc"]
+    assert table["role"].tolist() == ["", "champion", ""]
+    assert table["version"].tolist() == [3, 2, 1]
+    assert table["algorithm"].tolist() == ["svc", "svc", "svc"]
+    assert table["run"].tolist()[1] == "http://mlflow.test/#/runs/run2"
+    assert table["gate"].tolist()[1] == "Promoted to champion by the quality gate: reason 2."
     assert "C=1.0" in table["parameters"].tolist()[0]
+    assert not [b for b in page.button if b.key == "models.promote_challenger"]
+
+
+def test_models_page_compares_the_challenger_and_promotes_it(api: respx.MockRouter) -> None:
+    confusion = {a: {b: (40 if a == b else 1) for b in SPECIES} for a in SPECIES}
+    shadow = {
+        "champion": "2",
+        "challenger": "3",
+        "rows": 126,
+        "agreement": 120 / 126,
+        "mean_probability_gap": 0.0421,
+        "confusion": confusion,
+        "failures": 0,
+    }
+    api.get("/v1/models").respond(200, json=_models("3", shadow))
+    promoted = api.post("/v1/models/3/promote").respond(200, json=_models())
+    page = _page("models")
+
+    assert not page.exception
+    assert page.dataframe[0].value["role"].tolist() == ["challenger", "champion", ""]
+    assert [m.value for m in page.metric] == ["126", "95.2%", "0.042", "0"]
+    assert page.dataframe[1].value.loc["setosa", "setosa"] == 40
+    page.button(key="models.promote_challenger").click().run()
+    assert promoted.called
+    assert "Version 3 is the champion now." in page.success[0].value
 
 
 def test_models_page_says_when_the_api_is_down(api: respx.MockRouter) -> None:

@@ -43,7 +43,8 @@ def test_predict_submits_the_inputs_and_shows_the_species(api: respx.MockRouter)
     request = submitted.calls.last.request
     assert request.url.params["wait"] == "10.0"
     assert b'"petal_length":5.6' in request.content.replace(b" ", b"")
-    assert "**virginica** with 90% confidence (model version 4)" in page.main.success[0].value
+    linked = "[model version 4](http://mlflow.test/#/runs/the-run)"  # to the run that trained it
+    assert f"**virginica** with 90% confidence ({linked})" in page.main.success[0].value
     assert len(page.session_state["predict.history"]) == 1
     assert labels(page, "page_link") == [f"Job {JOB} on the Jobs page"]
 

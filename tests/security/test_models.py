@@ -177,6 +177,48 @@ def test_an_alias_moved_behind_the_api_is_refused_too(registry: Registry, tmp_pa
     assert not marker.exists()
 
 
+def test_a_challenger_that_cannot_score_never_fails_a_prediction(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A challenger whose every shadow call raises (a pickled model the workers refuse to
+    load, its alias set behind the API's back): predictions all succeed on the champion,
+    the failures are counted, and the model's code never runs."""
+    marker = tmp_path / "code-ran"
+    version = _register_trap(registry, marker)
+    refused = httpx.put(
+        f"{registry.api}/v1/models/challenger",
+        json={"version": int(version)},
+        headers=bearer(ADMIN),
+        timeout=30,
+    )
+    client = MlflowClient(registry.url, registry.url)
+    client.set_registered_model_alias("iris", "challenger", version)
+    try:
+        wait_for(
+            lambda: (
+                registry.predict([SETOSA])["status"] == "succeeded" and _shadow_failures(registry)
+            ),
+            60,
+            "the challenger's shadow calls failing",
+            every=0.2,
+        )
+        jobs = [registry.predict([SETOSA]) for _ in range(200)]
+        failures = _shadow_failures(registry)
+    finally:
+        client.delete_registered_model_alias("iris", "challenger")
+
+    assert refused.status_code == 409  # the API would not have set it
+    assert [job["status"] for job in jobs] == ["succeeded"] * 200
+    assert {job["result"]["model_version"] for job in jobs} == {registry.champion}
+    assert failures >= 1  # counted (asked again every 30 s: each try is a registry call)
+    assert not marker.exists()
+
+
+def _shadow_failures(registry: Registry) -> int:
+    models = httpx.get(f"{registry.api}/v1/models", headers=bearer(ALICE), timeout=30).json()
+    return int((models["shadow"] or {}).get("failures", 0))
+
+
 def _champion_failure(registry: Registry) -> dict[str, Any] | None:
     job = registry.predict([SETOSA])
     return job if job["status"] == "failed" else None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import joblib
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from irisq.schema import FEATURES
 from irisq.settings import Settings
 from tests.worker.conftest import exported
 from worker.jobs import JobCanceledError
@@ -47,6 +49,38 @@ def test_the_first_model_becomes_champion_and_is_fully_tracked(sqlite_settings: 
     version = client.get_model_version(sqlite_settings.model_name, result.model_version)
     assert version.tags["irisq.job_id"] == "job-1"
     assert json.loads(version.tags["irisq.params"]) == {"C": 1.0, "max_iter": 1000}
+
+
+def test_a_version_is_traceable_to_its_data_and_the_gates_decision(
+    sqlite_settings: Settings,
+) -> None:
+    """What an MLflow user looks for: what the model returns, an example of what it takes,
+    the data it was fitted on, and why it is (or is not) the champion."""
+    result = train_and_register("svc", {"C": 0.01}, sqlite_settings, job_id="job-lineage")
+    client = MlflowClient(sqlite_settings.mlflow_tracking_uri)
+    mlflow.set_tracking_uri(sqlite_settings.mlflow_tracking_uri)
+
+    info = mlflow.models.get_model_info(
+        f"models:/{sqlite_settings.model_name}/{result.model_version}"
+    )
+    assert info.signature.outputs.to_dict() == [
+        {"type": "string", "name": "species", "required": True}
+    ]
+    assert [c["name"] for c in info.signature.inputs.to_dict()] == list(FEATURES)
+    assert info.saved_input_example_info is not None
+    inputs = client.get_run(result.run_id).inputs
+    assert inputs is not None
+    contexts = {i.tags[0].value: i.dataset for i in inputs.dataset_inputs}
+    assert set(contexts) == {"training", "evaluation"}
+    assert contexts["training"].name == "iris-training"
+    assert contexts["training"].digest != contexts["evaluation"].digest
+    assert json.loads(str(contexts["training"].profile))["num_rows"] == 105  # 70 % of 150 flowers
+    version = client.get_model_version(sqlite_settings.model_name, result.model_version)
+    verdict = "Promoted to champion by the quality gate" if result.promoted else "Not promoted"
+    accuracy = result.metrics["accuracy"]
+    assert version.description == f"{verdict}: {result.reason}. svc, test accuracy {accuracy:.4f}."
+    assert version.tags["irisq.gate.promoted"] == str(result.promoted).lower()
+    assert version.tags["irisq.gate.reason"] == result.reason
 
 
 def test_the_export_is_the_same_model_under_the_seed_name(sqlite_settings: Settings) -> None:
