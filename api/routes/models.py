@@ -63,6 +63,22 @@ async def list_models(registry: RegistryDep, redis: RedisDep, caller: CallerDep)
     return await _listed(registry, redis)
 
 
+@router.get(
+    "/challenger",
+    response_model=ModelVersion,
+    responses={**AUTH_PROBLEMS, 404: {"model": Problem}, 503: {"model": Problem}},
+)
+async def get_challenger(registry: RegistryDep, caller: CallerDep) -> ModelVersion:
+    """The challenger's version (404 when there is none); how it compares with the champion
+    is in `GET /v1/models` (`shadow`)."""
+    del caller
+    challenger = (await registry.aliases()).challenger
+    found = None if challenger is None else await registry.described(challenger)
+    if found is None:
+        raise HTTPException(404, "there is no challenger: set one with PUT /v1/models/challenger")
+    return found
+
+
 @router.put(
     "/challenger",
     response_model=ModelList,

@@ -141,11 +141,17 @@ def test_a_challenger_is_set_and_cleared_by_hand(stack: Stack, restored: str) ->
     )
 
     set_ = stack.api.put("/v1/models/challenger", json={"version": int(other)})
+    read = stack.api.get("/v1/models/challenger")
     cleared = stack.api.delete("/v1/models/challenger")
+    unset = stack.api.get("/v1/models/challenger")
     again = stack.api.delete("/v1/models/challenger")
 
     assert set_.status_code == 200, set_.text
     assert set_.json()["challenger"] == other
+    assert read.json()["version"] == other
+    assert read.json()["is_challenger"] is True
+    assert unset.status_code == 404
+    assert "there is no challenger" in unset.json()["detail"]
     assert set_.json()["shadow"]["champion"] == restored
     assert cleared.status_code == 200
     assert cleared.json()["challenger"] is None
@@ -167,11 +173,13 @@ def test_a_challenger_is_set_and_cleared_by_hand(stack: Stack, restored: str) ->
 def test_a_bad_challenger_is_refused_naming_it(
     stack: Stack, restored: str, body: dict[str, Any], status: int, names: str
 ) -> None:
+    before = _models(stack)["challenger"]
+
     response = stack.api.put("/v1/models/challenger", json=body)
 
     assert response.status_code == status, response.text
     assert names in response.text
-    assert _models(stack)["challenger"] is None
+    assert _models(stack)["challenger"] == before
 
 
 def test_the_champion_cannot_be_its_own_challenger(stack: Stack, restored: str) -> None:
