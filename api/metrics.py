@@ -102,7 +102,9 @@ def _shadow(pairs: list[shadow.ShadowComparison]) -> Iterator[Family]:
         labels=labels,
     )
     failures = CounterMetricFamily(
-        "irisq_shadow_failures", "Groups the challenger failed to score", labels=labels
+        "irisq_shadow_failures",
+        "Times the challenger could not score the rows gathered for it (no job failed)",
+        labels=labels,
     )
     for pair in pairs:
         versions = [pair.champion, pair.challenger]

@@ -50,7 +50,10 @@ class ShadowComparison(BaseModel):
     confusion: dict[str, dict[str, int]] = Field(
         description="Rows by the champion's species (outer) and the challenger's (inner)."
     )
-    failures: int = Field(description="Groups the challenger failed to score (never a job).")
+    failures: int = Field(
+        description="Times the challenger could not score the rows gathered for it (no job "
+        "failed: clients had the champion's answers)."
+    )
 
 
 def key(champion: str, challenger: str) -> str:

@@ -1,19 +1,28 @@
 """Shadow scoring: while a challenger is registered, a share of the rows the champion scores
-online is scored by the challenger too, in the same task, and the two are compared.
+online is scored by the challenger too, and the two are compared.
 
-Clients only ever get the champion's answer, stored before the challenger runs (it adds no
-latency to an answer); the challenger failing (missing, untrusted, raising) never fails a
-job: it is counted in the pair's `failures` and logged at most once a minute. One that
-cannot even be loaded is not asked again for LOAD_RETRY_SECONDS (each try is a registry
-call). Batches are not shadowed (online traffic
-is what a challenger is tried on; a batch's rows are the caller's own experiment).
+Clients only ever get the champion's answer, stored before the challenger runs: it adds no
+latency to an answer. The rows are gathered per process and scored by the challenger in one
+call every FLUSH_SECONDS (or once FLUSH_ROWS are waiting), on a thread of their own: a
+model's per-call cost (a random forest's is ~5 ms however few rows) is paid once for
+hundreds of predictions, not once per request. Comparisons still waiting when a process
+ends (at most FLUSH_SECONDS of them) are not counted: these are statistics, not jobs.
+
+The challenger failing (missing, untrusted, raising) never fails a job: it is counted in
+the pair's `failures` and logged at most once a minute; one that cannot even be loaded is
+not asked again for LOAD_RETRY_SECONDS (each try is a registry call). Batches are not
+shadowed (online traffic is what a challenger is tried on; a batch's rows are the caller's
+own experiment).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import redis
@@ -26,8 +35,22 @@ from worker.scored import ScoredRows
 
 logger = logging.getLogger(__name__)
 
+FLUSH_SECONDS = 0.5
+FLUSH_ROWS = 4096
 WARN_EVERY_SECONDS = 60.0
 LOAD_RETRY_SECONDS = 30.0
+
+Pair = tuple[str, str]  # (champion, challenger) versions
+
+
+@dataclass
+class _Waiting:
+    """The champion's rows and answers waiting for one challenger."""
+
+    features: list[np.ndarray] = field(default_factory=list)
+    best: list[np.ndarray] = field(default_factory=list)
+    probabilities: list[np.ndarray] = field(default_factory=list)
+    rows: int = 0
 
 
 class ShadowScorer:
@@ -42,12 +65,16 @@ class ShadowScorer:
         self.client = client
         self.share = share
         self._generator = generator or np.random.default_rng()
+        self._lock = threading.Lock()  # guards the waiting rows and the timer
+        self._waiting: defaultdict[Pair, _Waiting] = defaultdict(_Waiting)
+        self._waiting_rows = 0
+        self._timer: threading.Timer | None = None
         self._warned_at = float("-inf")
         self._unloadable: tuple[str, float] | None = None  # (version, not asked again until)
 
     def compare(self, rows: ChampionRows) -> None:
-        """Score this share of the champion's rows with the challenger, if there is one that
-        is not the champion, and add how it compares with the champion's answers."""
+        """Keep this share of the champion's rows and answers for the challenger, if there
+        is one that is not the champion; they are scored within FLUSH_SECONDS."""
         champion, features, answers = rows
         challenger = self.cache.challenger_version
         if challenger is None or challenger == champion or self.share <= 0 or not len(features):
@@ -57,18 +84,49 @@ class ShadowScorer:
         chosen = self._chosen(len(features))
         if not len(chosen):
             return
+        with self._lock:
+            waiting = self._waiting[champion, challenger]
+            waiting.features.append(features[chosen])
+            waiting.best.append(answers.best[chosen])
+            waiting.probabilities.append(answers.probabilities[chosen])
+            waiting.rows += len(chosen)
+            self._waiting_rows += len(chosen)
+            full = self._waiting_rows >= FLUSH_ROWS
+            if not full and self._timer is None:
+                self._timer = threading.Timer(FLUSH_SECONDS, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Score every waiting row with its challenger and add the comparisons."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, defaultdict(_Waiting)
+            self._waiting_rows = 0
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        for pair, rows in waiting.items():
+            self._score(pair, rows)
+
+    def _score(self, pair: Pair, rows: _Waiting) -> None:
+        champion, challenger = pair
         try:
             _, estimator = self.cache.get(challenger)
         except Exception as exc:
             self._unloadable = (challenger, time.monotonic() + LOAD_RETRY_SECONDS)
-            self._failed(champion, challenger, exc)
+            self._failed(pair, exc)
             return
         try:
-            theirs = ScoredRows.of(estimator, features[chosen])
-        except Exception as exc:  # whatever a challenger does, the answers stand
-            self._failed(champion, challenger, exc)
+            theirs = ScoredRows.of(estimator, np.concatenate(rows.features))
+        except Exception as exc:  # whatever a challenger does, the answers stood
+            self._failed(pair, exc)
             return
-        mine_best, mine_probabilities = answers.best[chosen], answers.probabilities[chosen]
+        mine_best, mine_probabilities = (
+            np.concatenate(rows.best),
+            np.concatenate(rows.probabilities),
+        )
         confusion = np.zeros((len(SPECIES), len(SPECIES)), dtype=np.int64)
         np.add.at(confusion, (mine_best, theirs.best), 1)
         gap = float(np.abs(mine_probabilities - theirs.probabilities).sum()) / 2
@@ -88,18 +146,18 @@ class ShadowScorer:
             return np.arange(rows)
         return np.flatnonzero(self._generator.random(rows) < self.share)
 
-    def _failed(self, champion: str, challenger: str, exc: Exception) -> None:
+    def _failed(self, pair: Pair, exc: Exception) -> None:
         now = time.monotonic()
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             self._warned_at = now
             logger.warning(
                 "the challenger, version %s, could not shadow-score (clients got the "
                 "champion's answers; counted in its failures): %s: %s",
-                challenger,
+                pair[1],
                 type(exc).__name__,
                 str(exc)[:200],
             )
-        self._write(lambda pipe: shadow.add_failure(pipe, champion, challenger))
+        self._write(lambda pipe: shadow.add_failure(pipe, *pair))
 
     def _write(self, add: Callable[[Pipeline], None]) -> None:
         try:

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devstack.processes import wait_for
+from devstack.processes import machine_slowdown, wait_for
 from irisq.schema import FEATURES, SPECIES
 from tests.support.stack import SETOSA, Stack, metric_samples
 from worker.registry import Registry
+from worker.shadow import FLUSH_SECONDS
 
 SHADOWED_PREDICTIONS = 2_000
 GATE_SAID = r"(Promoted to champion by the quality gate|Not promoted): "
@@ -52,14 +53,30 @@ def _train_challenger(stack: Stack) -> dict[str, Any]:
 
 
 def _shadowed(stack: Stack) -> dict[str, Any]:
-    """The comparison once the worker has noticed the challenger (it compared a row)."""
+    """The comparison once the worker has noticed the challenger (it compared a row) and
+    every probe sent meanwhile has been compared too (the count holds still over more than
+    the workers' flush interval: worker.shadow gathers rows for FLUSH_SECONDS)."""
 
     def compared() -> dict[str, Any] | None:
         assert stack.predict([SETOSA])["status"] == "succeeded"
         shadow: dict[str, Any] | None = _models(stack)["shadow"]
         return shadow if shadow is not None and shadow["rows"] > 0 else None
 
-    return wait_for(compared, 60, "the predict worker shadow-scoring the challenger", every=0.2)
+    wait_for(compared, 60, "the predict worker shadow-scoring the challenger", every=0.2)
+    last: list[int] = []
+
+    def still() -> dict[str, Any] | None:
+        shadow: dict[str, Any] = _models(stack)["shadow"]
+        last.append(shadow["rows"])
+        return shadow if len(last) > 1 and last[-1] == last[-2] else None
+
+    interval = 2 * FLUSH_SECONDS * machine_slowdown()
+    return wait_for(still, 30, "the probes' comparisons counted", every=interval)
+
+
+def _compared_since(stack: Stack, before: dict[str, Any]) -> dict[str, Any] | None:
+    shadow: dict[str, Any] = _models(stack)["shadow"]
+    return shadow if shadow["rows"] >= before["rows"] + SHADOWED_PREDICTIONS else None
 
 
 def test_clients_get_the_champions_answers_while_the_challenger_is_compared(
@@ -91,7 +108,17 @@ def test_clients_get_the_champions_answers_while_the_challenger_is_compared(
         assert response.status_code == 202, response.text
         job_ids.append(response.json()["job_id"])
     jobs = [stack.wait(job_id) for job_id in job_ids]
-    after = _models(stack)["shadow"]
+    # Compared once the answers are stored, a few hundred rows at a time (worker.shadow).
+    after = wait_for(
+        lambda: (
+            shadow
+            if (shadow := _models(stack)["shadow"])["rows"] >= before["rows"] + SHADOWED_PREDICTIONS
+            else None
+        ),
+        30,
+        f"{SHADOWED_PREDICTIONS} more rows compared",
+        every=0.2,
+    )
 
     registry = Registry(stack.settings)
     mine, theirs = registry.load(champion), registry.load(challenger)
