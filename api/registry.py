@@ -11,6 +11,7 @@ import json
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, Field
@@ -70,8 +71,8 @@ class RegistryReader:
         alias: str,
         timeout_seconds: float,
         signing_secret: bytes,
-        challenger_alias: str = "challenger",
-        ui_url: str = "http://127.0.0.1:8003",
+        challenger_alias: str,
+        ui_url: str,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=tracking_uri.rstrip("/") + "/api/2.0/mlflow/",
@@ -122,8 +123,8 @@ class RegistryReader:
     async def clear_challenger(self) -> None:
         params = {"name": self.model_name, "alias": self.challenger_alias}
         response = await self._request("DELETE", "registered-models/alias", json=params)
-        if response.status_code == 404:  # already none (or no model): cleared all the same
-            return
+        if response.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" in response.text:
+            return  # already none (or no model at all): cleared all the same
         self._check(response)
 
     async def _set_alias(self, alias: str, version: str) -> None:
@@ -177,7 +178,8 @@ class RegistryReader:
 
     def _version(self, raw: dict[str, Any], aliases: Aliases) -> ModelVersion:
         run_id = raw.get("run_id")
-        run_url = f"{self.ui_url}/#/runs/{run_id}" if run_id else None
+        # Quoted: the id is the registry's word, and the link ends up in pages' Markdown.
+        run_url = f"{self.ui_url}/#/runs/{quote(str(run_id), safe='')}" if run_id else None
         return _version(raw, aliases, self.is_signed(raw), run_url)
 
     @staticmethod

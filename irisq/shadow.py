@@ -14,6 +14,7 @@ keeps the newest MAX_PAIRS_SHOWN.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, cast
@@ -116,17 +117,25 @@ def comparisons(client: redis.Redis) -> list[ShadowComparison]:
 
 def _parse(champion: str, challenger: str, raw: Mapping[Any, Any]) -> ShadowComparison:
     fields = {as_text(k): as_text(v) for k, v in raw.items()}
-    rows = int(fields.get("rows", 0))
+
+    def number(name: str) -> float:
+        """A counter as written by `add`; anything else in Redis reads as 0, never a 500."""
+        try:
+            value = float(fields.get(name, 0))
+        except ValueError:
+            return 0.0
+        return value if math.isfinite(value) and value >= 0 else 0.0
+
+    rows = int(number("rows"))
     confusion = {
-        mine: {theirs: int(fields.get(f"c:{mine}:{theirs}", 0)) for theirs in SPECIES}
-        for mine in SPECIES
+        mine: {theirs: int(number(f"c:{mine}:{theirs}")) for theirs in SPECIES} for mine in SPECIES
     }
     return ShadowComparison(
         champion=champion,
         challenger=challenger,
         rows=rows,
-        agreement=round(int(fields.get("agree", 0)) / rows, 6) if rows else None,
-        mean_probability_gap=round(float(fields.get("gap", 0)) / rows, 6) if rows else None,
+        agreement=round(min(number("agree") / rows, 1.0), 6) if rows else None,
+        mean_probability_gap=round(min(number("gap") / rows, 1.0), 6) if rows else None,
         confusion=confusion,
-        failures=int(fields.get("failures", 0)),
+        failures=int(number("failures")),
     )

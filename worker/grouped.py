@@ -92,7 +92,10 @@ def run_group(
     _record(store, ends, time.perf_counter() - started_at)
     if shadow is not None:
         for rows in champion_rows:
-            shadow.compare(rows)
+            try:
+                shadow.compare(rows)
+            except Exception as exc:  # the answers are stored: nothing may undo them now
+                logger.warning("could not keep rows for shadow scoring: %s", exc)
 
 
 def _fail(store: JobStore, job_ids: list[str], exc: Exception, ends: _Ends) -> None:

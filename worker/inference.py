@@ -19,8 +19,9 @@ from worker.scored import ScoredRows
 logger = logging.getLogger(__name__)
 
 # Loaded estimators kept per process: the champion, the one before it (jobs in flight during
-# a swap), and one pinned version. An Iris pipeline is a few KB, so this bounds nothing big.
-MAX_LOADED_MODELS = 3
+# a swap), the challenger, and one pinned version. An Iris pipeline is a few KB (a forest a
+# few MB), so this bounds nothing big.
+MAX_LOADED_MODELS = 4
 # How long "the registry has no version N" is believed before asking again, and how many
 # such answers are kept (a caller may ask for any number).
 MISSING_SECONDS = 30.0

@@ -76,7 +76,7 @@ def _log_model(pipeline: Any, x_test: np.ndarray) -> Any:
 class _NoServingValidation(logging.Filter):
     """MLflow checks an input example by loading the model back through its own loader,
     which irisq refuses (MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false), then warns that it could
-    not: a misleading line in every training's log. `_signature` checks the stored file."""
+    not: a misleading line in every training's log. `sign_stored_model` checks the stored file."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Failed to validate serving input example")

@@ -1,12 +1,14 @@
 """Shadow scoring: while a challenger is registered, a share of the rows the champion scores
 online is scored by the challenger too, and the two are compared.
 
-Clients only ever get the champion's answer, stored before the challenger runs: it adds no
-latency to an answer. The rows are gathered per process and scored by the challenger in one
-call every FLUSH_SECONDS (or once FLUSH_ROWS are waiting), on a thread of their own: a
-model's per-call cost (a random forest's is ~5 ms however few rows) is paid once for
-hundreds of predictions, not once per request. Comparisons still waiting when a process
-ends (at most FLUSH_SECONDS of them) are not counted: these are statistics, not jobs.
+Clients only ever get the champion's answer, stored before the rows are handed over here.
+The task only keeps the rows: one thread per process scores what has gathered with the
+challenger every FLUSH_SECONDS, in one call, so the challenger (loading it, a slow model)
+never holds a task, and a model's per-call cost (a random forest's is ~5 ms however few rows)
+is paid once for hundreds of predictions. At most MAX_WAITING_ROWS wait: past that, rows are
+left out of the comparison until the thread catches up. Comparisons still waiting when a
+process ends (at most FLUSH_SECONDS of them) are not counted: these are statistics, not
+jobs.
 
 The challenger failing (missing, untrusted, raising) never fails a job: it is counted in
 the pair's `failures` and logged at most once a minute; one that cannot even be loaded is
@@ -36,7 +38,7 @@ from worker.scored import ScoredRows
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
-FLUSH_ROWS = 4096
+MAX_WAITING_ROWS = 100_000  # ~6 MB of features and answers
 WARN_EVERY_SECONDS = 60.0
 LOAD_RETRY_SECONDS = 30.0
 
@@ -65,10 +67,10 @@ class ShadowScorer:
         self.client = client
         self.share = share
         self._generator = generator or np.random.default_rng()
-        self._lock = threading.Lock()  # guards the waiting rows and the timer
+        self._lock = threading.Lock()  # guards the waiting rows and the thread's start
         self._waiting: defaultdict[Pair, _Waiting] = defaultdict(_Waiting)
         self._waiting_rows = 0
-        self._timer: threading.Timer | None = None
+        self._thread: threading.Thread | None = None  # started by the first rows (after fork)
         self._warned_at = float("-inf")
         self._unloadable: tuple[str, float] | None = None  # (version, not asked again until)
 
@@ -85,28 +87,34 @@ class ShadowScorer:
         if not len(chosen):
             return
         with self._lock:
+            if self._waiting_rows + len(chosen) > MAX_WAITING_ROWS:
+                return  # the thread is behind: these rows go uncompared
             waiting = self._waiting[champion, challenger]
             waiting.features.append(features[chosen])
             waiting.best.append(answers.best[chosen])
             waiting.probabilities.append(answers.probabilities[chosen])
             waiting.rows += len(chosen)
             self._waiting_rows += len(chosen)
-            full = self._waiting_rows >= FLUSH_ROWS
-            if not full and self._timer is None:
-                self._timer = threading.Timer(FLUSH_SECONDS, self.flush)
-                self._timer.daemon = True
-                self._timer.start()
-        if full:
-            self.flush()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._flush_forever, name="irisq-shadow", daemon=True
+                )
+                self._thread.start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception:  # never let the thread die: the next round tries again
+                logger.exception("shadow comparison round failed")
 
     def flush(self) -> None:
-        """Score every waiting row with its challenger and add the comparisons."""
+        """Score every waiting row with its challenger and add the comparisons (the
+        thread's round; tests call it to compare at once)."""
         with self._lock:
             waiting, self._waiting = self._waiting, defaultdict(_Waiting)
             self._waiting_rows = 0
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
         for pair, rows in waiting.items():
             self._score(pair, rows)
 

@@ -3,12 +3,14 @@ hand, set or clear the challenger, and see how the challenger compares on live t
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import RedisError
 
 from api.auth import AdminDep, CallerDep
 from api.deps import RedisDep, RegistryDep
@@ -16,6 +18,7 @@ from api.problems import ADMIN_PROBLEMS, AUTH_PROBLEMS, Problem
 from api.registry import ModelList, ModelVersion, RegistryReader
 from irisq import shadow
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 VersionPath = PathParam(pattern=r"^[1-9][0-9]{0,8}$", description="A registered version.")
@@ -33,11 +36,16 @@ class ChallengerRequest(BaseModel):
 
 
 async def _listed(registry: RegistryReader, redis: Any) -> ModelList:
+    """Every version; with the challenger's figures unless Redis is away (then null: the
+    registry's answer, or a change just made to it, is not held back for them)."""
     models = await registry.versions()
     if models.champion is not None and models.challenger is not None:
-        models.shadow = await run_in_threadpool(
-            shadow.comparison, redis, models.champion, models.challenger
-        )
+        try:
+            models.shadow = await run_in_threadpool(
+                shadow.comparison, redis, models.champion, models.challenger
+            )
+        except RedisError as exc:
+            logger.warning("the challenger's figures could not be read: %s", exc)
     return models
 
 
@@ -73,9 +81,13 @@ async def get_challenger(registry: RegistryDep, caller: CallerDep) -> ModelVersi
     is in `GET /v1/models` (`shadow`)."""
     del caller
     challenger = (await registry.aliases()).challenger
-    found = None if challenger is None else await registry.described(challenger)
-    if found is None:
+    if challenger is None:
         raise HTTPException(404, "there is no challenger: set one with PUT /v1/models/challenger")
+    found = await registry.described(challenger)
+    if found is None:
+        raise HTTPException(
+            404, f"the challenger alias names version {challenger}, which the registry lacks"
+        )
     return found
 
 

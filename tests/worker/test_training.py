@@ -70,7 +70,10 @@ def test_a_version_is_traceable_to_its_data_and_the_gates_decision(
     assert info.saved_input_example_info is not None
     inputs = client.get_run(result.run_id).inputs
     assert inputs is not None
-    contexts = {i.tags[0].value: i.dataset for i in inputs.dataset_inputs}
+    contexts = {
+        next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset
+        for i in inputs.dataset_inputs
+    }
     assert set(contexts) == {"training", "evaluation"}
     assert contexts["training"].name == "iris-training"
     assert contexts["training"].digest != contexts["evaluation"].digest
