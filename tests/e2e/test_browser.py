@@ -10,7 +10,9 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from devstack.browser import score_three_flowers
+from devstack.processes import wait_for
 from tests.e2e.conftest import screenshot
+from tests.support.stack import SETOSA, Stack
 
 VIRGINICA_INPUTS = {
     "Sepal length (cm)": "6.6",
@@ -101,3 +103,41 @@ def test_retrain_and_see_the_new_version_listed(page: Page, frontend_url: str) -
     assert int(listed.group(1)) >= int(version.group(1))  # versions count from 1, none deleted
     if "became the champion" in verdict_text:
         assert f"the champion is version {version.group(1)}" in summary
+
+
+def _compared(stack: Stack) -> bool:
+    assert stack.predict([SETOSA])["status"] == "succeeded"
+    shadow = stack.api.get("/v1/models").json()["shadow"]
+    return bool(shadow and shadow["rows"])
+
+
+def test_train_a_challenger_watch_it_compared_and_stop_it(
+    page: Page, frontend_url: str, stack: Stack
+) -> None:
+    page.goto(f"{frontend_url}/train")
+    page.get_by_text("Register it as the challenger instead").click()
+    page.get_by_role("button", name="Retrain").click()
+    verdict = page.get_by_text(re.compile(r"Version \d+ is the challenger"))
+    expect(verdict).to_be_visible(timeout=120_000)
+    found = re.search(r"Version (\d+)", verdict.inner_text())
+    assert found is not None
+    challenger = found.group(1)
+    try:
+        wait_for(
+            lambda: (
+                stack.predict([SETOSA]) and stack.api.get("/v1/models").json()["shadow"]["rows"]
+            ),
+            60,
+            "a prediction compared with the challenger",
+            every=0.5,
+        )
+
+        page.goto(f"{frontend_url}/models")
+        expect(page.get_by_text(f"Challenger: version {challenger}")).to_be_visible()
+        expect(page.get_by_text("Rows compared")).to_be_visible()
+        screenshot(page, "models-challenger")
+        page.get_by_role("button", name="Stop shadow scoring").click()
+        expect(page.get_by_text("There is no challenger now.")).to_be_visible()
+    finally:
+        stack.api.delete("/v1/models/challenger")
+    assert stack.api.get("/v1/models").json()["challenger"] is None
