@@ -67,6 +67,7 @@ def main() -> NoReturn:
         "IRISQ_MLFLOW_ARTIFACTS": str(VAR / "mlflow" / "artifacts"),
         "IRISQ_MODELS_DIR": str(ROOT / "models"),
         "IRISQ_BATCH_DIR": str(VAR / "batches"),
+        "IRISQ_PREDICTION_LOG_DIR": str(VAR / "prediction-log"),
         "IRISQ_REDIS_DIR": str(VAR / "redis"),
     }
     # Signs job ids and models; API and workers must share it. Kept across runs, like var/.

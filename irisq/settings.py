@@ -82,6 +82,16 @@ class Settings(BaseSettings):
         description="The folder of uploaded CSV files and their results when "
         "IRISQ_BATCH_STORAGE_URL is unset; API and workers share it.",
     )
+    prediction_log_dir: Path = Field(
+        Path("var/prediction-log"),
+        description="Where the train worker keeps the prediction log: daily Parquet files.",
+    )
+    prediction_log_days: int = Field(
+        30, ge=1, le=3660, description="Days of the prediction log kept."
+    )
+    prediction_log_max_bytes: int = Field(
+        1024**3, ge=1024**2, description="Size of the prediction log's files at most."
+    )
     batch_storage_url: str | None = Field(
         None,
         pattern=r"^(file:///\S*|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?)$",

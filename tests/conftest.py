@@ -89,6 +89,7 @@ def stack_settings(redis_url: str, mlflow_url: str, var_dir: Path) -> Settings:
         mlflow_ui_url=mlflow_url,
         models_dir=var_dir / "models",
         batch_dir=var_dir / "batches",
+        prediction_log_dir=var_dir / "prediction-log",
     )
 
 
@@ -101,6 +102,7 @@ def stack_env(stack_settings: Settings) -> dict[str, str]:
         "IRISQ_MLFLOW_UI_URL": stack_settings.mlflow_ui_url,
         "IRISQ_MODELS_DIR": str(stack_settings.models_dir),
         "IRISQ_BATCH_DIR": str(stack_settings.batch_dir),
+        "IRISQ_PREDICTION_LOG_DIR": str(stack_settings.prediction_log_dir),
         "IRISQ_CHAMPION_REFRESH_SECONDS": CHAMPION_REFRESH_SECONDS,
     }
 

@@ -107,6 +107,13 @@ def _reconcile_loop() -> None:
     Reconciler(get_settings(), app, job_store()).loop(_stopping)
 
 
+def _drain_prediction_log_loop() -> None:
+    from worker.context import redis_client
+    from worker.prediction_log import Drain
+
+    Drain(redis_client(), get_settings()).loop(_stopping)
+
+
 def _dispatch_callbacks_loop() -> None:
     from worker.callbacks import dispatch_loop
     from worker.context import redis_client
@@ -135,6 +142,12 @@ def _on_ready(**_: Any) -> None:
     # never loads the ML modules the reconciler brings).
     if set(queues) & set(QUEUES):
         threading.Thread(target=_reconcile_loop, name="irisq-reconciler", daemon=True).start()
+    # Train workers keep the prediction log's files: with one train host, no folder need be
+    # shared for them (and drift, computed where they are).
+    if TRAIN_QUEUE in queues:
+        threading.Thread(
+            target=_drain_prediction_log_loop, name="irisq-prediction-log", daemon=True
+        ).start()
     if CALLBACKS_QUEUE in queues:
         threading.Thread(
             target=_dispatch_callbacks_loop, name="irisq-callbacks", daemon=True

@@ -24,7 +24,8 @@ from irisq.job_types import JobKind
 from irisq.jobs import JobStore, ResultFile, StartOutcome
 from irisq.logs import job_context
 from irisq.results import ResultFiles
-from worker.inference import ChampionRows, ModelCache, PredictedJob, predict_jobs
+from worker import prediction_log
+from worker.inference import ModelCache, PredictedJob, ScoredGroup, predict_jobs
 from worker.jobs import EXPECTED_ERRORS, expected_error, internal_error, valid_job_id
 from worker.shadow import ShadowScorer
 
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # Job id, rows (from the message: not trusted until scored), model reference.
 Member = tuple[str, Any, str]
+# The (job id, rows) of one model call, and what it scored.
+Scored = tuple[list[tuple[str, int]], ScoredGroup]
 
 
 @dataclass
@@ -57,8 +60,9 @@ def run_group(
     shadow: ShadowScorer | None = None,
 ) -> None:
     """Start, score and finish each `[job id, rows, model]` of a task's `members`; once
-    their results are stored, the champion's rows are shadow-scored by the challenger
-    (`shadow`): it never delays an answer."""
+    their results are stored, the rows go to the prediction log (with the job metrics, in
+    one round trip) and the champion's to the challenger (`shadow`): neither delays an
+    answer."""
     started_at = time.perf_counter()
     jobs: list[Member] = [
         (m[0], m[1], str(m[2]))
@@ -78,20 +82,22 @@ def run_group(
             else:
                 logger.warning("job is unknown, expired, canceled or already finished; skipping it")
     results: dict[str, PredictedJob] = {}
-    champion_rows: list[ChampionRows] = []
+    handed: list[Scored] = []
     for reference, group in by_model.items():
+
+        def hand_over(scored: ScoredGroup, group: list[Member] = group) -> None:
+            handed.append(([(job_id, len(rows)) for job_id, rows, _ in group], scored))
+
         try:
-            scored = predict_jobs(
-                cache, reference, [rows for _, rows, _ in group], champion_rows.append
-            )
+            scored = predict_jobs(cache, reference, [rows for _, rows, _ in group], hand_over)
         except Exception as exc:
             _fail(store, [job_id for job_id, _, _ in group], exc, ends)
         else:
             results.update(zip((job_id for job_id, _, _ in group), scored, strict=True))
     _store_results(store, results_files, results, ends, started_at)
-    _record(store, ends, time.perf_counter() - started_at)
+    _record(store, ends, time.perf_counter() - started_at, handed)
     if shadow is not None:
-        for rows in champion_rows:
+        for _, rows in handed:
             try:
                 shadow.compare(rows)
             except Exception as exc:  # the answers are stored: nothing may undo them now
@@ -160,12 +166,15 @@ def _log_succeeded(job_ids: list[str], started_at: float) -> None:
         logger.info("%d jobs succeeded in %s: %s", len(job_ids), took, " ".join(job_ids))
 
 
-def _record(store: JobStore, ends: _Ends, seconds: float) -> None:
-    """The group's jobs in the job metrics, in one round trip; never fails the group."""
-    if not ends.jobs and not ends.gave_up:
+def _record(store: JobStore, ends: _Ends, seconds: float, scored: list[Scored]) -> None:
+    """The group's jobs in the job metrics and its rows in the prediction log, in one round
+    trip; never fails the group."""
+    if not ends.jobs and not ends.gave_up and not scored:
         return
     try:
         with store.redis.pipeline(transaction=False) as pipe:
+            for jobs, group in scored:
+                prediction_log.append(pipe, "prediction", jobs, group)
             if ends.gave_up:
                 metrics.add_job(pipe, JobKind.PREDICTION, "failed", 0.0, {}, None, ends.gave_up)
             for (status, version), count in ends.jobs.items():

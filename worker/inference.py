@@ -172,9 +172,11 @@ class ModelCache:
         return version, estimator
 
 
-class ChampionRows(NamedTuple):
-    """Rows the champion scored, and its answers: what shadow scoring compares with."""
+class ScoredGroup(NamedTuple):
+    """Rows one model call scored, and its answers: what the prediction log keeps and shadow
+    scoring compares with (`reference`: "champion" or the version asked for)."""
 
+    reference: str
     version: str
     features: np.ndarray
     answers: ScoredRows
@@ -196,20 +198,20 @@ def predict_jobs(
     cache: ModelCache,
     reference: str,
     rows_per_job: Sequence[Sequence[Sequence[float]]],
-    on_champion: Callable[[ChampionRows], None] | None = None,
+    on_scored: Callable[[ScoredGroup], None] | None = None,
 ) -> list[PredictedJob]:
     """The results of prediction jobs that asked for the same model, in order: each names
     the version that scored it and has one prediction per row. All the jobs' rows go in
-    one `predict_proba` call (per-call overhead dominates small jobs). Rows that asked for
-    the champion, and its answers, are handed to `on_champion` (for shadow scoring)."""
+    one `predict_proba` call (per-call overhead dominates small jobs). The rows and the
+    answers are then handed to `on_scored` (the prediction log, shadow scoring)."""
     version, estimator = cache.get(reference)
     source = cache.source if reference == CHAMPION else "registry"
     features = np.asarray([row for rows in rows_per_job for row in rows], dtype=np.float64)
     if features.ndim != 2 or features.shape[1] != len(FEATURES):  # the API sends 4 a row
         raise ValueError(f"rows of {features.shape[1:]} values, not {len(FEATURES)}")
     scored = ScoredRows.of(estimator, features)
-    if on_champion is not None and reference == CHAMPION:
-        on_champion(ChampionRows(version, features, scored))
+    if on_scored is not None:
+        on_scored(ScoredGroup(reference, version, features, scored))
     results, start = [], 0
     for rows in rows_per_job:
         results.append(PredictedJob(version, source, scored.rows(start, start + len(rows))))

@@ -31,8 +31,8 @@ import redis
 from redis.client import Pipeline
 
 from irisq import shadow
-from irisq.schema import SPECIES
-from worker.inference import ChampionRows, ModelCache
+from irisq.schema import CHAMPION, SPECIES
+from worker.inference import ModelCache, ScoredGroup
 from worker.scored import ScoredRows
 
 logger = logging.getLogger(__name__)
@@ -74,10 +74,12 @@ class ShadowScorer:
         self._warned_at = float("-inf")
         self._unloadable: tuple[str, float] | None = None  # (version, not asked again until)
 
-    def compare(self, rows: ChampionRows) -> None:
-        """Keep this share of the champion's rows and answers for the challenger, if there
-        is one that is not the champion; they are scored within FLUSH_SECONDS."""
-        champion, features, answers = rows
+    def compare(self, group: ScoredGroup) -> None:
+        """Keep this share of the rows that asked for the champion, and its answers, for the
+        challenger, if there is one that is not the champion; scored within FLUSH_SECONDS."""
+        if group.reference != CHAMPION:
+            return  # a version asked for by name is that caller's choice, not live traffic
+        _, champion, features, answers = group
         challenger = self.cache.challenger_version
         if challenger is None or challenger == champion or self.share <= 0 or not len(features):
             return
