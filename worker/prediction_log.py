@@ -4,9 +4,10 @@ the probabilities: what drift is measured on, and what traces an answer back.
 
 Writing must cost a task next to nothing and work from any number of hosts, so a task adds
 its rows to a Redis stream in one XADD (a few hundred bytes for a typical group: numbers as
-float32 bytes, not text). The stream is capped at MAX_ENTRIES (approximately, by Redis), so
-it stays small whatever happens. One worker of the train queue drains it every
-DRAIN_SECONDS into Parquet files, one per drain and day,
+float64 bytes, not text, so what a client sent and got is kept exactly). The stream is
+capped at MAX_ENTRIES (approximately, by Redis), so it stays small whatever happens. One
+worker of the train queue drains it every DRAIN_SECONDS into Parquet files, one per drain
+and day,
 `IRISQ_PREDICTION_LOG_DIR/YYYY-MM-DD/<first entry id>.parquet`, then trims what it wrote
 from the stream. A drain that dies before recording its progress writes the same entries to
 the same file name again: nothing is logged twice. Files past IRISQ_PREDICTION_LOG_DAYS, and
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 STREAM = "irisq:prediction-log"
 DRAINED = "irisq:prediction-log:drained"  # the id of the last entry written to a file
 LOCK = "irisq:lock:prediction-log"
-ROWS_PER_ENTRY = 1024  # a 10,000-row job is ten entries: each stays under ~30 KB
+ROWS_PER_ENTRY = 512  # a 10,000-row job is twenty entries: each stays under ~30 KB
 MAX_ENTRIES = 2000  # at most ~60 MB of stream, typically well under 1 MB
 DRAIN_SECONDS = 5.0
 ENTRIES_PER_DRAIN = 5000
@@ -56,9 +57,9 @@ SCHEMA = pa.schema(
         ("kind", pa.string()),
         ("job_id", pa.string()),
         ("model_version", pa.string()),
-        *[(feature, pa.float32()) for feature in FEATURES],
+        *[(feature, pa.float64()) for feature in FEATURES],
         ("species", pa.string()),
-        *[(f"probability_{species}", pa.float32()) for species in SPECIES],
+        *[(f"probability_{species}", pa.float64()) for species in SPECIES],
     ]
 )
 
@@ -67,9 +68,9 @@ def append(
     pipe: redis.client.Pipeline, kind: str, jobs: Sequence[tuple[str, int]], group: ScoredGroup
 ) -> None:
     """Queue on `pipe` the entries of `group`'s rows: `jobs` are (job id, rows) in order."""
-    features = np.ascontiguousarray(group.features, dtype="<f4")
+    features = np.ascontiguousarray(group.features, dtype="<f8")
     best = group.answers.best.astype(np.uint8)
-    probabilities = np.ascontiguousarray(group.answers.probabilities, dtype="<f4")
+    probabilities = np.ascontiguousarray(group.answers.probabilities, dtype="<f8")
     owners = [job_id for job_id, rows in jobs for _ in range(rows)]
     for start in range(0, len(best), ROWS_PER_ENTRY):
         stop = min(start + ROWS_PER_ENTRY, len(best))
@@ -105,8 +106,8 @@ def _decoded(entry_id: str, fields: dict[str, bytes]) -> dict[str, Any] | None:
         rows = len(fields["y"])
         runs = json.loads(fields["j"])
         owners = [str(job_id) for job_id, count in runs for _ in range(int(count))]
-        features = np.frombuffer(fields["x"], dtype="<f4").reshape(rows, len(FEATURES))
-        probabilities = np.frombuffer(fields["p"], dtype="<f4").reshape(rows, len(SPECIES))
+        features = np.frombuffer(fields["x"], dtype="<f8").reshape(rows, len(FEATURES))
+        probabilities = np.frombuffer(fields["p"], dtype="<f8").reshape(rows, len(SPECIES))
         best = np.frombuffer(fields["y"], dtype=np.uint8)
         if len(owners) != rows or (best >= len(SPECIES)).any():
             return None

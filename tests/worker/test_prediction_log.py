@@ -61,8 +61,8 @@ def test_every_row_is_written_with_its_job_version_and_answer(
     small, large = _group(6, seed=1), _group(2_500, seed=2, version="4")
     before = datetime.now(UTC)
     _append(client, [("job-a", 2), ("job-b", 1), ("job-c", 3)], small)
-    _append(client, [("job-big", 2_500)], large)  # three entries of at most 1,024 rows
-    assert client.xlen(prediction_log.STREAM) == 4
+    _append(client, [("job-big", 2_500)], large)  # five entries of at most 512 rows
+    assert client.xlen(prediction_log.STREAM) == 6
 
     written = drain.once()
 
@@ -117,7 +117,7 @@ def test_days_past_retention_and_files_past_the_size_bound_are_deleted(
     recent.mkdir(parents=True)
     (recent / "1-0.parquet").write_bytes(b"kept")
     for seed in (1, 2):  # two drains of ~0.8 MB each: together past 1 MiB
-        _append(client, [("job", 30_000)], _group(30_000, seed=seed))
+        _append(client, [("job", 24_000)], _group(24_000, seed=seed))
         drain.once()
 
     files = sorted(folder.glob("*/*.parquet"))
