@@ -109,7 +109,7 @@ def _reconcile_loop() -> None:
 
 def _drain_prediction_log_loop() -> None:
     from worker.context import redis_client
-    from worker.prediction_log import Drain
+    from worker.prediction_log_drain import Drain
 
     Drain(redis_client(), get_settings()).loop(_stopping)
 

@@ -19,6 +19,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from irisq import metrics
 from irisq.job_types import JobKind
 from irisq.jobs import JobStore, ResultFile, StartOutcome
@@ -27,6 +29,7 @@ from irisq.results import ResultFiles
 from worker import prediction_log
 from worker.inference import ModelCache, PredictedJob, ScoredGroup, predict_jobs
 from worker.jobs import EXPECTED_ERRORS, expected_error, internal_error, valid_job_id
+from worker.scored import ScoredRows
 from worker.shadow import ShadowScorer
 
 logger = logging.getLogger(__name__)
@@ -94,8 +97,9 @@ def run_group(
             _fail(store, [job_id for job_id, _, _ in group], exc, ends)
         else:
             results.update(zip((job_id for job_id, _, _ in group), scored, strict=True))
-    _store_results(store, results_files, results, ends, started_at)
-    _record(store, ends, time.perf_counter() - started_at, handed)
+    succeeded = _store_results(store, results_files, results, ends, started_at)
+    logged = [kept for jobs, group in handed if (kept := _of(succeeded, jobs, group))]
+    _record(store, ends, time.perf_counter() - started_at, logged)
     if shadow is not None:
         for _, rows in handed:
             try:
@@ -130,10 +134,11 @@ def _store_results(
     results: dict[str, PredictedJob],
     ends: _Ends,
     started_at: float,
-) -> None:
-    """Store every result in one round trip (a large one in a file, irisq.results)."""
+) -> set[str]:
+    """Store every result in one round trip (a large one in a file, irisq.results); the
+    ids of the jobs whose result was stored."""
     if not results:
-        return
+        return set()
     placed = {
         job_id: results_files.place(job_id, result.result_json())
         for job_id, result in results.items()
@@ -151,6 +156,20 @@ def _store_results(
             if isinstance(placed[job_id], ResultFile) and store.status(job_id) is None:
                 results_files.delete(job_id)  # deleted while it ran: leave no file
     _log_succeeded(succeeded, started_at)
+    return set(succeeded)
+
+
+def _of(succeeded: set[str], jobs: list[tuple[str, int]], group: ScoredGroup) -> Scored | None:
+    """The rows of `group` whose jobs succeeded here (a job another delivery had ended,
+    or one canceled meanwhile, is not logged by this one)."""
+    if all(job_id in succeeded for job_id, _ in jobs):
+        return jobs, group
+    keep = np.repeat([job_id in succeeded for job_id, _ in jobs], [rows for _, rows in jobs])
+    if not keep.any():
+        return None
+    answers = ScoredRows(group.answers.best[keep], group.answers.probabilities[keep])
+    kept = [(job_id, rows) for job_id, rows in jobs if job_id in succeeded]
+    return kept, group._replace(features=group.features[keep], answers=answers)
 
 
 def _log_succeeded(job_ids: list[str], started_at: float) -> None:
@@ -174,7 +193,10 @@ def _record(store: JobStore, ends: _Ends, seconds: float, scored: list[Scored]) 
     try:
         with store.redis.pipeline(transaction=False) as pipe:
             for jobs, group in scored:
-                prediction_log.append(pipe, "prediction", jobs, group)
+                try:
+                    prediction_log.append(pipe, "prediction", jobs, group)
+                except Exception as exc:  # the log is a record: the metrics still go
+                    logger.warning("could not add rows to the prediction log: %s", exc)
             if ends.gave_up:
                 metrics.add_job(pipe, JobKind.PREDICTION, "failed", 0.0, {}, None, ends.gave_up)
             for (status, version), count in ends.jobs.items():

@@ -1,55 +1,38 @@
-"""The prediction log: every row the predict workers score online (`/v1/predictions`,
-`/invocations`), with its time, job, model version, the four measurements, the species and
-the probabilities: what drift is measured on, and what traces an answer back.
+"""The prediction log: the rows the predict workers score online (`/v1/predictions`,
+`/invocations`) for jobs that succeed, with the time, job, model version, the four
+measurements, the species and the probabilities: what drift is measured on, and what traces
+an answer back.
 
 Writing must cost a task next to nothing and work from any number of hosts, so a task adds
-its rows to a Redis stream in one XADD (a few hundred bytes for a typical group: numbers as
-float64 bytes, not text, so what a client sent and got is kept exactly). The stream is
-capped at MAX_ENTRIES (approximately, by Redis), so it stays small whatever happens. One
-worker of the train queue drains it every DRAIN_SECONDS into Parquet files, one per drain
-and day,
-`IRISQ_PREDICTION_LOG_DIR/YYYY-MM-DD/<first entry id>.parquet`, then trims what it wrote
-from the stream. A drain that dies before recording its progress writes the same entries to
-the same file name again: nothing is logged twice. Files past IRISQ_PREDICTION_LOG_DAYS, and
-the oldest ones past IRISQ_PREDICTION_LOG_MAX_BYTES, are deleted. While no train worker
-drains, the stream keeps only its last MAX_ENTRIES entries: the log is bounded, not
-complete.
+its rows to a Redis stream in the round trip of its job metrics (numbers as float64 bytes,
+not text, so what a client sent and got is kept exactly; a few hundred bytes for a typical
+task). The stream is capped at MAX_ENTRIES of at most ROWS_PER_ENTRY rows (approximately,
+by Redis): at most ~30 MB, whatever happens. A train worker moves it into daily Parquet
+files (worker.prediction_log_drain), which `read` reads back by time. While no train worker
+drains (or when more entries come than it takes), the stream keeps only its newest entries:
+the log is bounded, not complete.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import shutil
-import threading
-import time
-from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import redis
+from redis.client import Pipeline
 
-from irisq.jobs import as_text
-from irisq.schema import FEATURES, SPECIES
-from irisq.settings import Settings
+from irisq.ids import is_job_id
+from irisq.schema import FEATURES, SPECIES, is_version
 from worker.inference import ScoredGroup
 
-logger = logging.getLogger(__name__)
-
 STREAM = "irisq:prediction-log"
-DRAINED = "irisq:prediction-log:drained"  # the id of the last entry written to a file
-LOCK = "irisq:lock:prediction-log"
-ROWS_PER_ENTRY = 512  # a 10,000-row job is twenty entries: each stays under ~30 KB
-MAX_ENTRIES = 2000  # at most ~60 MB of stream, typically well under 1 MB
-DRAIN_SECONDS = 5.0
-ENTRIES_PER_DRAIN = 5000
+ROWS_PER_ENTRY = 256  # ≤ ~14 KB of numbers and ≤ ~12 KB of job ids an entry
+MAX_ENTRIES = 1000
 
 SCHEMA = pa.schema(
     [
@@ -62,16 +45,15 @@ SCHEMA = pa.schema(
         *[(f"probability_{species}", pa.float64()) for species in SPECIES],
     ]
 )
+SPECIES_ARRAY = pa.array(SPECIES)
+TIME = SCHEMA.field("time").type
 
 
-def append(
-    pipe: redis.client.Pipeline, kind: str, jobs: Sequence[tuple[str, int]], group: ScoredGroup
-) -> None:
-    """Queue on `pipe` the entries of `group`'s rows: `jobs` are (job id, rows) in order."""
+def append(pipe: Pipeline, kind: str, jobs: Sequence[tuple[str, int]], group: ScoredGroup) -> None:
+    """Queue on `pipe` the entries of `group`'s rows: `jobs` are (job id, rows), in order."""
     features = np.ascontiguousarray(group.features, dtype="<f8")
     best = group.answers.best.astype(np.uint8)
     probabilities = np.ascontiguousarray(group.answers.probabilities, dtype="<f8")
-    owners = [job_id for job_id, rows in jobs for _ in range(rows)]
     for start in range(0, len(best), ROWS_PER_ENTRY):
         stop = min(start + ROWS_PER_ENTRY, len(best))
         pipe.xadd(
@@ -79,7 +61,7 @@ def append(
             {
                 "k": kind,
                 "v": group.version,
-                "j": json.dumps(_runs(owners[start:stop])),
+                "j": json.dumps(_jobs_between(jobs, start, stop)),
                 "x": features[start:stop].tobytes(),
                 "y": best[start:stop].tobytes(),
                 "p": probabilities[start:stop].tobytes(),
@@ -89,142 +71,92 @@ def append(
         )
 
 
-def _runs(owners: list[str]) -> list[tuple[str, int]]:
-    """[(job id, consecutive rows)]: a job's rows are contiguous in an entry."""
-    runs: list[tuple[str, int]] = []
-    for owner in owners:
-        if runs and runs[-1][0] == owner:
-            runs[-1] = (owner, runs[-1][1] + 1)
-        else:
-            runs.append((owner, 1))
-    return runs
+def _jobs_between(jobs: Sequence[tuple[str, int]], start: int, stop: int) -> list[tuple[str, int]]:
+    """The (job id, rows) of the group's rows `start` to `stop`."""
+    found: list[tuple[str, int]] = []
+    begin = 0
+    for job_id, size in jobs:
+        end = begin + size
+        rows = min(end, stop) - max(begin, start)
+        if rows > 0:
+            found.append((job_id, rows))
+        if end >= stop:
+            break
+        begin = end
+    return found
 
 
-def _decoded(entry_id: str, fields: dict[str, bytes]) -> dict[str, Any] | None:
-    """An entry's rows as columns, or None when it is not one `append` wrote."""
+def entry_table(entry_id: str, fields: dict[str, bytes]) -> pa.Table | None:
+    """An entry's rows, or None when it is not one `append` wrote (whatever it holds)."""
     try:
+        kind, version = fields["k"].decode("ascii"), fields["v"].decode("ascii")
         rows = len(fields["y"])
         runs = json.loads(fields["j"])
-        owners = [str(job_id) for job_id, count in runs for _ in range(int(count))]
+        counts = [int(count) for _, count in runs]
+        job_ids = [job_id for job_id, _ in runs]
+        if (
+            kind not in ("prediction", "batch")
+            or not is_version(version)
+            or rows == 0
+            or any(count <= 0 for count in counts)
+            or sum(counts) != rows  # checked before any is expanded
+            or not all(is_job_id(job_id) for job_id in job_ids)
+        ):
+            return None
         features = np.frombuffer(fields["x"], dtype="<f8").reshape(rows, len(FEATURES))
         probabilities = np.frombuffer(fields["p"], dtype="<f8").reshape(rows, len(SPECIES))
         best = np.frombuffer(fields["y"], dtype=np.uint8)
-        if len(owners) != rows or (best >= len(SPECIES)).any():
+        if (best >= len(SPECIES)).any():
             return None
         milliseconds = int(entry_id.split("-")[0])
-    except (KeyError, ValueError, TypeError):
+        columns = {
+            "time": pa.array(np.full(rows, milliseconds, dtype="int64")).cast(
+                SCHEMA.field("time").type
+            ),
+            "kind": pa.array([kind] * rows),
+            "job_id": pa.array(np.repeat(np.array(job_ids, dtype=object), counts)),
+            "model_version": pa.array([version] * rows),
+            **{feature: pa.array(features[:, i]) for i, feature in enumerate(FEATURES)},
+            "species": pc.take(SPECIES_ARRAY, pa.array(best)),
+            **{f"probability_{s}": pa.array(probabilities[:, i]) for i, s in enumerate(SPECIES)},
+        }
+        return pa.Table.from_pydict(columns, schema=SCHEMA)
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, pa.ArrowException):
         return None
-    return {
-        "time": [milliseconds] * rows,
-        "kind": [fields["k"].decode()[:20]] * rows,
-        "job_id": owners,
-        "model_version": [fields["v"].decode()[:20]] * rows,
-        **{feature: features[:, i] for i, feature in enumerate(FEATURES)},
-        "species": [SPECIES[b] for b in best.tolist()],
-        **{f"probability_{s}": probabilities[:, i] for i, s in enumerate(SPECIES)},
-    }
 
 
-class Drain:
-    """Moves the stream's entries into daily Parquet files and keeps the folder bounded."""
-
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
-        self.client = client
-        self.folder = settings.prediction_log_dir
-        self.keep_days = settings.prediction_log_days
-        self.max_bytes = settings.prediction_log_max_bytes
-
-    def once(self, now: float | None = None) -> int:
-        """Write what the stream holds past the last drain; the rows written."""
-        last = as_text(self.client.get(DRAINED) or b"0-0")
-        entries = cast(
-            list[tuple[bytes, dict[bytes, bytes]]],
-            self.client.xrange(STREAM, min=f"({last}", count=ENTRIES_PER_DRAIN),
-        )
-        written = 0
-        if entries:
-            by_day: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
-            for raw_id, raw_fields in entries:
-                entry_id = as_text(raw_id)
-                fields = {as_text(k): v for k, v in raw_fields.items()}
-                columns = _decoded(entry_id, fields)
-                if columns is None:
-                    logger.warning("prediction log entry %s is not one of ours: skipped", entry_id)
-                    continue
-                day = datetime.fromtimestamp(columns["time"][0] / 1000, UTC).strftime("%Y-%m-%d")
-                by_day[day].append(columns)
-            first = as_text(entries[0][0])
-            for day, parts in by_day.items():
-                written += self._write(day, first, parts)
-            newest = as_text(entries[-1][0])
-            self.client.set(DRAINED, newest)
-            self.client.xtrim(STREAM, minid=_after(newest))
-        self.prune(time.time() if now is None else now)
-        return written
-
-    def _write(self, day: str, first: str, parts: list[dict[str, Any]]) -> int:
-        table = pa.concat_tables(pa.Table.from_pydict(part, schema=SCHEMA) for part in parts)
-        folder = self.folder / day
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{first}.parquet"
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-        pq.write_table(table, partial)
-        partial.replace(target)  # whole or not there: a reader never sees half a file
-        return int(table.num_rows)
-
-    def prune(self, now: float) -> None:
-        """Delete the days past retention, then the oldest files past the size bound."""
-        if not self.folder.is_dir():
-            return
-        oldest_kept = (datetime.fromtimestamp(now, UTC) - timedelta(days=self.keep_days)).date()
-        days = sorted(p for p in self.folder.iterdir() if p.is_dir() and _day(p.name))
-        for day in days:
-            if _day(day.name) < oldest_kept:
-                shutil.rmtree(day, ignore_errors=True)
-        files = sorted(self.folder.glob("*/*.parquet"))  # by day, then by entry id
-        total = sum(f.stat().st_size for f in files)
-        for file in files:
-            if total <= self.max_bytes:
-                break
-            total -= file.stat().st_size
-            file.unlink(missing_ok=True)
-
-    def loop(self, stopping: threading.Event) -> None:
-        while not stopping.wait(DRAIN_SECONDS):
-            try:
-                # One drainer at a time: the lock expires on its own if this one dies.
-                with self.client.lock(LOCK, timeout=60, blocking=False):
-                    self.once()
-            except redis.exceptions.LockError:
-                continue
-            except Exception as exc:  # Redis or the disk away for a while: next round
-                logger.warning("prediction log drain failed: %s", exc)
-
-
-def _after(entry_id: str) -> str:
-    milliseconds, sequence = entry_id.split("-")
-    return f"{milliseconds}-{int(sequence) + 1}"
-
-
-def _day(name: str) -> Any:
+def day_of(name: str) -> date | None:
     try:
-        return datetime.strptime(name, "%Y-%m-%d").date()
+        return datetime.strptime(name, "%Y-%m-%d").replace(tzinfo=UTC).date()
     except ValueError:
         return None
 
 
+def entry_order(file: Path) -> tuple[int, int]:
+    milliseconds, _, sequence = file.stem.partition("-")
+    try:
+        return int(milliseconds), int(sequence or 0)
+    except ValueError:
+        return (0, 0)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def read(folder: Path, since: datetime, until: datetime) -> pa.Table:
-    """The logged rows with `since <= time < until` (an empty table when there are none)."""
+    """The logged rows with `since <= time < until` (naive times are UTC; an empty table
+    when there are none)."""
+    since, until = _utc(since), _utc(until)
     files = [
-        f
-        for day in sorted(folder.glob("*"))
-        if (date := _day(day.name)) is not None and since.date() <= date <= until.date()
-        for f in sorted(day.glob("*.parquet"))
+        file
+        for path in sorted(folder.glob("*"))
+        if (day := day_of(path.name)) is not None and since.date() <= day <= until.date()
+        for file in sorted(path.glob("*.parquet"), key=entry_order)
     ]
     if not files:
         return SCHEMA.empty_table()
-    table = pa.concat_tables(pq.read_table(f, schema=SCHEMA) for f in files)
+    table = pa.concat_tables(pq.read_table(file, schema=SCHEMA) for file in files)
     times = table.column("time")
-    start = pa.scalar(since, type=pa.timestamp("ms", tz="UTC"))
-    end = pa.scalar(until, type=pa.timestamp("ms", tz="UTC"))
+    start, end = pa.scalar(since, type=TIME), pa.scalar(until, type=TIME)
     return table.filter(pc.and_(pc.greater_equal(times, start), pc.less(times, end)))
