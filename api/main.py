@@ -19,6 +19,7 @@ from api.routes import (
     jobs,
     me,
     models,
+    monitoring,
     predictions,
     training,
 )
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, keyless: Caller | None = None) 
         jobs,
         events,
         models,
+        monitoring,
         me,
         health,
         invocations,

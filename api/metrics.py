@@ -20,7 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access_log import AccessLog
 from api.deps import MetricsDep
-from irisq import metrics, shadow
+from api.model_metrics import model_families
+from irisq import metrics
 from irisq.tasks import WORKER_QUEUES
 from irisq.workers import live_workers
 
@@ -82,38 +83,7 @@ class RedisCollector(Collector):
         for version, species, count in metrics.predictions(self.client):
             predicted.add_metric([version, species], count)
         yield predicted
-        yield from _shadow(shadow.comparisons(self.client))
-
-
-def _shadow(pairs: list[shadow.ShadowComparison]) -> Iterator[Family]:
-    """The challenger against the champion, per pair of versions (irisq.shadow)."""
-    labels = ["champion", "challenger"]
-    rows = CounterMetricFamily(
-        "irisq_shadow_rows", "Rows scored by both the champion and the challenger", labels=labels
-    )
-    agreement = GaugeMetricFamily(
-        "irisq_shadow_agreement_ratio",
-        "Share of shadow-scored rows where the challenger named the champion's species",
-        labels=labels,
-    )
-    gap = GaugeMetricFamily(
-        "irisq_shadow_mean_probability_gap",
-        "Mean half summed absolute difference of the two versions' probabilities",
-        labels=labels,
-    )
-    failures = CounterMetricFamily(
-        "irisq_shadow_failures",
-        "Times the challenger could not score the rows gathered for it (no job failed)",
-        labels=labels,
-    )
-    for pair in pairs:
-        versions = [pair.champion, pair.challenger]
-        rows.add_metric(versions, pair.rows)
-        failures.add_metric(versions, pair.failures)
-        if pair.agreement is not None and pair.mean_probability_gap is not None:
-            agreement.add_metric(versions, pair.agreement)
-            gap.add_metric(versions, pair.mean_probability_gap)
-    yield from (rows, agreement, gap, failures)
+        yield from model_families(self.client)
 
 
 class RequestTimer:

@@ -120,4 +120,5 @@ else:
         pages.append(st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"))
     pages.append(st.Page(PAGES / "jobs.py", title="Jobs", icon=":material/history:"))
     pages.append(st.Page(PAGES / "models.py", title="Models", icon=":material/inventory_2:"))
+    pages.append(st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/monitoring:"))
 st.navigation(pages).run()

@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -162,6 +163,16 @@ def clear_challenger() -> dict[str, Any]:
 
 def list_models() -> dict[str, Any]:
     return _json("GET", "/v1/models")
+
+
+def drift(since: datetime, until: datetime) -> dict[str, Any]:
+    """The drift report of [since, until): computed by a train worker (it may take seconds)."""
+    return _json(
+        "GET",
+        "/v1/monitoring/drift",
+        params={"since": since.isoformat(), "until": until.isoformat()},
+        timeout=45.0,
+    )
 
 
 def model_version(version: str) -> dict[str, Any]:

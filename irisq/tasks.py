@@ -21,6 +21,9 @@ BATCH_TASK: Final = "irisq.batch"
 # One part of a large batch (worker.batch_parts): [job id, part index].
 BATCH_PART_TASK: Final = "irisq.batch_part"
 DELIVER_CALLBACK_TASK: Final = "irisq.deliver_callback"
+# A drift report of the prediction log ([since, until] as ISO times): no job record, the
+# report is left in Redis for the API (irisq.drift). Where the log's files are: train.
+DRIFT_TASK: Final = "irisq.drift"
 
 # Where each task goes: training is slow and must never sit in front of predictions.
 TASK_QUEUES: Final = {
@@ -29,5 +32,6 @@ TASK_QUEUES: Final = {
     BATCH_TASK: PREDICT_QUEUE,
     BATCH_PART_TASK: PREDICT_QUEUE,
     TRAIN_TASK: TRAIN_QUEUE,
+    DRIFT_TASK: TRAIN_QUEUE,
     DELIVER_CALLBACK_TASK: CALLBACKS_QUEUE,
 }

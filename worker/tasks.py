@@ -17,7 +17,7 @@ from irisq.batches import INPUT, BatchFiles
 from irisq.job_types import BatchResult, JobKind, JobStatus
 from irisq.quotas import set_stored_bytes
 from irisq.settings import get_settings
-from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
+from irisq.tasks import BATCH_TASK, DRIFT_TASK, PREDICT_GROUP_TASK, PREDICT_TASK, TRAIN_TASK
 from worker import batch as batches
 from worker import grouped, storage_faults, training
 from worker.celery_app import app
@@ -91,6 +91,14 @@ def train(job_id: str, algorithm: str, params: dict[str, Any], as_challenger: bo
         result_files(),
         stage="starting",
     )
+
+
+@app.task(name=DRIFT_TASK, soft_time_limit=60, time_limit=90)
+def drift(since: str, until: str) -> None:
+    """Compute the drift report of [since, until) and leave it in Redis (irisq.drift)."""
+    from worker.drift import compute_and_keep
+
+    compute_and_keep(redis_client(), settings, since, until)
 
 
 @app.task(name=BATCH_TASK, **time_limits(settings.batch_time_limit_seconds))

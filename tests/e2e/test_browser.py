@@ -5,14 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from playwright.sync_api import Page, expect
+from sklearn.datasets import load_iris
 
 from devstack.browser import score_three_flowers
 from devstack.processes import wait_for
+from irisq.schema import FEATURES
 from tests.e2e.conftest import screenshot
 from tests.support.stack import SETOSA, Stack
+from worker import prediction_log
 
 VIRGINICA_INPUTS = {
     "Sepal length (cm)": "6.6",
@@ -141,3 +146,33 @@ def test_train_a_challenger_watch_it_compared_and_stop_it(
     finally:
         stack.api.delete("/v1/models/challenger")
     assert stack.api.get("/v1/models").json()["challenger"] is None
+
+
+def test_the_monitoring_page_shows_drift_on_longer_petals(
+    page: Page, frontend_url: str, stack: Stack
+) -> None:
+    iris = load_iris()
+    flowers = iris.data[np.random.default_rng(7).integers(0, len(iris.data), 5_000)]
+    flowers[:, FEATURES.index("petal_length")] += 2.0  # longer than any iris's
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    body = {"dataframe_split": {"columns": list(FEATURES), "data": flowers.tolist()}}
+    assert stack.api.post("/invocations", json=body).status_code == 200
+    wait_for(
+        lambda: (
+            prediction_log.read(
+                stack.settings.prediction_log_dir, since, datetime.now(UTC)
+            ).num_rows
+            >= 5_000
+        ),
+        60,
+        "the rows in the prediction log",
+    )
+
+    page.goto(f"{frontend_url}/monitoring")
+    page.get_by_text("Last hour", exact=True).click()
+
+    verdict = page.get_by_text(re.compile(r"Drift on .*petal length"))
+    expect(verdict).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Training against this window")).to_be_visible()
+    page.wait_for_timeout(1500)  # the charts drawn
+    screenshot(page, "monitoring")
