@@ -72,6 +72,14 @@ def take(frontend_url: str, out: Path) -> list[Path]:
         page.goto(f"{frontend_url}/models")
         expect(page.get_by_text("the champion is")).to_be_visible()
         shot(page, "models")
+
+        page.goto(f"{frontend_url}/monitoring")
+        page.get_by_text("Last hour", exact=True).click()
+        expect(
+            page.get_by_text(re.compile(r"(Drift|No drift) .*over [\d,]+ prediction"))
+        ).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1500)  # the charts drawn
+        shot(page, "monitoring")
         browser.close()
     return saved
 

@@ -47,6 +47,7 @@ def _table(versions: list[dict[str, Any]]) -> None:
         table,
         hide_index=True,
         column_config={
+            "role": st.column_config.TextColumn("role", width="medium"),
             "accuracy": st.column_config.NumberColumn(format="percent"),
             "macro F1": st.column_config.NumberColumn(format="%.3f"),
             "created": st.column_config.DatetimeColumn(
