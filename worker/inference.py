@@ -26,6 +26,11 @@ MAX_LOADED_MODELS = 4
 # such answers are kept (a caller may ask for any number).
 MISSING_SECONDS = 30.0
 MAX_REMEMBERED_MISSING = 1000
+# A process that has not looked at the registry for this long (it was idle) waits a little
+# for the look its next job starts, so that job names the champion of now, not of minutes
+# ago; a hung registry costs that one job at most FRESH_WAIT_SECONDS.
+LONG_STALE_SECONDS = 10.0
+FRESH_WAIT_SECONDS = 0.5
 
 
 class ModelCache:
@@ -69,11 +74,14 @@ class ModelCache:
             champion = self._champion
             # While the registry is down, ask again only now and then.
             refresh = self._refresh if self.registry_reachable else max(self._refresh, 15.0)
-            stale = self._clock() - self._champion_checked_at >= refresh
+            age = self._clock() - self._champion_checked_at
+            stale = age >= refresh
         if champion is None:
             self.refresh_champion(wait=True)
         elif stale and self._background:
-            self._refresh_in_background()
+            looking = self._refresh_in_background()
+            if looking is not None and age >= max(LONG_STALE_SECONDS, refresh):
+                looking.join(FRESH_WAIT_SECONDS)
         elif stale:
             self.refresh_champion(wait=True)
         with self._lock:
@@ -83,9 +91,13 @@ class ModelCache:
                 )
             return self._champion
 
-    def _refresh_in_background(self) -> None:
-        if not self._refreshing.locked():
-            threading.Thread(target=self.refresh_champion, daemon=True).start()
+    def _refresh_in_background(self) -> threading.Thread | None:
+        """The thread now asking the registry, or None when one already is."""
+        if self._refreshing.locked():
+            return None
+        thread = threading.Thread(target=self.refresh_champion, daemon=True)
+        thread.start()
+        return thread
 
     def refresh_champion(self, wait: bool = False) -> None:
         """Ask the registry for the champion (one asker at a time; others go on)."""

@@ -9,6 +9,7 @@ import pytest
 
 from irisq.job_types import PredictionResult
 from irisq.settings import Settings
+from worker import inference
 from worker.inference import ModelCache, predict_jobs
 from worker.registry import ModelNotFoundError, Registry
 from worker.training import iris_split, train_and_register
@@ -49,6 +50,25 @@ def test_models_load_once_and_follow_the_alias(sqlite_settings: Settings) -> Non
     clock.now += 5
     assert cache.get()[0] == second.model_version
     assert cache.get("1")[0] == "1"
+
+
+def test_a_process_idle_for_long_looks_at_the_registry_before_answering(
+    sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers refresh in the background, so a job never waits on the registry, except the
+    first after a quiet spell: it waits (briefly) so as not to name a champion of minutes
+    ago. The wait is stretched here: the test is about what is waited for, not how long."""
+    monkeypatch.setattr(inference, "FRESH_WAIT_SECONDS", 30.0)
+    registry = Registry(sqlite_settings)
+    clock = Clock()
+    cache = ModelCache(registry, refresh_seconds=2, clock=clock, background=True)
+    before = cache.get()[0]
+    newer = train_and_register("logistic_regression", {"C": 3.0}, sqlite_settings).model_version
+    registry.promote(newer)
+
+    clock.now += inference.LONG_STALE_SECONDS
+
+    assert cache.get()[0] == newer != before
 
 
 def test_an_unknown_version_is_model_not_found(sqlite_settings: Settings) -> None:
