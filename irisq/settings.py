@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         Path("var/prediction-log"),
         description="Where the train worker keeps the prediction log: daily Parquet files.",
     )
+    prediction_log_batch_share: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Share of a batch file's rows kept in the prediction log (at most "
+        "10,000 a file, or a part of one).",
+    )
     prediction_log_days: int = Field(
         30, ge=1, le=3660, description="Days of the prediction log kept."
     )

@@ -33,6 +33,7 @@ from worker.csv_reading import (
 )
 from worker.csv_writing import ResultWriter, decimals, neutralised, output_names
 from worker.inference import ModelCache
+from worker.prediction_log import BatchSample
 from worker.scored import species_columns
 
 SPECIES_ARRAY = pa.array(SPECIES)
@@ -43,9 +44,15 @@ class BatchScorer:
     """Scores one input file into a result CSV and, for skipped rows, an errors CSV."""
 
     def __init__(
-        self, estimator: Any, version: str, skip_invalid: bool, progress: Progress
+        self,
+        estimator: Any,
+        version: str,
+        skip_invalid: bool,
+        progress: Progress,
+        sample: BatchSample | None = None,
     ) -> None:
         self.estimator = estimator
+        self.sample = sample  # rows kept for the prediction log
         # Probability columns in SPECIES order, whatever order the model's classes_ are in.
         self.order = species_columns(estimator)
         self.version = version
@@ -189,6 +196,8 @@ class BatchScorer:
         # Arrow takes straight from the index arrays: no per-row Python or numpy strings.
         columns.append(pc.take(SPECIES_ARRAY, pa.array(best)))
         by_species = np.round(probabilities, 6).T.copy()  # one contiguous row a species
+        if self.sample is not None:
+            self.sample.take(matrix, best, by_species.T)
         columns.extend(decimals(p, outcome.dialect.decimal) for p in by_species)
         for k, count in enumerate(np.bincount(best, minlength=len(SPECIES))):
             outcome.counts[SPECIES[k]] += int(count)
@@ -207,6 +216,7 @@ def score_batch(
     skip_invalid: bool,
     rows_total: int,
     report: Callable[[float], None],
+    sample: BatchSample | None = None,
 ) -> dict[str, Any]:
     """Score an uploaded file with one model version; the job's summary.
 
@@ -216,7 +226,7 @@ def score_batch(
     """
     version, estimator = cache.get()
     scorer = BatchScorer(
-        estimator, version, skip_invalid, lambda rows: report(rows / max(rows_total, 1))
+        estimator, version, skip_invalid, lambda rows: report(rows / max(rows_total, 1)), sample
     )
     with ExitStack() as outputs:
         result = outputs.enter_context(files.writing(RESULT))

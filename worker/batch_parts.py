@@ -60,6 +60,7 @@ from worker.part_placement import (
     place,
     put_together,
 )
+from worker.prediction_log import BatchSample
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +134,13 @@ def score_part(
     estimator: Any,
     check: Callable[[int], None],
     ledger: PartLedger,
+    sample: BatchSample | None = None,
 ) -> dict[str, Any]:
     """Score one part, its rows put in place (worker.part_placement); what it found."""
     started = time.perf_counter()
     header, dialect = read_header(lambda: files.reader(INPUT))
     data = files.read_range(INPUT, part.start, part.stop)
-    scorer = BatchScorer(estimator, plan.version, plan.skip_invalid, check)
+    scorer = BatchScorer(estimator, plan.version, plan.skip_invalid, check, sample)
     result = io.BytesIO()  # ~2.5 times the part: its rows plus the four predictions
     with ExitStack() as outputs:
         errors = (

@@ -40,6 +40,7 @@ from worker.jobs import (
     valid_job_id,
 )
 from worker.part_ledger import Part, PartLedger, Plan
+from worker.prediction_log import BATCH_SAMPLE_LIMIT, BatchSample
 from worker.storage_faults import for_batch, stored_size
 
 logger = logging.getLogger(__name__)
@@ -152,9 +153,11 @@ def run_part(
     try:
         check(0)
         _, estimator = model_cache().get(plan.version)
+        sample = BatchSample(settings.prediction_log_batch_share, BATCH_SAMPLE_LIMIT)
         counts = for_batch(
-            lambda: score_part(files, plan, part, estimator, check, ledger), store, files
+            lambda: score_part(files, plan, part, estimator, check, ledger, sample), store, files
         )
+        sample.keep(store.redis, job_id, plan.version)
         logger.info(
             "part %d of %d: %d rows read in %.2f s by process %d",
             part.index + 1,

@@ -1,7 +1,7 @@
 """The prediction log: the rows the predict workers score online (`/v1/predictions`,
-`/invocations`) for jobs that succeed, with the time, job, model version, the four
-measurements, the species and the probabilities: what drift is measured on, and what traces
-an answer back.
+`/invocations`) for jobs that succeed, and a sample of each batch file's (BatchSample), with
+the time, job, model version, the four measurements, the species and the probabilities: what
+drift is measured on, and what traces an answer back.
 
 Writing must cost a task next to nothing and work from any number of hosts, so a task adds
 its rows to a Redis stream in the round trip of its job metrics (numbers as float64 bytes,
@@ -16,6 +16,7 @@ the log is bounded, not complete.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,15 +25,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import redis
 from redis.client import Pipeline
 
 from irisq.ids import is_job_id
-from irisq.schema import FEATURES, SPECIES, is_version
+from irisq.schema import CHAMPION, FEATURES, SPECIES, is_version
 from worker.inference import ScoredGroup
+from worker.scored import ScoredRows
+
+logger = logging.getLogger(__name__)
 
 STREAM = "irisq:prediction-log"
 ROWS_PER_ENTRY = 256  # ≤ ~14 KB of numbers and ≤ ~12 KB of job ids an entry
 MAX_ENTRIES = 1000
+BATCH_SAMPLE_LIMIT = 10_000  # rows of a batch file (or of one part) at most
 
 SCHEMA = pa.schema(
     [
@@ -69,6 +75,41 @@ def append(pipe: Pipeline, kind: str, jobs: Sequence[tuple[str, int]], group: Sc
             maxlen=MAX_ENTRIES,
             approximate=True,
         )
+
+
+class BatchSample:
+    """A share of the rows a batch file's scorer (or one part's) scores, at most `limit`:
+    a 10M-row file would otherwise be a stream of 40,000 entries."""
+
+    def __init__(self, share: float, limit: int, generator: np.random.Generator | None = None):
+        self.share = share
+        self.limit = limit
+        self._generator = generator or np.random.default_rng()
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.rows = 0
+
+    def take(self, features: np.ndarray, best: np.ndarray, probabilities: np.ndarray) -> None:
+        """Keep this share of a chunk's rows (`probabilities` rounded, in SPECIES order)."""
+        room = self.limit - self.rows
+        if room <= 0 or self.share <= 0:
+            return
+        chosen = np.flatnonzero(self._generator.random(len(best)) < self.share)[:room]
+        if len(chosen):
+            self._parts.append((features[chosen], best[chosen], probabilities[chosen]))
+            self.rows += len(chosen)
+
+    def keep(self, client: redis.Redis, job_id: str, version: str) -> None:
+        """Add the kept rows to the log as the batch job's (never fails the batch)."""
+        if not self.rows:
+            return
+        features, best, probabilities = (np.concatenate(p) for p in zip(*self._parts, strict=True))
+        group = ScoredGroup(CHAMPION, version, features, ScoredRows(best, probabilities))
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                append(pipe, "batch", [(job_id, self.rows)], group)
+                pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("could not add the batch's sample to the prediction log: %s", exc)
 
 
 def _jobs_between(jobs: Sequence[tuple[str, int]], start: int, stop: int) -> list[tuple[str, int]]:

@@ -31,6 +31,7 @@ from worker.context import (
 )
 from worker.jobs import run_job, stop_if_canceled, time_limits, valid_job_id
 from worker.part_tasks import split_batch
+from worker.prediction_log import BATCH_SAMPLE_LIMIT, BatchSample
 from worker.storage_faults import stored_size
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,9 @@ def batch(job_id: str, on_invalid: str, rows_total: int) -> None:
         if (files.file_size(INPUT) or 0) > settings.batch_part_bytes:
             split_batch(store, job_id, files, skip, rows_total)
             return None
-        summary = batches.score_batch(files, model_cache(), skip, rows_total, report)
+        sample = BatchSample(settings.prediction_log_batch_share, BATCH_SAMPLE_LIMIT)
+        summary = batches.score_batch(files, model_cache(), skip, rows_total, report, sample)
+        sample.keep(redis_client(), job_id, summary["model_version"])
         return BatchResult.model_validate(summary)
 
     run_job(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from devstack.processes import wait_for
@@ -38,3 +39,26 @@ def test_a_prediction_is_logged_with_its_job_version_and_answer(stack: Stack) ->
         [p["probabilities"]["setosa"] for p in result["predictions"]], abs=1e-6
     )
     assert all(since <= t <= datetime.now(UTC) for t in logged["time"])
+
+
+def test_a_batch_file_leaves_a_share_of_its_rows(stack: Stack) -> None:
+    generator = np.random.default_rng(9)
+    rows = np.round(generator.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], (20_000, 4)), 1)
+    content = (
+        "sepal_length,sepal_width,petal_length,petal_width\n"
+        + "\n".join(",".join(str(v) for v in row) for row in rows.tolist())
+        + "\n"
+    ).encode()
+    since = datetime.now(UTC) - timedelta(seconds=1)
+
+    job = stack.batch(content)
+    assert job["status"] == "succeeded", job
+
+    logged = wait_for(lambda: _logged(stack, job["job_id"], since), 60, "the batch's sample")
+    assert set(logged["kind"]) == {"batch"}
+    assert set(logged["model_version"]) == {job["result"]["model_version"]}
+    assert 100 < len(logged["species"]) < 320  # ~1 % of 20,000 (IRISQ_PREDICTION_LOG_BATCH_SHARE)
+    known = {tuple(row) for row in rows.tolist()}
+    assert all(
+        tuple(values) in known for values in zip(*(logged[f] for f in FEATURES), strict=True)
+    )

@@ -198,3 +198,33 @@ def test_a_window_reads_only_its_rows_whatever_its_time_zone(
     assert rows(drain.folder, east - timedelta(hours=1), east + timedelta(minutes=1)) == 3
     naive = now.replace(tzinfo=None)
     assert rows(drain.folder, naive - timedelta(hours=1), naive + timedelta(minutes=1)) == 3
+
+
+def test_a_batch_keeps_a_share_of_its_rows_and_no_more_than_its_limit(
+    client: redis.Redis, drain: Drain
+) -> None:
+    group = _group(10_000, seed=3)
+    sample = prediction_log.BatchSample(0.1, limit=1_500, generator=np.random.default_rng(1))
+    for start in range(0, 10_000, 2_000):  # the scorer's chunks
+        stop = start + 2_000
+        sample.take(
+            group.features[start:stop],
+            group.answers.best[start:stop],
+            group.answers.probabilities[start:stop],
+        )
+    sample.keep(client, BIG, "4")
+    empty = prediction_log.BatchSample(0.0, limit=1_500)
+    empty.keep(client, A, "4")
+
+    assert drain.once() == sample.rows
+    assert 900 < sample.rows < 1_100  # ~10 % of 10,000, within the limit
+    logged = _everything(drain)
+    assert set(logged["job_id"]) == {BIG}
+    assert set(logged["kind"]) == {"batch"}
+    rows = {tuple(row) for row in group.features.tolist()}
+    features = zip(*(logged[name] for name in FEATURES), strict=True)
+    assert all(tuple(row) in rows for row in features)  # rows of the batch, as scored
+
+    capped = prediction_log.BatchSample(1.0, limit=1_500)
+    capped.take(group.features, group.answers.best, group.answers.probabilities)
+    assert capped.rows == 1_500
