@@ -77,7 +77,24 @@ async def list_jobs(
     return JobPage(jobs=jobs, next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=Job, responses={**AUTH_PROBLEMS, **NOT_FOUND})
+@router.get(
+    "/{job_id}",
+    response_model=Job,
+    responses={
+        **AUTH_PROBLEMS,
+        **NOT_FOUND,
+        200: {
+            "description": "The job. A finished prediction or batch names the model version "
+            "that scored it: `GET /v1/models/{version}` has its MLflow run (`run_url`).",
+            "links": {
+                "GetModelVersion": {
+                    "operationId": "get_version",
+                    "parameters": {"version": "$response.body#/result/model_version"},
+                }
+            },
+        },
+    },
+)
 def get_job(resources: ResourcesDep, caller: CallerDep, job_id: str = JobId) -> Job:
     """The job's status, progress, and its result or error once it has finished."""
     return find_job(resources, job_id, caller)
