@@ -14,6 +14,9 @@ from pydantic import BaseModel, Field
 
 CACHE_PREFIX: Final = "irisq:drift:"
 LATEST: Final = "irisq:drift-latest"  # the last report computed, for /metrics
+# Held (with the window's cache key) while a train worker computes a report: one drift task
+# at a time, whoever asks and for whatever windows, so asking never floods the train queue.
+COMPUTING: Final = "irisq:drift-computing"
 CACHE_SECONDS: Final = 60
 # A feature drifted when both say so: PSI (how far the binned shares moved) past 0.2, the
 # usual "significant shift", and the two-sample Kolmogorov-Smirnov test's p-value under 0.01.

@@ -16,7 +16,6 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +24,7 @@ from scipy.stats import ks_2samp
 
 from irisq.drift import (
     CACHE_SECONDS,
+    COMPUTING,
     KS_PVALUE_THRESHOLD,
     LATEST,
     PSI_THRESHOLD,
@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 BINS = 10
 SHARE_FLOOR = 1e-4
+# Deletes the turn only if it is still this report's (its window's cache key).
+RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0"""
 
 
 @lru_cache(maxsize=1)
@@ -151,21 +154,21 @@ def _by_hour(table: pa.Table) -> list[SpeciesCount]:
     ]
 
 
-def compute_and_keep(client: redis.Redis, settings: Settings, since: str, until: str) -> Any:
+def compute_and_keep(client: redis.Redis, settings: Settings, since: str, until: str) -> None:
     """The task's work: the report of [since, until), kept in Redis for the API (and as the
-    latest, for /metrics)."""
+    latest, for /metrics); then the turn (COMPUTING) goes to the next report."""
     start, end = datetime.fromisoformat(since), datetime.fromisoformat(until)
     if start.tzinfo is None or end.tzinfo is None or not start < end:
-        raise ValueError(f"not a window: {since!r} to {until!r}")  # the API sends none such
-    found = report(prediction_log.read(settings.prediction_log_dir, start, end), start, end)
-    text = found.model_dump_json()
-    with client.pipeline(transaction=False) as pipe:
-        pipe.set(cache_key(start, end), text, ex=CACHE_SECONDS)
-        pipe.set(LATEST, text)
-        pipe.execute()
-    logger.info(
-        "drift over %s rows: %s",
-        found.rows,
-        json.dumps(found.drifted_features) if found.rows else "none",
-    )
-    return None
+        raise ValueError(f"not a window: {since[:40]!r} to {until[:40]!r}")  # never sent
+    key = cache_key(start, end)
+    try:
+        found = report(prediction_log.read(settings.prediction_log_dir, start, end), start, end)
+        text = found.model_dump_json()
+        with client.pipeline(transaction=False) as pipe:
+            pipe.set(key, text, ex=CACHE_SECONDS)
+            pipe.set(LATEST, text)
+            pipe.execute()
+    finally:  # released only if the turn is still this report's (it expires on its own)
+        client.eval(RELEASE, 1, COMPUTING, key)
+    drifted = json.dumps(found.drifted_features) if found.rows else "no verdict"
+    logger.info("drift report over %d rows: drifted %s", found.rows, drifted)

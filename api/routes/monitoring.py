@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.auth import CallerDep
 from api.deps import AsyncRedisDep, CeleryDep
 from api.problems import AUTH_PROBLEMS, Problem, ServiceUnavailableError
-from irisq.drift import DriftReport, cache_key
+from irisq.drift import COMPUTING, DriftReport, cache_key
 from irisq.tasks import DRIFT_TASK, TRAIN_QUEUE
 from irisq.workers import live_workers_async
 
@@ -28,8 +28,6 @@ router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=31)
 WAIT_SECONDS = 30.0
-# Asked for the same window at once, one task computes it: the others wait for its report.
-COMPUTING = "irisq:drift-computing:"
 SINCE = "Start of the window (default: until − 24 h); a time without a zone is UTC."
 
 
@@ -79,16 +77,19 @@ async def get_drift(
         return DriftReport.model_validate_json(cached)
     if not await live_workers_async(redis, TRAIN_QUEUE):
         raise ServiceUnavailableError("no train worker is running to compute drift")
-    if await redis.set(COMPUTING + key, 1, nx=True, ex=int(WAIT_SECONDS)):
-        await run_in_threadpool(
-            celery.send_task, DRIFT_TASK, args=[start.isoformat(), end.isoformat()]
-        )
-    deadline = time.monotonic() + WAIT_SECONDS
+    # One report is computed at a time (COMPUTING, released by the worker when it is done):
+    # a request whose window is not being computed waits for its turn, then sends its task.
+    deadline, sent = time.monotonic() + WAIT_SECONDS, False
     while time.monotonic() < deadline:
+        if not sent and await redis.set(COMPUTING, key, nx=True, ex=int(WAIT_SECONDS)):
+            await run_in_threadpool(
+                celery.send_task, DRIFT_TASK, args=[start.isoformat(), end.isoformat()]
+            )
+            sent = True
         await asyncio.sleep(0.1)
         if (found := await redis.get(key)) is not None:
             return DriftReport.model_validate_json(found)
     raise ServiceUnavailableError(
-        f"the drift report was not ready within {WAIT_SECONDS:.0f} s (a training may be "
-        "holding the train worker); ask again"
+        f"the drift report was not ready within {WAIT_SECONDS:.0f} s (other reports, or a "
+        "training, held the train worker); ask again"
     )

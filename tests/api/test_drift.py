@@ -3,15 +3,22 @@ drained by the train worker, and judged by it when the API is asked for a window
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
+import redis
 from sklearn.datasets import load_iris
 
 from devstack.processes import wait_for
+from irisq.celery_messages import UNACKED
+from irisq.drift import COMPUTING
 from irisq.schema import FEATURES
+from irisq.tasks import TRAIN_QUEUE
 from tests.support.stack import Stack, metric_samples
 from worker import prediction_log
 
@@ -71,6 +78,8 @@ def test_iris_flowers_do_not_drift_and_longer_petals_do(stack: Stack) -> None:
     assert petal["psi"] > shifted["thresholds"]["psi"]
     assert petal["ks_pvalue"] < shifted["thresholds"]["ks_pvalue"]
     assert again["computed_at"] == shifted["computed_at"]
+    # One report at a time, and the turn is released as soon as each is computed.
+    assert not redis.Redis.from_url(stack.settings.redis_url).exists(COMPUTING)
     samples = metric_samples(stack.api.get("/metrics").text)
     assert samples["irisq_drift_detected", frozenset({("feature", "petal_length")})] == 1
     assert samples["irisq_drift_detected", frozenset({("feature", "sepal_width")})] == 0
@@ -100,3 +109,37 @@ def test_a_bad_window_is_refused_naming_it(
 
     assert response.status_code == 422, response.text
     assert names in response.text
+
+
+def test_many_windows_at_once_queue_one_drift_task_at_a_time(stack: Stack) -> None:
+    """A caller asking for many windows cannot fill the train queue: one report at a time."""
+    client = redis.Redis.from_url(stack.settings.redis_url)
+    deepest, done = [0], threading.Event()
+
+    def outstanding() -> int:
+        """Drift tasks queued or being computed (delivered, not yet acknowledged)."""
+        messages = [*client.lrange(TRAIN_QUEUE, 0, -1), *client.hvals(UNACKED)]
+        return sum(b'"task": "irisq.drift"' in m or b'"irisq.drift"' in m for m in messages)
+
+    def watch() -> None:
+        while not done.is_set():
+            deepest[0] = max(deepest[0], outstanding())
+            time.sleep(0.002)
+
+    def ask(hours: int) -> int:
+        until = datetime(2025, 6, 1, tzinfo=UTC) + timedelta(hours=hours)
+        params = {"since": (until - timedelta(hours=1)).isoformat(), "until": until.isoformat()}
+        return int(stack.api.get("/v1/monitoring/drift", params=params).status_code)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(ask, range(6)))
+    finally:
+        done.set()
+        watcher.join()
+
+    print(f"\n6 windows asked at once: answers {answers}, {deepest[0]} drift task at most")
+    assert answers == [200] * 6
+    assert deepest[0] == 1  # seen at work, and never two
