@@ -7,7 +7,7 @@ asks for it with the DRIFT_TASK and reads the report the worker leaves in Redis.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from pydantic import BaseModel, Field
@@ -22,6 +22,11 @@ CACHE_SECONDS: Final = 60
 # usual "significant shift", and the two-sample Kolmogorov-Smirnov test's p-value under 0.01.
 PSI_THRESHOLD: Final = 0.2
 KS_PVALUE_THRESHOLD: Final = 0.01
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A window's end in UTC: a time given without a zone is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def cache_key(since: datetime, until: datetime) -> str:

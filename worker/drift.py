@@ -67,8 +67,7 @@ def feature_drift(training: np.ndarray, recent: np.ndarray) -> FeatureDrift:
     inner = np.unique(np.quantile(training, np.linspace(0, 1, BINS + 1)[1:-1]))
     low = float(min(training.min(), recent.min()))
     high = float(max(training.max(), recent.max()))
-    edges = np.concatenate([[low], inner, [high]])
-    edges = np.unique(edges)
+    edges = np.unique(np.concatenate([[low], inner, [high]]))
     expected = np.histogram(training, edges)[0]
     actual = np.histogram(recent, edges)[0]
     test = ks_2samp(training, recent)

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import redis
 from redis.client import Pipeline
 
+from irisq.drift import as_utc
 from irisq.ids import is_job_id
 from irisq.schema import CHAMPION, FEATURES, SPECIES, is_version
 from worker.inference import ScoredGroup
@@ -181,14 +182,10 @@ def entry_order(file: Path) -> tuple[int, int]:
         return (0, 0)
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def read(folder: Path, since: datetime, until: datetime) -> pa.Table:
     """The logged rows with `since <= time < until` (naive times are UTC; an empty table
     when there are none)."""
-    since, until = _utc(since), _utc(until)
+    since, until = as_utc(since), as_utc(until)
     files = [
         file
         for path in sorted(folder.glob("*"))

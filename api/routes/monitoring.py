@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.auth import CallerDep
 from api.deps import AsyncRedisDep, CeleryDep
 from api.problems import AUTH_PROBLEMS, Problem, ServiceUnavailableError
-from irisq.drift import COMPUTING, DriftReport, cache_key
+from irisq.drift import COMPUTING, DriftReport, as_utc, cache_key
 from irisq.tasks import DRIFT_TASK, TRAIN_QUEUE
 from irisq.workers import live_workers_async
 
@@ -31,14 +31,10 @@ WAIT_SECONDS = 30.0
 SINCE = "Start of the window (default: until − 24 h); a time without a zone is UTC."
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     """[since, until) in UTC, whole seconds; 422 naming the field when it is not one."""
-    end = _utc(until) if until is not None else datetime.now(UTC)
-    start = _utc(since) if since is not None else end - DEFAULT_WINDOW
+    end = as_utc(until) if until is not None else datetime.now(UTC)
+    start = as_utc(since) if since is not None else end - DEFAULT_WINDOW
     start, end = start.replace(microsecond=0), end.replace(microsecond=0)
     if not start < end:
         raise HTTPException(422, "since must be before until")
@@ -58,10 +54,7 @@ async def get_drift(
     caller: CallerDep,
     redis: AsyncRedisDep,
     celery: CeleryDep,
-    since: Annotated[
-        datetime | None,
-        Query(description="Start of the window (default: until − 24 h); naive is UTC."),
-    ] = None,
+    since: Annotated[datetime | None, Query(description=SINCE)] = None,
     until: Annotated[
         datetime | None, Query(description="End of the window (default: now).")
     ] = None,

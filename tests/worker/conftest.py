@@ -4,10 +4,12 @@ worker's plain functions."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from irisq.settings import Settings
 from worker.estimators import build_pipeline
@@ -25,6 +27,19 @@ def sqlite_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
             models_dir=folder / "models",
             experiment_name=f"test-{folder.name}",
         )
+
+
+@contextmanager
+def redis_database(redis_url: str, number: int) -> Iterator[redis.Redis]:
+    """Database `number` of the session's Redis, for figures a test counts from zero: empty
+    before and after."""
+    client = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{number}")
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
 
 
 def exported(settings: Settings) -> list[Path]:

@@ -15,6 +15,7 @@ from irisq.job_types import Job, JobKind, JobStatus, PredictionResult
 from irisq.jobs import JobStore
 from irisq.results import ResultFiles
 from irisq.settings import Settings
+from tests.worker.conftest import redis_database
 from worker.grouped import run_group
 from worker.inference import ModelCache
 from worker.registry import Registry
@@ -33,10 +34,8 @@ def cache(sqlite_settings: Settings) -> ModelCache:
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
     """A Redis database of its own: the job metrics counted here are this test's only."""
-    client = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/10")
-    yield client
-    client.flushdb()
-    client.close()
+    with redis_database(redis_url, 10) as client:
+        yield client
 
 
 @pytest.fixture

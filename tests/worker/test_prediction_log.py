@@ -17,6 +17,7 @@ import redis
 
 from irisq.schema import FEATURES, SPECIES
 from irisq.settings import Settings
+from tests.worker.conftest import redis_database
 from worker import prediction_log
 from worker.inference import ScoredGroup
 from worker.prediction_log_drain import Drain
@@ -27,11 +28,8 @@ A, B, C, BIG = (str(uuid.uuid4()) for _ in range(4))
 
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/12")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with redis_database(redis_url, 12) as client:
+        yield client
 
 
 @pytest.fixture

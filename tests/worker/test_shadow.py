@@ -13,6 +13,7 @@ import redis
 from irisq import shadow
 from irisq.schema import SPECIES
 from irisq.settings import Settings
+from tests.worker.conftest import redis_database
 from worker.inference import ModelCache, predict_jobs
 from worker.registry import Registry
 from worker.shadow import ShadowScorer
@@ -39,10 +40,8 @@ def versions(sqlite_settings: Settings) -> tuple[str, str]:
 
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/11")
-    yield client
-    client.flushdb()
-    client.close()
+    with redis_database(redis_url, 11) as client:
+        yield client
 
 
 def _scored(cache: ModelCache, scorer: ShadowScorer, rows: np.ndarray) -> None:
