@@ -35,7 +35,8 @@ def test_calls_without_a_valid_key_are_401_with_a_bearer_challenge(keyed: TestCl
     missing = keyed.post("/v1/predictions", json={"rows": [SETOSA]})
     wrong = keyed.get("/v1/models", headers=bearer("irisq_not-a-key"))
     basic = keyed.get("/v1/models", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"})
-    for response in (missing, wrong, basic):
+    drift = keyed.get("/v1/monitoring/drift")
+    for response in (missing, wrong, basic, drift):
         assert response.status_code == 401, response.text
         assert response.headers["WWW-Authenticate"] == "Bearer"
         assert response.headers["content-type"] == "application/problem+json"
@@ -43,7 +44,9 @@ def test_calls_without_a_valid_key_are_401_with_a_bearer_challenge(keyed: TestCl
     assert keyed.get("/readyz").json()["auth"] == "api_keys"
 
 
-def test_a_predict_key_predicts_but_may_not_train_or_promote(keyed: TestClient) -> None:
+def test_a_predict_key_predicts_but_may_not_train_promote_or_set_a_challenger(
+    keyed: TestClient,
+) -> None:
     assert (
         keyed.post("/v1/predictions", json={"rows": [SETOSA]}, headers=bearer(ALICE)).status_code
         == 202
@@ -52,7 +55,12 @@ def test_a_predict_key_predicts_but_may_not_train_or_promote(keyed: TestClient) 
         "/v1/training", json={"algorithm": "logistic_regression"}, headers=bearer(ALICE)
     )
     promotion = keyed.post("/v1/models/1/promote", headers=bearer(ALICE))
-    for response in (training, promotion):
+    challenger = keyed.put("/v1/models/challenger", json={"version": 1}, headers=bearer(ALICE))
+    cleared = keyed.delete("/v1/models/challenger", headers=bearer(ALICE))
+    trained_as_challenger = keyed.post(
+        "/v1/training?challenger=true", json={"algorithm": "svc"}, headers=bearer(ALICE)
+    )
+    for response in (training, promotion, challenger, cleared, trained_as_challenger):
         assert response.status_code == 403, response.text
         assert "admin" in response.json()["detail"]
     assert keyed.get("/v1/models", headers=bearer(ALICE)).status_code == 200
