@@ -54,7 +54,8 @@ def species_by_hour(hours: list[dict[str, Any]]) -> alt.Chart:
         alt.Chart(pd.DataFrame(rows), height=200)
         .mark_bar()
         .encode(
-            x=alt.X("hour:T", title="hour (UTC)"),
+            # One wide bar an hour (a time axis draws an hour's bar a few pixels wide).
+            x=alt.X("yearmonthdatehours(hour):O", title="hour (UTC)"),
             y=alt.Y("rows:Q", stack=True, title="rows predicted"),
             color=alt.Color("species:N", scale=COLOURS),
             tooltip=[alt.Tooltip("hour:T", format="%Y-%m-%d %H:00"), "species", "rows"],
