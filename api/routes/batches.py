@@ -42,6 +42,18 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 CSV_TYPE = "text/csv; charset=utf-8"
 DOWNLOAD_PIECE_BYTES = 4 * 1024 * 1024  # from object storage: one ranged GET a piece
 
+
+class LocalFileResponse(FileResponse):
+    """A file from the local batch folder, read in 1 MiB pieces.
+
+    Starlette reads 64 KiB at a time, each read a trip to a worker thread: a 166 MB result
+    took 0.34-0.48 s to send that way and 0.06 s in 1 MiB pieces (measured with curl,
+    2026-12-04). The memory stays bounded: one piece a download, and a key has at most
+    IRISQ_MAX_REQUESTS_IN_FLIGHT_PER_KEY requests at once."""
+
+    chunk_size = 1024 * 1024
+
+
 UPLOAD_BODY = {
     "required": True,
     "content": {
@@ -222,15 +234,15 @@ def _finished_batch(resources: Resources, job_id: str, caller: Caller) -> None:
 
 
 def _download(resources: Resources, job_id: str, name: str, filename: str) -> Response:
-    """The file from the batch storage: sent from disk (sendfile, ranges) when it is local,
-    streamed in 1 MB pieces read from a thread when it is in object storage."""
+    """The file from the batch storage: read from disk (with ranges) when it is local,
+    streamed in 4 MB pieces read from a thread when it is in object storage."""
     storage = resources.storage
     size = storage.file_size(job_id, name)
     if size is None:
         raise HTTPException(404, f"this batch has no {name.removesuffix('.csv')} file")
     local = storage.local_path(job_id, name)
     if local is not None:
-        return FileResponse(local, media_type=CSV_TYPE, filename=filename)
+        return LocalFileResponse(local, media_type=CSV_TYPE, filename=filename)
     return StreamingResponse(
         _pieces(BatchFiles(storage, job_id), name),
         media_type=CSV_TYPE,

@@ -209,6 +209,30 @@ def test_the_download_matches_in_process_predictions_row_by_row(on_either: Stack
         assert got["model_version"] == version
 
 
+def test_a_result_of_many_pieces_downloads_whole_and_by_range(stack: Stack) -> None:
+    """A local result is sent in 1 MiB pieces: the whole file, and a range across the
+    boundary of two pieces, come back as they are on disk."""
+    generator = random.Random(11)
+    body = "sepal_length,sepal_width,petal_length,petal_width\n" + "".join(
+        ",".join(str(round(generator.uniform(*OBSERVED_RANGES[f]), 2)) for f in FEATURES) + "\n"
+        for _ in range(40_000)
+    )
+    job = stack.batch(body.encode())
+    assert job["status"] == "succeeded", job
+
+    whole = _download(stack, job["job_id"])
+    piece = 1024 * 1024
+    assert len(whole) > 2 * piece  # the download spans several pieces
+    assert len(_rows(whole.decode())) == 40_000
+    first, last = piece - 1000, piece + 999  # across the first pieces' boundary
+    ranged = stack.api.get(
+        f"/v1/batches/{job['job_id']}/result", headers={"Range": f"bytes={first}-{last}"}
+    )
+    assert ranged.status_code == 206, ranged.text
+    assert ranged.headers["content-range"] == f"bytes {first}-{last}/{len(whole)}"
+    assert ranged.content == whole[first : last + 1]
+
+
 @pytest.mark.parametrize(
     ("content", "status", "words"),
     [
