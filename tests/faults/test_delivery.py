@@ -20,12 +20,11 @@ def test_a_worker_killed_mid_batch_leaves_the_job_to_the_next_one(
     fault_stack: FaultStack, tmp_path: Path
 ) -> None:
     content = big_csv(tmp_path / "big.csv", 400_000)
-    with fault_stack.worker("predict", "clean"):
-        clean = fault_stack.wait(fault_stack.upload(content), 60)
-    assert clean["status"] == "succeeded", clean
-    expected = fault_stack.api.get(f"/v1/batches/{clean['job_id']}/result").content
-
     with fault_stack.worker("predict", "doomed") as doomed:
+        # A clean run first, on the same worker: what the redone job must write, byte for byte.
+        clean = fault_stack.wait(fault_stack.upload(content), 60)
+        assert clean["status"] == "succeeded", clean
+        expected = fault_stack.api.get(f"/v1/batches/{clean['job_id']}/result").content
         job_id = fault_stack.upload(content)
         fault_stack.wait_running(job_id, progress=0.05)
         kill_group(doomed, signal.SIGKILL)  # the worker and its pool: no goodbye, no ack
