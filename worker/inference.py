@@ -154,11 +154,30 @@ class ModelCache:
     def get(self, reference: str = CHAMPION) -> tuple[str, Any]:
         """(version, estimator) for `"champion"` or a version number."""
         if is_version(reference):
-            version = reference
-        elif reference == CHAMPION:
-            version = self.champion_version()
-        else:
+            return self._version(reference)
+        if reference != CHAMPION:
             raise ModelNotFoundError(f"unknown model reference {reference!r}")
+        version = self.champion_version()
+        try:
+            return self._version(version)
+        except ModelNotFoundError:
+            # The registry answered that the champion this process knows does not exist: it
+            # was the last known one, from a registry since replaced (`make clean-var`, whose
+            # numbers start again) or a version deleted since. Ask which is the champion now.
+            if not self._forget_champion(version):
+                raise
+            return self._version(self.champion_version())
+
+    def _forget_champion(self, version: str) -> bool:
+        """Drop `version` as the champion (so the next look waits for the registry); False
+        when another look has already replaced it."""
+        with self._lock:
+            if self._champion != version:
+                return False
+            self._champion = None
+            return True
+
+    def _version(self, version: str) -> tuple[str, Any]:
         with self._lock:
             if version in self._loaded:
                 self._loaded.move_to_end(version)

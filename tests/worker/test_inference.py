@@ -134,3 +134,23 @@ def test_a_version_found_missing_serves_once_it_becomes_the_champion(
 
     assert trained.model_version == upcoming
     assert cache.get()[0] == upcoming  # the champion, though just remembered as missing
+
+
+def test_a_champion_gone_from_the_registry_is_looked_up_again(sqlite_settings: Settings) -> None:
+    """The champion a process knows may be gone from the registry: `make clean-var` gives a
+    new registry whose version numbers start again, and a version can be deleted. Its next
+    job asks the registry for the champion of now instead of failing with "no version N"
+    until the refresh interval ends (seen on `make run`: a batch failed that way)."""
+    registry = Registry(sqlite_settings)
+    gone = train_and_register("logistic_regression", {}, sqlite_settings).model_version
+    registry.promote(gone)
+    cache = ModelCache(registry, refresh_seconds=60)
+    assert cache.champion_version() == gone  # known, not yet loaded
+
+    current = train_and_register("logistic_regression", {"C": 0.5}, sqlite_settings)
+    registry.promote(current.model_version)
+    registry.client.delete_model_version(registry.name, gone)
+
+    assert cache.get()[0] == current.model_version
+    with pytest.raises(ModelNotFoundError, match=f"has no version {gone}"):
+        cache.get(gone)  # asked for by number, it is still refused
