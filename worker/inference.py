@@ -136,7 +136,8 @@ class ModelCache:
             self.registry_reachable = False
             return fallback
         if not self.registry_reachable:
-            logger.info("the registry is reachable again; champion is version %s", version)
+            champion = f"version {version}" if version else "none registered yet"
+            logger.info("the registry is reachable again; champion: %s", champion)
         self.registry_reachable = True
         with self._lock:  # the registry answered: "unreachable" holds for no version, and the
             # champion exists (it may be a version that did not when it was last asked for)
