@@ -115,11 +115,14 @@ def upload(api: str, source: Path) -> str:
         connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
         connection.putheader("Content-Length", str(len(head) + source.stat().st_size + len(tail)))
         connection.endheaders()
-        connection.send(head)
-        with source.open("rb") as file:
-            while piece := file.read(PIECE):
-                connection.send(piece)
-        connection.send(tail)
+        try:
+            connection.send(head)
+            with source.open("rb") as file:
+                while piece := file.read(PIECE):
+                    connection.send(piece)
+            connection.send(tail)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the end (413, 429): the answer says why
         response = connection.getresponse()
         answer = response.read()
         if response.status != 202:
@@ -138,9 +141,12 @@ def download(api: str, path: str, target: Path) -> None:
         response = connection.getresponse()
         if response.status != 200:
             raise RuntimeError(f"GET {path}: {response.status} {response.read()[:200]!r}")
+        expected, written = int(response.getheader("Content-Length", "-1")), 0
         with target.open("wb") as out:
             while piece := response.read(PIECE):
-                out.write(piece)
+                written += out.write(piece)
+        if written != expected:  # http.client ends a cut-off body quietly
+            raise RuntimeError(f"GET {path}: {written:,} bytes of {expected:,}")
     finally:
         connection.close()
 

@@ -10,9 +10,10 @@ announce its end on Redis pub/sub, as irisq's jobs do. The client sends one task
 its announcement, sends the next; it prints the median and 90th percentile of that round
 trip per pool, after a warm-up of 200 tasks.
 
-It measures the queue alone: no job record, no model, no HTTP. irisq's lone prediction
-pays this plus its API (HTTP, the rate limit, the job's record) and its job (start, score,
-store), docs/performance.md.
+It measures the queue alone (no job record, no model, no HTTP), from the send to the client
+hearing the end: one pub/sub hop more than the queue's own part of a prediction. irisq's
+lone prediction pays this plus its API (HTTP, the rate limit, the job's record) and its job
+(start, score, store), docs/performance.md.
 """
 
 from __future__ import annotations
@@ -62,21 +63,23 @@ app = make_app(os.environ.get("IRISQ_BENCHMARK_REDIS_URL", "redis://127.0.0.1:63
 def round_trips(client_app: Celery, redis_url: str, tasks: int) -> list[float]:
     """Milliseconds from sending each task to hearing its announcement, one at a time."""
     subscription = redis.Redis.from_url(redis_url).pubsub()  # type: ignore[no-untyped-call]
-    subscription.subscribe(CHANNEL)
-    subscription.get_message(timeout=1)  # the subscription's confirmation
-    took = []
-    for number in range(WARM_UP + tasks):
-        token = f"{time.time_ns()}-{number}"  # a late announcement of an earlier run is not it
-        started = time.perf_counter()
-        client_app.send_task(TASK, args=[token])
-        while True:
-            message = subscription.get_message(timeout=10)
-            if message is None:
-                raise TimeoutError(f"task {number} was not announced within 10 s")
-            if message["type"] == "message" and message["data"].decode() == token:
-                break
-        took.append((time.perf_counter() - started) * 1000)
-    subscription.close()
+    try:
+        subscription.subscribe(CHANNEL)
+        subscription.get_message(timeout=1)  # the subscription's confirmation
+        took = []
+        for number in range(WARM_UP + tasks):
+            token = f"{time.time_ns()}-{number}"  # a late answer to an earlier try is not it
+            started = time.perf_counter()
+            client_app.send_task(TASK, args=[token])
+            while True:
+                message = subscription.get_message(timeout=10)
+                if message is None:
+                    raise TimeoutError(f"task {number} was not announced within 10 s")
+                if message["type"] == "message" and message["data"].decode() == token:
+                    break
+            took.append((time.perf_counter() - started) * 1000)
+    finally:
+        subscription.close()
     return took[WARM_UP:]
 
 

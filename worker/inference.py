@@ -164,19 +164,17 @@ class ModelCache:
         except ModelNotFoundError:
             # The registry answered that the champion this process knows does not exist: it
             # was the last known one, from a registry since replaced (`make clean-var`, whose
-            # numbers start again) or a version deleted since. Ask which is the champion now.
-            if not self._forget_champion(version):
-                raise
+            # numbers start again) or a version deleted since (MLflow deletes its aliases
+            # with it). Ask which is the champion now, once; another thread may have already.
+            self._forget_champion(version)
             return self._version(self.champion_version())
 
-    def _forget_champion(self, version: str) -> bool:
-        """Drop `version` as the champion (so the next look waits for the registry); False
-        when another look has already replaced it."""
+    def _forget_champion(self, version: str) -> None:
+        """Drop `version` as the champion, so the next look waits for the registry (unless a
+        look has replaced it meanwhile)."""
         with self._lock:
-            if self._champion != version:
-                return False
-            self._champion = None
-            return True
+            if self._champion == version:
+                self._champion = None
 
     def _version(self, version: str) -> tuple[str, Any]:
         with self._lock:

@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pytest
 
+from api.routes.batches import LocalFileResponse
 from irisq.ranges import OBSERVED_RANGES
 from irisq.schema import FEATURES, SPECIES
 from tests.support.stack import Stack
@@ -210,8 +211,8 @@ def test_the_download_matches_in_process_predictions_row_by_row(on_either: Stack
 
 
 def test_a_result_of_many_pieces_downloads_whole_and_by_range(stack: Stack) -> None:
-    """A local result is sent in 1 MiB pieces: the whole file, and a range across the
-    boundary of two pieces, come back as they are on disk."""
+    """A local result is read in pieces: the whole file, and a range longer than a piece
+    that starts inside one, come back as they are on disk."""
     generator = random.Random(11)
     body = "sepal_length,sepal_width,petal_length,petal_width\n" + "".join(
         ",".join(str(round(generator.uniform(*OBSERVED_RANGES[f]), 2)) for f in FEATURES) + "\n"
@@ -221,10 +222,10 @@ def test_a_result_of_many_pieces_downloads_whole_and_by_range(stack: Stack) -> N
     assert job["status"] == "succeeded", job
 
     whole = _download(stack, job["job_id"])
-    piece = 1024 * 1024
-    assert len(whole) > 2 * piece  # the download spans several pieces
+    piece = LocalFileResponse.chunk_size
+    assert len(whole) > 4 * piece  # the download spans several pieces
     assert len(_rows(whole.decode())) == 40_000
-    first, last = piece - 1000, piece + 999  # across the first pieces' boundary
+    first, last = piece - 1000, 3 * piece + 999  # two whole pieces and parts of two more
     ranged = stack.api.get(
         f"/v1/batches/{job['job_id']}/result", headers={"Range": f"bytes={first}-{last}"}
     )
