@@ -48,7 +48,7 @@ class LocalFileResponse(FileResponse):
 
     Starlette reads 64 KiB at a time, each read a trip to a worker thread: a 166 MB result
     took 0.34-0.48 s to send that way, and 0.06 s in 1 MiB pieces (by curl, 2026-12-04). A
-    664 MB file: 1.3-1.9 s in 64 KiB pieces, 0.48-0.65 s in 256 KiB, 0.32-0.54 s in 1 MiB;
+    664 MB file: 1.3-1.9 s in 64 KiB pieces, 0.48-0.91 s in 256 KiB, 0.32-0.54 s in 1 MiB;
     256 KiB has most of the gain for a quarter of 1 MiB's memory. The memory stays bounded:
     uvicorn's flow control holds a download to about one piece, and a key has at most
     IRISQ_MAX_REQUESTS_IN_FLIGHT_PER_KEY (64) requests at once: 16 MiB a key, at most
