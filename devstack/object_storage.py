@@ -100,6 +100,10 @@ class S3Server:
             f"-master.port.grpc={ports['master.grpc']}",
             "-master.telemetry=false",
             "-master.volumeSizeLimitMB=256",
+            # One master, no peers to wait for: its Raft election's 10 s default held every
+            # restart ~16 s before the S3 gateway answered (measured); 1 s is still several
+            # of its 300 ms heartbeats.
+            "-master.electionTimeout=1s",
             f"-volume.port={ports['volume']}",
             f"-volume.port.grpc={ports['volume.grpc']}",
             "-volume.max=0",  # as many volumes as the disk holds
