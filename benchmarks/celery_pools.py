@@ -4,11 +4,11 @@ latency for one prediction at a time.
     .venv/bin/python -m benchmarks.celery_pools [--tasks 2000]
 
 Starts a private Redis and, for each pool (prefork with 2 processes as irisq's predict
-worker runs, solo, threads), a Celery worker with irisq's delivery settings (late
-acknowledgement, one message reserved per process, JSON) and one task that does nothing but
-announce its end on Redis pub/sub, as irisq's jobs do. The client sends one task, waits for
-its announcement, sends the next; it prints the median and 90th percentile of that round
-trip per pool, after a warm-up of 200 tasks.
+worker runs, solo, threads), a Celery worker with irisq's own Celery configuration
+(irisq.queueing: late acknowledgement, one message reserved per process, JSON) and one
+task that does nothing but announce its end on Redis pub/sub, as irisq's jobs do. The client
+sends one task, waits for its announcement, sends the next; it prints the median and 90th
+percentile of that round trip per pool, after a warm-up of 200 tasks.
 
 It measures the queue alone (no job record, no model, no HTTP), from the send to the client
 hearing the end: one pub/sub hop more than the queue's own part of a prediction. irisq's
@@ -29,6 +29,8 @@ from celery import Celery
 
 from benchmarks.scratch import scratch_folder
 from devstack.processes import BIN, redis_server, running, wait_for
+from irisq.queueing import make_celery
+from irisq.settings import Settings
 
 TASK = "irisq-benchmark.announce"
 CHANNEL = "irisq-benchmark:done"
@@ -37,16 +39,9 @@ POOLS = {"prefork": 2, "solo": 1, "threads": 2}
 
 
 def make_app(redis_url: str) -> Celery:
-    """The app both sides use: irisq's delivery settings (irisq.queueing), one task."""
-    app = Celery("irisq-benchmark", broker=redis_url)
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        task_ignore_result=True,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-    )
+    """The app both sides use: irisq's own Celery configuration (irisq.queueing), one task
+    (sent to, and consumed from, its default queue)."""
+    app = make_celery(Settings(redis_url=redis_url), main="irisq-benchmark")
     announcer = redis.Redis.from_url(redis_url)
 
     @app.task(name=TASK)  # type: ignore[untyped-decorator]  # Celery's decorator is untyped
@@ -96,7 +91,7 @@ def main() -> None:
         for pool, processes in POOLS.items():
             command = [
                 str(BIN / "celery"),
-                *("-A", "benchmarks.celery_pools", "worker", "-P", pool),
+                *("-A", "benchmarks.celery_pools", "worker", "-Q", "predict", "-P", pool),
                 *("--concurrency", str(processes), "--loglevel", "WARNING"),
                 *("--without-mingle", "--without-gossip", "-n", f"{pool}@%h"),
             ]
@@ -107,9 +102,7 @@ def main() -> None:
                 assert worker.poll() is None, f"the {pool} worker stopped"
             p50 = statistics.median(took)
             p90 = statistics.quantiles(took, n=10)[-1]
-            print(
-                f"{pool:8s} ({processes} process(es)/threads): p50 {p50:.2f} ms, p90 {p90:.2f} ms"
-            )
+            print(f"{pool:8s} ({processes} at once): p50 {p50:.2f} ms, p90 {p90:.2f} ms")
 
 
 if __name__ == "__main__":
