@@ -107,7 +107,8 @@ def report(table: pa.Table, since: datetime, until: datetime) -> DriftReport:
         name: feature_drift(x_train[:, i], table.column(name).to_numpy())
         for i, name in enumerate(FEATURES)
     }
-    predicted = Counter(table.column("species").to_pylist())
+    species = table.column("species").to_pylist()
+    predicted = Counter(species)
     trained = Counter(y_train.tolist())
     expected = np.array([trained[s] for s in SPECIES], dtype=float)
     actual = np.array([predicted[s] for s in SPECIES], dtype=float)
@@ -122,17 +123,12 @@ def report(table: pa.Table, since: datetime, until: datetime) -> DriftReport:
         drifted_features=drifted,
         features=features,
         species=SpeciesMix(
-            training={
-                s: round(float(v / expected.sum()), 6)
-                for s, v in zip(SPECIES, expected, strict=True)
-            },
-            recent={
-                s: round(float(v / actual.sum()), 6) for s, v in zip(SPECIES, actual, strict=True)
-            },
+            training=_shares(expected),
+            recent=_shares(actual),
             psi=round(mix_psi, 6),
             drift=mix_psi > PSI_THRESHOLD,
         ),
-        species_by_hour=_by_hour(table),
+        species_by_hour=_by_hour(table.column("time").to_pylist(), species),
         computed_at=now,
     )
 
@@ -141,10 +137,9 @@ def _shares(counts: np.ndarray) -> dict[str, float]:
     return {s: round(float(c / counts.sum()), 6) for s, c in zip(SPECIES, counts, strict=True)}
 
 
-def _by_hour(table: pa.Table) -> list[SpeciesCount]:
+def _by_hour(times: list[datetime], species_of_rows: list[str]) -> list[SpeciesCount]:
     hours: dict[datetime, Counter[str]] = {}
-    times = table.column("time").to_pylist()
-    for moment, species in zip(times, table.column("species").to_pylist(), strict=True):
+    for moment, species in zip(times, species_of_rows, strict=True):
         hour = moment.replace(minute=0, second=0, microsecond=0)
         hours.setdefault(hour, Counter())[species] += 1
     return [

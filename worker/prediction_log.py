@@ -152,9 +152,7 @@ def entry_table(entry_id: str, fields: dict[str, bytes]) -> pa.Table | None:
             return None
         milliseconds = int(entry_id.split("-")[0])
         columns = {
-            "time": pa.array(np.full(rows, milliseconds, dtype="int64")).cast(
-                SCHEMA.field("time").type
-            ),
+            "time": pa.array(np.full(rows, milliseconds, dtype="int64")).cast(TIME),
             "kind": pa.array([kind] * rows),
             "job_id": pa.array(np.repeat(np.array(job_ids, dtype=object), counts)),
             "model_version": pa.array([version] * rows),

@@ -36,6 +36,9 @@ LOCK = "irisq:lock:prediction-log"
 DRAIN_SECONDS = 2.0
 ENTRIES_PER_DRAIN = 1000  # a drain's batch; a round drains until the stream is empty
 STALE_PARTIAL_SECONDS = 3600.0
+# Retention is checked after a round that wrote, else at most this often (a day passing, or
+# files aging out): each check lists and stats every file of the folder.
+PRUNE_EVERY_SECONDS = 60.0
 
 
 class Drain:
@@ -46,6 +49,7 @@ class Drain:
         self.folder = settings.prediction_log_dir
         self.keep_days = settings.prediction_log_days
         self.max_bytes = settings.prediction_log_max_bytes
+        self._pruned_at = float("-inf")
 
     def once(self) -> int:
         """Write one batch of what the stream holds past the last drain; the rows written."""
@@ -118,9 +122,14 @@ class Drain:
             try:
                 # One drainer at a time: the lock expires on its own if this one dies.
                 with self.client.lock(LOCK, timeout=60, blocking=False) as lock:
+                    wrote = False
                     while self.once() and not stopping.is_set():
+                        wrote = True
                         lock.extend(60, replace_ttl=True)  # a backlog: go on while it lasts
-                    self.prune(time.time())
+                    now = time.time()
+                    if wrote or now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+                        self.prune(now)
+                        self._pruned_at = now
             except redis.exceptions.LockError:
                 continue
             except Exception as exc:  # Redis or the disk away for a while: next round
