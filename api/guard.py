@@ -4,7 +4,8 @@ For each request, in this order, with nothing read past the headers until the en
 1. the declared body size against the route's limit (413);
 2. the API key (401), failed attempts limited per client address (429);
 3. the key's requests in flight in this process (429) and its rate, in Redis (429);
-4. for submissions: Redis memory admission (503) and the key's quotas (429);
+4. for submissions: Redis memory admission and the depth of the queue it would feed (503),
+   and the key's quotas (429);
 then the app runs, reading a body that is still held to the size limit, to an idle timeout
 and to a minimum average speed (413, 408). A request without a valid key costs its headers.
 The caller and its usage are left in the request state for the routes (api.auth).
@@ -29,9 +30,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.problems import RETRY_AFTER_SECONDS, is_scoring_path, problem_bytes, unavailable_detail
 from api.ratelimit import Gcra
 from api.resources import resources_of
+from api.submission import queue_full_detail
 from api.upload import FRAMING_ALLOWANCE
 from irisq.keys import ANONYMOUS, Caller, KeyRing
 from irisq.settings import Settings
+from irisq.tasks import BATCH_TASK, PREDICT_GROUP_TASK, TASK_QUEUES, TRAIN_TASK
 
 SMALL_BODY_BYTES = 64 * 1024  # any route that takes no submission
 # The routes anyone may call: probes, the scoring protocol's probes, the documentation.
@@ -52,6 +55,7 @@ class Policy:
     max_bytes: int
     too_large: str  # the 413's detail
     submission: str | None = None  # "rows", "upload" or "training": quotas apply
+    queue: str | None = None  # a submission's: the queue its task goes to
 
 
 class BodyRefusedError(Exception):
@@ -68,21 +72,25 @@ def policies(settings: Settings) -> dict[tuple[str, str], Policy]:
             settings.request_max_bytes,
             f"the body is larger than the limit of {settings.request_max_bytes:,} bytes",
             "rows",
+            TASK_QUEUES[PREDICT_GROUP_TASK],
         ),
         ("POST", "/invocations"): Policy(
             settings.invocations_max_bytes,
             f"the body is larger than the limit of {settings.invocations_max_bytes:,} bytes",
             "rows",
+            TASK_QUEUES[PREDICT_GROUP_TASK],
         ),
         ("POST", "/v1/batches"): Policy(
             upload + FRAMING_ALLOWANCE,
             f"the file is larger than the limit of {upload:,} bytes",
             "upload",
+            TASK_QUEUES[BATCH_TASK],
         ),
         ("POST", "/v1/training"): Policy(
             SMALL_BODY_BYTES,
             f"the body is larger than the limit of {SMALL_BODY_BYTES:,} bytes",
             "training",
+            TASK_QUEUES[TRAIN_TASK],
         ),
     }
 
@@ -185,7 +193,7 @@ class Guard:
     ) -> Refusal | None:
         """The refusal to send, or None: rate limit, then (submissions) admission, quotas."""
         limiter = resources_of(self.state).rate_limiter
-        verdict = await limiter.check(bucket, caller.name, policy.submission is not None)
+        verdict = await limiter.check(bucket, caller.name, policy.queue)
         if not verdict.allowed:
             detail = f"more than {limiter.per_second} requests a second with this key; slow down"
             return 429, detail, verdict.retry_after
@@ -197,13 +205,19 @@ class Guard:
         full = await admission.refusal()
         if full is not None:
             return 503, full, admission.retry_after_seconds
+        usage = verdict.usage
+        if (
+            usage is not None
+            and policy.queue
+            and usage.queue_depth >= self.settings.max_queue_depth
+        ):
+            return 503, queue_full_detail(policy.queue, usage.queue_depth), RETRY_AFTER_SECONDS
         # What this submission will write to Redis, until memory is read again: its JSON
         # body (rows travel in the task and the record); an upload goes to disk instead.
         if policy.submission != "rows":
             admission.note(1024)  # an upload goes to disk; a training is a few fields
         else:
             admission.note(int(declared) if declared.isdigit() else policy.max_bytes)
-        usage = verdict.usage
         state["usage"] = usage
         if usage is None:
             return None

@@ -3,8 +3,9 @@
 GCRA (the generic cell rate algorithm) is a sliding window in one number per key, the
 "theoretical arrival time": a key may make `rate` requests a second with bursts of up to
 `rate` at once, and never twice its rate across a window boundary as a fixed window allows.
-The Redis script also reads the key's usage (jobs and rows in flight, bytes stored) when
-the request is a submission, so the quota check costs no second round trip.
+The Redis script also reads the key's usage (jobs and rows in flight, bytes stored) and
+the depth of the queue the request would feed when the request is a submission, so the
+quota and queue checks cost no second round trip, and come before the body is read.
 
 While Redis refuses writes (full: `noeviction` past maxmemory) the limit falls back to this
 process's own GCRA, so reads, cancels and deletes keep working and are still limited.
@@ -23,8 +24,9 @@ from redis.exceptions import OutOfMemoryError, ResponseError
 from irisq.quotas import OwnerKeys
 
 RATE_PREFIX = "irisq:rate:"
-# KEYS: the rate key, the owner's in-flight set and usage hash. ARGV: now (µs), emission
-# interval (µs), burst tolerance (µs), "1" to return the usage too.
+# KEYS: the rate key, the owner's in-flight set and usage hash, the queue a submission feeds.
+# ARGV: now (µs), emission interval (µs), burst tolerance (µs), "1" to return the usage and
+# the queue's depth too.
 _GCRA = """
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -36,7 +38,8 @@ local ttl = math.ceil((tat + interval - now) / 1000) + 1
 redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', ttl)
 if ARGV[4] ~= '1' then return {1, '0'} end
 local usage = redis.call('HMGET', KEYS[3], 'rows', 'bytes')
-return {1, '0', redis.call('ZCARD', KEYS[2]), usage[1] or '0', usage[2] or '0'}
+local depth = redis.call('LLEN', KEYS[4])
+return {1, '0', redis.call('ZCARD', KEYS[2]), usage[1] or '0', usage[2] or '0', depth}
 """
 
 
@@ -47,6 +50,7 @@ class Usage:
     jobs: int = 0
     rows: int = 0
     bytes: int = 0
+    queue_depth: int = 0  # tasks waiting in the queue the submission would feed (not per key)
 
 
 @dataclass(frozen=True)
@@ -88,19 +92,21 @@ class KeyRateLimiter:
         self._script = client.register_script(_GCRA)
         self._local = Gcra(per_second, per_second) if per_second else None
 
-    async def check(self, bucket: str, owner: str, with_usage: bool) -> Verdict:
+    async def check(self, bucket: str, owner: str, queue: str | None) -> Verdict:
+        """The verdict on one request; for a submission (`queue`: the queue it would feed),
+        with the key's usage and the queue's depth."""
         if not self.per_second:  # no limit: only the usage may be wanted
-            return Verdict(True, 0, await self.usage(owner) if with_usage else None)
+            return Verdict(True, 0, await self.usage(owner, queue) if queue else None)
         interval = 1_000_000 / self.per_second
         keys = OwnerKeys(owner)
         try:
             answer = await self._script(
-                keys=[RATE_PREFIX + bucket, keys.inflight, keys.usage],
+                keys=[RATE_PREFIX + bucket, keys.inflight, keys.usage, queue or ""],
                 args=[
                     time.time_ns() // 1000,
                     round(interval),
                     round(interval * (self.per_second - 1)),
-                    "1" if with_usage else "0",
+                    "1" if queue else "0",
                 ],
             )
         except (OutOfMemoryError, ResponseError) as exc:
@@ -110,13 +116,16 @@ class KeyRateLimiter:
         allowed, wait = int(answer[0]), int(answer[1])
         if not allowed:
             return Verdict(False, max(1, math.ceil(wait / 1_000_000)))
-        usage = Usage(*(int(value) for value in answer[2:5])) if with_usage else None
+        usage = Usage(*(int(value) for value in answer[2:6])) if queue else None
         return Verdict(True, 0, usage)
 
-    async def usage(self, owner: str) -> Usage:
+    async def usage(self, owner: str, queue: str | None = None) -> Usage:
+        """The key's usage; with `queue`, that queue's depth too."""
         keys = OwnerKeys(owner)
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.zcard(keys.inflight)
             pipe.hmget(keys.usage, "rows", "bytes")
-            jobs, (rows, stored) = await pipe.execute()
-        return Usage(int(jobs), int(rows or 0), int(stored or 0))
+            if queue:
+                pipe.llen(queue)
+            jobs, (rows, stored), *depth = await pipe.execute()
+        return Usage(int(jobs), int(rows or 0), int(stored or 0), int(depth[0]) if depth else 0)

@@ -112,19 +112,29 @@ def test_more_requests_than_the_rate_limit_get_429_with_retry_after(stack: Stack
     assert other.status_code == 200  # the limit is per key
 
 
-def test_a_full_queue_is_a_503_and_nothing_is_recorded(stack: Stack, redis_url: str) -> None:
+@pytest.mark.parametrize("per_second", [1000, 0], ids=["rate-limited", "no-rate-limit"])
+def test_a_full_queue_is_a_503_before_the_body_is_read_and_nothing_is_recorded(
+    stack: Stack, redis_url: str, per_second: int
+) -> None:
     # A database no worker consumes, so the queue only grows.
     idle = redis_url.rsplit("/", 1)[0] + "/6"
-    settings: Settings = stack.settings.model_copy(update={"redis_url": idle, "max_queue_depth": 3})
+    update = {"redis_url": idle, "max_queue_depth": 3, "rate_limit_per_second": per_second}
+    settings: Settings = stack.settings.model_copy(update=update)
     with TestClient(create_app(settings)) as client:
         client.app.state.resources.redis.flushdb()  # type: ignore[attr-defined]
         codes = [
             client.post("/v1/predictions", json={"rows": [SETOSA]}).status_code for _ in range(5)
         ]
         refused = client.post("/v1/predictions", json={"rows": [SETOSA]})
+        # The guard refuses with the rate limit's round trip: a body it never reads cannot
+        # make it answer anything else.
+        unread = client.post(
+            "/v1/predictions", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         records = len(list(client.app.state.resources.redis.scan_iter("irisq:job:*")))  # type: ignore[attr-defined]
         client.app.state.resources.redis.flushdb()  # type: ignore[attr-defined]
     assert codes == [202, 202, 202, 503, 503]
     assert refused.headers["Retry-After"].isdigit()
-    assert "queue is full" in refused.json()["detail"]
+    assert "'predict' queue is full (3 tasks waiting)" in refused.json()["detail"]
+    assert unread.status_code == 503, unread.text
     assert records == 3
