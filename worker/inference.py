@@ -43,7 +43,8 @@ class ModelCache:
     unreachable, the last champion this process (or machine) resolved goes on serving, and
     results say so (`model_source`). Versions the registry says do not exist are remembered
     for a while, as is its being unreachable (until it answers again), so a stream of such
-    requests fails fast.
+    requests fails fast. Both are forgotten when a look finds the registered model made
+    again, whose version numbers start anew.
     """
 
     def __init__(
@@ -66,6 +67,9 @@ class ModelCache:
         self._champion_checked_at = float("-inf")
         self._loaded: OrderedDict[str, Any] = OrderedDict()
         self._missing: dict[str, tuple[float, Exception]] = {}  # version → (until, error)
+        # When the registered model those versions belong to was made (registry.Aliases).
+        self._model_created: int | None = None
+        self._generation = 0  # bumped when it changes: a load begun before is not kept
         self.registry_reachable = True
 
     def champion_version(self) -> str:
@@ -126,7 +130,7 @@ class ModelCache:
 
     def _resolve_champion(self) -> str | None:
         try:
-            version, challenger = self._registry.aliased()
+            version, challenger, created = self._registry.aliased()
         except RegistryUnavailableError as exc:
             fallback = self._champion or self._registry.last_known_champion()
             if fallback is None:
@@ -145,7 +149,25 @@ class ModelCache:
                 if remembered == version or isinstance(error, RegistryUnavailableError):
                     del self._missing[remembered]
             self._challenger = challenger
+            self._follow_the_model(created)
         return version
+
+    def _follow_the_model(self, created: int | None) -> None:
+        """Drop what was loaded or found missing when the registered model is not the one it
+        came from: made again (`make clean-var` under running workers, or deleted and
+        registered anew), its version 1 is another model. Called with the lock held."""
+        if created is None:
+            return
+        if self._model_created is not None and created != self._model_created:
+            logger.warning(
+                "the registered model was made again: its versions start anew, so the %d "
+                "loaded here are dropped",
+                len(self._loaded),
+            )
+            self._loaded.clear()
+            self._missing.clear()
+            self._generation += 1
+        self._model_created = created
 
     @property
     def source(self) -> str:
@@ -182,6 +204,7 @@ class ModelCache:
                 self._loaded.move_to_end(version)
                 return version, self._loaded[version]
             remembered = self._missing.get(version)
+            generation = self._generation
         if remembered is not None and remembered[0] > self._clock():
             if isinstance(remembered[1], RegistryUnavailableError) and self._background:
                 self._refresh_in_background()  # a look at the registry: back, it clears this
@@ -191,11 +214,15 @@ class ModelCache:
         except (ModelNotFoundError, RegistryUnavailableError) as exc:
             forget_after = MISSING_SECONDS if isinstance(exc, ModelNotFoundError) else 15.0
             with self._lock:
+                if generation != self._generation:
+                    raise
                 self._missing[version] = (self._clock() + forget_after, exc)
                 while len(self._missing) > MAX_REMEMBERED_MISSING:
                     self._missing.pop(next(iter(self._missing)))
             raise
         with self._lock:
+            if generation != self._generation:  # of the model made before: serves only this job
+                return version, estimator
             self._loaded[version] = estimator
             while len(self._loaded) > MAX_LOADED_MODELS:
                 self._loaded.popitem(last=False)

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlflow
 import mlflow.sklearn  # training logs with it; imported here, before workers fork
@@ -73,6 +73,16 @@ def registry_errors(uri: str, doing: str) -> Iterator[None]:
         raise
 
 
+class Aliases(NamedTuple):
+    """What the registry says of the registered model in one answer."""
+
+    champion: str | None  # the versions the two aliases point at, None where unset
+    challenger: str | None
+    # When the registered model was made (ms), None when there is none: a model deleted and
+    # made again (or a new registry, `make clean-var`) numbers its versions from 1 again.
+    created: int | None = None
+
+
 class Registry:
     """The `iris` registered model in MLflow, as the worker uses it."""
 
@@ -96,23 +106,25 @@ class Registry:
         """The version the champion alias points at, or None when there is no champion."""
         return self.aliased()[0]
 
-    def aliased(self) -> tuple[str | None, str | None]:
-        """(champion, challenger): the versions the two aliases point at, None where unset."""
+    def aliased(self) -> Aliases:
+        """The champion and the challenger, and when the registered model was made."""
         # Read the aliases off the registered model: asking for a missing alias directly is
         # an INVALID_PARAMETER_VALUE error, indistinguishable from a real bad request.
         try:
             with registry_errors(self.settings.mlflow_tracking_uri, "resolving the champion"):
-                aliases = self.client.get_registered_model(self.name).aliases
+                model = self.client.get_registered_model(self.name)
         except MlflowException as exc:
             if _is_missing(exc):
-                return None, None
+                return Aliases(None, None)
             raise
+        aliases = model.aliases
         champion, challenger = aliases.get(self.alias), aliases.get(self.challenger_alias)
         if champion is not None:
             self._remember_champion(str(champion))
-        return (
+        return Aliases(
             None if champion is None else str(champion),
             None if challenger is None else str(challenger),
+            model.creation_timestamp,
         )
 
     def last_known_champion(self) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,3 +155,38 @@ def test_a_champion_gone_from_the_registry_is_looked_up_again(sqlite_settings: S
     assert cache.get()[0] == current.model_version
     with pytest.raises(ModelNotFoundError, match=f"has no version {gone}"):
         cache.get(gone)  # asked for by number, it is still refused
+
+
+def test_a_registered_model_made_again_is_not_served_from_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registered model deleted and registered anew (or a new registry under running
+    workers) numbers its versions from 1 again: a process that had loaded the old version 1
+    must not go on serving it as the new version 1."""
+    monkeypatch.chdir(tmp_path)  # its own store: the module's holds other tests' versions
+    sqlite_settings = Settings(
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        models_dir=tmp_path / "models",
+        experiment_name="made-again",
+    )
+    registry = Registry(sqlite_settings)
+    clock = Clock()
+    old = train_and_register("logistic_regression", {"C": 1.0}, sqlite_settings)
+    registry.promote(old.model_version)
+    cache = ModelCache(registry, refresh_seconds=5, clock=clock)
+    version, old_estimator = cache.get()
+    assert (version, _c_of(old_estimator)) == ("1", 1.0)
+
+    registry.client.delete_registered_model(registry.name)
+    new = train_and_register("logistic_regression", {"C": 0.25}, sqlite_settings)
+    registry.promote(new.model_version)
+    assert new.model_version == version  # the same number, another model
+    clock.now += 5  # the next look at the registry
+
+    assert _c_of(cache.get()[1]) == 0.25
+    assert _c_of(cache.get(version)[1]) == 0.25  # asked for by number, the same
+
+
+def _c_of(estimator: object) -> float:
+    params = estimator.get_params()  # type: ignore[attr-defined]
+    return float(next(value for name, value in params.items() if name.endswith("__C")))
