@@ -163,12 +163,15 @@ def redis_server(
 
 
 @contextmanager
-def mlflow_server(data_dir: Path, log: Path | None = None) -> Iterator[str]:
+def mlflow_server(
+    data_dir: Path, log: Path | None = None, port: int | None = None
+) -> Iterator[str]:
     """A real `mlflow server` with a SQLite store and served artifacts; yields its URL.
 
-    A second server on the same `data_dir` (with its own `log`) serves the same registry.
+    A second server on the same `data_dir` (with its own `log`) serves the same registry;
+    one started on a stopped server's `port` is that server back.
     """
-    port = free_port()
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         str(BIN / "mlflow"),

@@ -31,6 +31,11 @@ MAX_REMEMBERED_MISSING = 1000
 # ago; a hung registry costs that one job at most FRESH_WAIT_SECONDS.
 LONG_STALE_SECONDS = 10.0
 FRESH_WAIT_SECONDS = 0.5
+# While the registry cannot be reached, it is looked at this often (in the background, one
+# look at a time): each failed look costs a connection attempt and a warning in the log.
+# Not much longer: until it answers, results say `last_known` and no challenger is known
+# (`make run` starts MLflow after the workers, so this is their first seconds).
+UNREACHABLE_LOOK_SECONDS = 5.0
 
 
 class ModelCache:
@@ -76,8 +81,9 @@ class ModelCache:
         """The champion's version; refreshed when the last look is stale."""
         with self._lock:
             champion = self._champion
-            # While the registry is down, ask again only now and then.
-            refresh = self._refresh if self.registry_reachable else max(self._refresh, 15.0)
+            refresh = self._refresh
+            if not self.registry_reachable:
+                refresh = max(refresh, UNREACHABLE_LOOK_SECONDS)
             age = self._clock() - self._champion_checked_at
             stale = age >= refresh
         if champion is None:

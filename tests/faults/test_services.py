@@ -125,11 +125,22 @@ def test_predictions_go_on_while_mlflow_is_down_and_training_says_why_it_cannot(
         fresh = submit_burst(fault_stack, 5)
         tally = fault_stack.tally("MLflow server stopped (inference)", accepted + fresh, 90)
         last = fault_stack.job(fresh[-1])
-    assert (tally["completed"], tally["lost"]) == (25, 0)
-    assert (last["result"]["model_version"], last["result"]["model_source"]) == (
-        champion,
-        "last_known",
-    )
+        assert (tally["completed"], tally["lost"]) == (25, 0)
+        assert (last["result"]["model_version"], last["result"]["model_source"]) == (
+            champion,
+            "last_known",
+        )
+
+        # MLflow back at its address: the workers find it by themselves.
+        port = int(mlflow_url.rsplit(":", 1)[1])
+        with mlflow_server(var_dir / "mlflow", fault_stack.root / "mlflow-back.log", port):
+            deadline = time.monotonic() + 90
+            source = "last_known"
+            while source != "registry" and time.monotonic() < deadline:
+                job = fault_stack.wait(submit_burst(fault_stack, 1)[0], 60)
+                source = job["result"]["model_source"]
+                time.sleep(0.25)  # a poll's interval, under the deadline
+            assert source == "registry"
 
 
 @BOTH_STORAGES
