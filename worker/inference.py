@@ -97,7 +97,9 @@ class ModelCache:
         with self._lock:
             if self._champion is None:
                 raise ModelNotFoundError(
-                    "no champion model is registered yet; train one with POST /v1/training"
+                    "no champion model is registered yet: a new stack trains its first one "
+                    "as it starts (GET /readyz says ready once it is there); else train one "
+                    "with POST /v1/training"
                 )
             return self._champion
 
