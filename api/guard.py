@@ -45,7 +45,6 @@ OPEN_PATHS = frozenset(
 # Per client address: probes and docs (each cached or static). Generous, since a frontend
 # or a load balancer asks for all its users from one address.
 OPEN_PATHS_PER_SECOND = 200
-BODY_GRACE_SECONDS = 10.0  # before the minimum upload speed applies
 
 
 @dataclass(frozen=True)
@@ -248,6 +247,7 @@ class Guard:
             policy,
             self.settings.body_idle_timeout_seconds,
             self.settings.body_min_bytes_per_second,
+            self.settings.body_grace_seconds,
         )
         started = False
 
@@ -292,12 +292,18 @@ class _BodyWatch:
     """Wraps `receive`: the body may not exceed the limit, stall, or crawl."""
 
     def __init__(
-        self, receive: Receive, policy: Policy, idle_seconds: float, min_bytes_per_second: int
+        self,
+        receive: Receive,
+        policy: Policy,
+        idle_seconds: float,
+        min_bytes_per_second: int,
+        grace_seconds: float,
     ) -> None:
         self._receive = receive
         self._policy = policy
         self._idle = idle_seconds
         self._min_rate = min_bytes_per_second
+        self._grace = grace_seconds
         self._received = 0
         self._started = time.monotonic()
         self._done = False
@@ -332,9 +338,9 @@ class _BodyWatch:
 
     def _too_slow(self) -> bool:
         elapsed = time.monotonic() - self._started
-        if not self._min_rate or elapsed < BODY_GRACE_SECONDS:
+        if not self._min_rate or elapsed < self._grace:
             return False
-        return self._received < self._min_rate * (elapsed - BODY_GRACE_SECONDS)
+        return self._received < self._min_rate * (elapsed - self._grace)
 
     def _refuse(self, status: int, detail: str) -> None:
         self.refused = BodyRefusedError(status, detail)

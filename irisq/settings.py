@@ -201,7 +201,13 @@ class Settings(BaseSettings):
     body_min_bytes_per_second: int = Field(
         16 * 1024,
         ge=0,
-        description="Slowest average upload speed accepted after the first 10 s (408 below it).",
+        description="Slowest average upload speed accepted after the grace (408 below it).",
+    )
+    body_grace_seconds: float = Field(
+        10,
+        ge=0,
+        description="How long a request body may arrive at any speed before the minimum "
+        "speed applies (a slow start: a phone on a poor link, TCP ramping up).",
     )
     header_timeout_seconds: float = Field(
         10, gt=0, description="A connection must send a whole request head within this."

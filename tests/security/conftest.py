@@ -25,6 +25,7 @@ KEYS = [
 # Short enough to see each limit act within a test.
 LIMITS = {
     "IRISQ_BODY_IDLE_TIMEOUT_SECONDS": "2",
+    "IRISQ_BODY_GRACE_SECONDS": "1",
     "IRISQ_HEADER_TIMEOUT_SECONDS": "3",
     "IRISQ_MAX_CONNECTIONS_PER_CLIENT": "20",
     "IRISQ_AUTH_FAILURES_PER_MINUTE": "20",
