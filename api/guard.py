@@ -4,8 +4,8 @@ For each request, in this order, with nothing read past the headers until the en
 1. the declared body size against the route's limit (413);
 2. the API key (401), failed attempts limited per client address (429);
 3. the key's requests in flight in this process (429) and its rate, in Redis (429);
-4. for submissions: Redis memory admission and the depth of the queue it would feed (503),
-   and the key's quotas (429);
+4. for submissions: Redis memory admission (503), the key's quotas (429) and the depth of
+   the queue it would feed (503);
 then the app runs, reading a body that is still held to the size limit, to an idle timeout
 and to a minimum average speed (413, 408). A request without a valid key costs its headers.
 The caller and its usage are left in the request state for the routes (api.auth).
@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from starlette.datastructures import Headers, State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.problems import RETRY_AFTER_SECONDS, is_scoring_path, problem_bytes, unavailable_detail
 from api.ratelimit import Gcra
 from api.resources import resources_of
@@ -161,7 +162,7 @@ class Guard:
         self.in_flight[caller.name] += 1
         try:
             try:
-                refusal = await self._admit(caller, bucket, policy, declared, scope)
+                refusal = await self._admit(caller, bucket, policy, headers, scope)
             except RedisError as exc:  # the rate limit lives in Redis: answer as routes do
                 refusal = (503, unavailable_detail(exc), RETRY_AFTER_SECONDS)
             if refusal is not None:
@@ -188,9 +189,17 @@ class Guard:
         return caller, caller.name
 
     async def _admit(
-        self, caller: Caller, bucket: str, policy: Policy, declared: str, scope: Scope
+        self,
+        caller: Caller,
+        bucket: str,
+        policy: Policy,
+        headers: Headers,
+        scope: Scope,
     ) -> Refusal | None:
-        """The refusal to send, or None: rate limit, then (submissions) admission, quotas."""
+        """The refusal to send, or None: rate limit, then (submissions) Redis's memory, the
+        key's quotas and the depth of the queue."""
+        declared = headers.get("content-length", "")
+        retry = IDEMPOTENCY_HEADER in headers
         limiter = resources_of(self.state).rate_limiter
         verdict = await limiter.check(bucket, caller.name, policy.queue)
         if not verdict.allowed:
@@ -204,19 +213,13 @@ class Guard:
         full = await admission.refusal()
         if full is not None:
             return 503, full, admission.retry_after_seconds
-        usage = verdict.usage
-        if (
-            usage is not None
-            and policy.queue
-            and usage.queue_depth >= self.settings.max_queue_depth
-        ):
-            return 503, queue_full_detail(policy.queue, usage.queue_depth), RETRY_AFTER_SECONDS
         # What this submission will write to Redis, until memory is read again: its JSON
         # body (rows travel in the task and the record); an upload goes to disk instead.
         if policy.submission != "rows":
             admission.note(1024)  # an upload goes to disk; a training is a few fields
         else:
             admission.note(int(declared) if declared.isdigit() else policy.max_bytes)
+        usage = verdict.usage
         state["usage"] = usage
         if usage is None:
             return None
@@ -233,6 +236,11 @@ class Guard:
             if usage.bytes + size > stored:
                 detail = stored_quota_detail(usage.bytes, size, stored)
                 return 429, detail, 60
+        # A full queue, refused before the body is read; the route checks again just before
+        # it pushes (requests admitted together all see room). A retry with an
+        # Idempotency-Key goes on: its route answers with the job it already made, if any.
+        if policy.queue and usage.queue_depth >= self.settings.max_queue_depth and not retry:
+            return 503, queue_full_detail(policy.queue, usage.queue_depth), RETRY_AFTER_SECONDS
         return None
 
     async def _run(

@@ -101,7 +101,7 @@ class KeyRateLimiter:
         keys = OwnerKeys(owner)
         try:
             answer = await self._script(
-                keys=[RATE_PREFIX + bucket, keys.inflight, keys.usage, queue or ""],
+                keys=[RATE_PREFIX + bucket, keys.inflight, keys.usage, *([queue] if queue else [])],
                 args=[
                     time.time_ns() // 1000,
                     round(interval),
@@ -112,7 +112,12 @@ class KeyRateLimiter:
         except (OutOfMemoryError, ResponseError) as exc:
             if "OOM" not in str(exc) or self._local is None:
                 raise
-            return self._local.check(bucket)  # Redis is full: limit in this process
+            # Redis is full: limit in this process; its usage can still be read (a read is
+            # never refused), so the quotas and the queue's depth still hold.
+            local = self._local.check(bucket)
+            if not local.allowed or not queue:
+                return local
+            return Verdict(True, 0, await self.usage(owner, queue))
         allowed, wait = int(answer[0]), int(answer[1])
         if not allowed:
             return Verdict(False, max(1, math.ceil(wait / 1_000_000)))

@@ -146,7 +146,7 @@ class Resources:
         waiter = JobWaiter(settings.redis_url)
         await waiter.start()
         batcher = MicroBatcher(
-            functools.partial(send_group, celery, jobs, async_redis),
+            functools.partial(send_group, celery, jobs, async_redis, settings),
             max_rows=settings.micro_batch_max_rows,
             max_delay_seconds=settings.micro_batch_max_delay_ms / 1000,
             slots=settings.micro_batch_slots,

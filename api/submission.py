@@ -100,17 +100,19 @@ def enqueue(
 
 
 async def send_group(
-    app: Celery, jobs: JobStore, client: aioredis.Redis, group: list[Pending]
+    app: Celery, jobs: JobStore, client: aioredis.Redis, settings: Settings, group: list[Pending]
 ) -> dict[str, Job]:
     """Record every prediction of a micro-batch and push one task for all, in one MULTI.
 
-    On the event loop, in one round trip: either every record and the task are stored, or
-    none is. The queue's depth was checked by the guard (api.guard), with the rate limit, for
-    each request. A lone request is a group of one, under its job's id (so Celery's log lines
-    name the job). Each record keeps its own single-job task, which is what the reconciler
-    re-sends if the group's task is lost.
+    On the event loop, in two round trips (the queue's depth, then the MULTI): either every
+    record and the task are stored, or none is. The guard (api.guard) refused a full queue
+    before the body was read; this check is the exact one, made just before the push (an
+    `/invocations` request admitted with room may push 25 groups). A lone request is a group
+    of one, under its job's id (so Celery's log lines name the job). Each record keeps its
+    own single-job task, which is what the reconciler re-sends if the group's task is lost.
     """
     queue_name = TASK_QUEUES[PREDICT_GROUP_TASK]
+    refuse_if_full(queue_name, await client.llen(queue_name), settings)
     # Each job's arguments as JSON once, for its record's task copy (what the reconciler
     # sends again) and for the group's message: a 10,000-row job's rows took 20 ms of this
     # loop to encode, twice. The rows by pydantic-core's encoder (~6 ms, the standard

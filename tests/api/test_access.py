@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from api.idempotency import REPLAYED
 from api.main import OpenApiRefusedError, create_app
 from irisq.keys import hash_key, new_key
 from irisq.settings import ApiKey, Settings
@@ -120,21 +121,34 @@ def test_a_full_queue_is_a_503_before_the_body_is_read_and_nothing_is_recorded(
     idle = redis_url.rsplit("/", 1)[0] + "/6"
     update = {"redis_url": idle, "max_queue_depth": 3, "rate_limit_per_second": per_second}
     settings: Settings = stack.settings.model_copy(update=update)
+    first = {"Idempotency-Key": "first-try"}
+    json_body = {"Content-Type": "application/json"}
     with TestClient(create_app(settings)) as client:
         client.app.state.resources.redis.flushdb()  # type: ignore[attr-defined]
-        codes = [
-            client.post("/v1/predictions", json={"rows": [SETOSA]}).status_code for _ in range(5)
+        codes = [client.post("/v1/predictions", json={"rows": [SETOSA]}, headers=first).status_code]
+        codes += [
+            client.post("/v1/predictions", json={"rows": [SETOSA]}).status_code for _ in range(4)
         ]
         refused = client.post("/v1/predictions", json={"rows": [SETOSA]})
         # The guard refuses with the rate limit's round trip: a body it never reads cannot
-        # make it answer anything else.
-        unread = client.post(
-            "/v1/predictions", content=b"{not json", headers={"Content-Type": "application/json"}
+        # make it answer anything else, on either scoring route.
+        unread = [
+            client.post(path, content=b"{not json", headers=json_body).status_code
+            for path in ("/v1/predictions", "/invocations")
+        ]
+        # A retry is let through: it gets the job its first try made. A new key's request
+        # is refused by the route's own check, just before it would push.
+        retried = client.post("/v1/predictions", json={"rows": [SETOSA]}, headers=first)
+        new_key = client.post(
+            "/v1/predictions", json={"rows": [SETOSA]}, headers={"Idempotency-Key": "new"}
         )
         records = len(list(client.app.state.resources.redis.scan_iter("irisq:job:*")))  # type: ignore[attr-defined]
         client.app.state.resources.redis.flushdb()  # type: ignore[attr-defined]
     assert codes == [202, 202, 202, 503, 503]
     assert refused.headers["Retry-After"].isdigit()
     assert "'predict' queue is full (3 tasks waiting)" in refused.json()["detail"]
-    assert unread.status_code == 503, unread.text
+    assert unread == [503, 503]
+    assert (retried.status_code, retried.headers.get(REPLAYED)) == (202, "true"), retried.text
+    assert new_key.status_code == 503, new_key.text
+    assert "'predict' queue is full" in new_key.json()["detail"]
     assert records == 3

@@ -77,7 +77,7 @@ async def _send_alone(app: Celery, store: JobStore, settings: Settings) -> str:
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
         pending = Pending(str(uuid.uuid4()), [[5.1, 3.5, 1.4, 0.2]], "champion", "someone")
-        await send_group(app, store, client, [pending])
+        await send_group(app, store, client, settings, [pending])
     finally:
         await client.aclose()
     return pending.job_id
