@@ -32,10 +32,13 @@ MAX_REMEMBERED_MISSING = 1000
 LONG_STALE_SECONDS = 10.0
 FRESH_WAIT_SECONDS = 0.5
 # While the registry cannot be reached, it is looked at this often (in the background, one
-# look at a time): each failed look costs a connection attempt and a warning in the log.
+# look at a time): each failed look costs a connection attempt (logged, by worker.registry).
 # Not much longer: until it answers, results say `last_known` and no challenger is known
 # (`make run` starts MLflow after the workers, so this is their first seconds).
 UNREACHABLE_LOOK_SECONDS = 5.0
+# How long a version that could not be loaded for the registry's absence is refused without
+# trying again (unless a look finds the registry back first).
+UNREACHABLE_MISSING_SECONDS = 15.0
 
 
 class ModelCache:
@@ -96,11 +99,7 @@ class ModelCache:
             self.refresh_champion(wait=True)
         with self._lock:
             if self._champion is None:
-                raise ModelNotFoundError(
-                    "no champion model is registered yet: a new stack trains its first one "
-                    "as it starts (GET /readyz says ready once it is there); else train one "
-                    "with POST /v1/training"
-                )
+                raise ModelNotFoundError(_no_champion(self._registry.settings.bootstrap_champion))
             return self._champion
 
     def _refresh_in_background(self) -> threading.Thread | None:
@@ -172,9 +171,16 @@ class ModelCache:
                 "loaded here are dropped",
                 len(self._loaded),
             )
-            self._loaded.clear()
-            self._missing.clear()
-            self._generation += 1
+        elif self._model_created is None and self._loaded:
+            # Loaded from local copies while the registry could not be reached (a process
+            # started during an outage): of which registered model, only it can say.
+            logger.info("the registry answers: %d versions are checked again", len(self._loaded))
+        else:
+            self._model_created = created
+            return
+        self._loaded.clear()
+        self._missing.clear()
+        self._generation += 1
         self._model_created = created
 
     @property
@@ -220,7 +226,11 @@ class ModelCache:
         try:
             estimator = self._registry.load(version)
         except (ModelNotFoundError, RegistryUnavailableError) as exc:
-            forget_after = MISSING_SECONDS if isinstance(exc, ModelNotFoundError) else 15.0
+            forget_after = (
+                MISSING_SECONDS
+                if isinstance(exc, ModelNotFoundError)
+                else UNREACHABLE_MISSING_SECONDS
+            )
             with self._lock:
                 if generation != self._generation:
                     raise
@@ -235,6 +245,16 @@ class ModelCache:
             while len(self._loaded) > MAX_LOADED_MODELS:
                 self._loaded.popitem(last=False)
         return version, estimator
+
+
+def _no_champion(bootstrapped: bool) -> str:
+    first = (
+        "a new stack trains its first one as it starts (GET /readyz says ready once it is "
+        "there), or an admin key trains one with POST /v1/training"
+        if bootstrapped
+        else "an admin key trains one with POST /v1/training"
+    )
+    return f"no champion model is registered yet: {first}"
 
 
 class ScoredGroup(NamedTuple):

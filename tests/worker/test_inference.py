@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devstack.processes import free_port, mlflow_server
 from irisq.job_types import PredictionResult
 from irisq.settings import Settings
 from worker import inference
@@ -190,3 +191,39 @@ def test_a_registered_model_made_again_is_not_served_from_the_old_one(
 def _c_of(estimator: object) -> float:
     params = estimator.get_params()  # type: ignore[attr-defined]
     return float(next(value for name, value in params.items() if name.endswith("__C")))
+
+
+def test_versions_loaded_during_an_outage_are_checked_when_the_registry_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process started while MLflow is down serves this machine's copy of the last
+    champion. The registry that answers later may be another one (a new registry numbers
+    its versions from 1 again): what was loaded meanwhile is checked against it, not kept."""
+    monkeypatch.chdir(tmp_path)
+    models = tmp_path / "models"
+    old = Settings(
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'old.db'}",
+        models_dir=models,
+        experiment_name="old",
+    )
+    trained = train_and_register("logistic_regression", {"C": 1.0}, old)
+    Registry(old).promote(trained.model_version)
+    ModelCache(Registry(old), refresh_seconds=5).get()  # the copy, and the last champion
+    port = free_port()  # nothing listens there yet
+    settings = Settings(
+        mlflow_tracking_uri=f"http://127.0.0.1:{port}",
+        models_dir=models,
+        experiment_name="new",
+    )
+    clock = Clock()
+    cache = ModelCache(Registry(settings), refresh_seconds=5, clock=clock)
+    version, estimator = cache.get()
+    assert (version, _c_of(estimator), cache.source) == ("1", 1.0, "last_known")
+
+    with mlflow_server(tmp_path / "new-mlflow", tmp_path / "mlflow.log", port):
+        retrained = train_and_register("logistic_regression", {"C": 0.25}, settings)
+        Registry(settings).promote(retrained.model_version)
+        clock.now += inference.UNREACHABLE_LOOK_SECONDS
+        version, estimator = cache.get()
+
+    assert (version, _c_of(estimator), cache.source) == ("1", 0.25, "registry")
