@@ -52,7 +52,8 @@ class ModelCache:
     results say so (`model_source`). Versions the registry says do not exist are remembered
     for a while, as is its being unreachable (until it answers again), so a stream of such
     requests fails fast. Both are forgotten when a look finds the registered model made
-    again, whose version numbers start anew.
+    again, whose version numbers start anew; a version asked for by number sets off the same
+    looks as the champion does, so callers pinned to one notice too.
     """
 
     def __init__(
@@ -84,23 +85,32 @@ class ModelCache:
         """The champion's version; refreshed when the last look is stale."""
         with self._lock:
             champion = self._champion
-            refresh = self._refresh
-            if not self.registry_reachable:
-                refresh = max(refresh, UNREACHABLE_LOOK_SECONDS)
-            age = self._clock() - self._champion_checked_at
-            stale = age >= refresh
         if champion is None:
             self.refresh_champion(wait=True)
-        elif stale and self._background:
-            looking = self._refresh_in_background()
-            if looking is not None and age >= max(LONG_STALE_SECONDS, refresh):
-                looking.join(FRESH_WAIT_SECONDS)
-        elif stale:
-            self.refresh_champion(wait=True)
+        else:
+            self._look_if_due(wait=True)
         with self._lock:
             if self._champion is None:
                 raise ModelNotFoundError(_no_champion(self._registry.settings.bootstrap_champion))
             return self._champion
+
+    def _look_if_due(self, wait: bool) -> None:
+        """Ask the registry again if the last look is stale: in the background when workers
+        run this (waiting briefly after a quiet spell), else here; `wait`: its failure is
+        the caller's (else it is logged)."""
+        with self._lock:
+            refresh = self._refresh
+            if not self.registry_reachable:
+                refresh = max(refresh, UNREACHABLE_LOOK_SECONDS)
+            age = self._clock() - self._champion_checked_at
+        if age < refresh:
+            return
+        if self._background:
+            looking = self._refresh_in_background()
+            if looking is not None and age >= max(LONG_STALE_SECONDS, refresh):
+                looking.join(FRESH_WAIT_SECONDS)
+        else:
+            self.refresh_champion(wait=wait)
 
     def _refresh_in_background(self) -> threading.Thread | None:
         """The thread now asking the registry, or None when one already is."""
@@ -191,6 +201,10 @@ class ModelCache:
     def get(self, reference: str = CHAMPION) -> tuple[str, Any]:
         """(version, estimator) for `"champion"` or a version number."""
         if is_version(reference):
+            # A version asked for by number looks at the registry as often as the champion
+            # does: only a look notices a registered model made again, whose version N is
+            # another model. It never fails the job (the load meets the registry anyway).
+            self._look_if_due(wait=False)
             return self._version(reference)
         if reference != CHAMPION:
             raise ModelNotFoundError(f"unknown model reference {reference!r}")
