@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from api.problems import ServiceUnavailableError
 from irisq.algorithms import Training, training_from
 from irisq.model_signatures import SIGNATURE_TAG, ModelSignatures
+from irisq.schema import Aliases
 from irisq.shadow import ShadowComparison
 
 
@@ -56,11 +57,6 @@ class ModelList(BaseModel):
         description="The challenger scored beside the current champion (null: no challenger)."
     )
     versions: list[ModelVersion]
-
-
-class Aliases(NamedTuple):
-    champion: str | None
-    challenger: str | None
 
 
 class RegistryReader:

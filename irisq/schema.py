@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
@@ -92,6 +92,16 @@ ModelReference = Annotated[
 def is_version(reference: str) -> bool:
     """True when a model reference names a registered version rather than the champion."""
     return bool(_VERSION.fullmatch(reference))
+
+
+class Aliases(NamedTuple):
+    """What the registry says of the registered model in one answer."""
+
+    champion: str | None  # the versions the two aliases point at, None where unset
+    challenger: str | None
+    # When the registered model was made (ms), None when unknown or there is none: a model
+    # deleted and made again (or a new registry) numbers its versions from 1 again.
+    created: int | None = None
 
 
 class PredictionRequest(BaseModel):

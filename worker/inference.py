@@ -175,23 +175,21 @@ class ModelCache:
         registered anew), its version 1 is another model. Called with the lock held."""
         if created is None:
             return
-        if self._model_created is not None and created != self._model_created:
-            logger.warning(
-                "the registered model was made again: its versions start anew, so the %d "
-                "loaded here are dropped",
-                len(self._loaded),
-            )
-        elif self._model_created is None and self._loaded:
-            # Loaded from local copies while the registry could not be reached (a process
-            # started during an outage): of which registered model, only it can say.
-            logger.info("the registry answers: %d versions are checked again", len(self._loaded))
-        else:
-            self._model_created = created
+        made_again = self._model_created is not None and created != self._model_created
+        # Loaded from local copies while the registry could not be reached (a process started
+        # during an outage): of which registered model, only the registry can say.
+        unchecked = self._model_created is None and bool(self._loaded)
+        self._model_created = created
+        if not (made_again or unchecked):
             return
+        logger.warning(
+            "the registered model was made again, or is seen for the first time after local "
+            "copies were loaded: the %d versions held here are loaded again",
+            len(self._loaded),
+        )
         self._loaded.clear()
         self._missing.clear()
         self._generation += 1
-        self._model_created = created
 
     @property
     def source(self) -> str:

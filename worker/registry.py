@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import mlflow
 import mlflow.sklearn  # training logs with it; imported here, before workers fork
@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
+from irisq.schema import Aliases
 from irisq.settings import Settings
 from worker.errors import ExpectedJobError
 from worker.mlflow_env import configure_mlflow
@@ -71,16 +72,6 @@ def registry_errors(uri: str, doing: str) -> Iterator[None]:
                 "try again when it is back"
             ) from exc
         raise
-
-
-class Aliases(NamedTuple):
-    """What the registry says of the registered model in one answer."""
-
-    champion: str | None  # the versions the two aliases point at, None where unset
-    challenger: str | None
-    # When the registered model was made (ms), None when there is none: a model deleted and
-    # made again (or a new registry, `make clean-var`) numbers its versions from 1 again.
-    created: int | None = None
 
 
 class Registry:

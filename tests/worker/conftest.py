@@ -21,12 +21,19 @@ def sqlite_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
     """Settings on an empty SQLite MLflow store; artifacts land beside it (run from there)."""
     folder = tmp_path_factory.mktemp("mlflow-sqlite")
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)  # a SQLite store keeps artifacts under ./mlruns
-        yield Settings(
-            mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-            models_dir=folder / "models",
-            experiment_name=f"test-{folder.name}",
-        )
+        yield sqlite_store(folder, patch)
+
+
+def sqlite_store(folder: Path, patch: pytest.MonkeyPatch, name: str = "mlflow") -> Settings:
+    """Settings on an empty SQLite MLflow store in `folder`, made the working directory: a
+    SQLite store keeps artifacts under ./mlruns. A test that needs a store of its own (one
+    no other test has registered versions in) makes it with this."""
+    patch.chdir(folder)
+    return Settings(
+        mlflow_tracking_uri=f"sqlite:///{folder / f'{name}.db'}",
+        models_dir=folder / "models",
+        experiment_name=f"test-{folder.name}-{name}",
+    )
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import pytest
 from devstack.processes import free_port, mlflow_server
 from irisq.job_types import PredictionResult
 from irisq.settings import Settings
+from tests.worker.conftest import sqlite_store
 from worker import inference
 from worker.inference import ModelCache, predict_jobs
 from worker.registry import ModelNotFoundError, Registry
@@ -164,12 +165,7 @@ def test_a_registered_model_made_again_is_not_served_from_the_old_one(
     """A registered model deleted and registered anew (or a new registry under running
     workers) numbers its versions from 1 again: a process that had loaded the old version 1
     must not go on serving it as the new version 1."""
-    monkeypatch.chdir(tmp_path)  # its own store: the module's holds other tests' versions
-    sqlite_settings = Settings(
-        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        models_dir=tmp_path / "models",
-        experiment_name="made-again",
-    )
+    sqlite_settings = sqlite_store(tmp_path, monkeypatch)  # the module's has other versions
     registry = Registry(sqlite_settings)
     clock = Clock()
     old = train_and_register("logistic_regression", {"C": 1.0}, sqlite_settings)
@@ -201,22 +197,13 @@ def test_versions_loaded_during_an_outage_are_checked_when_the_registry_answers(
     """A process started while MLflow is down serves this machine's copy of the last
     champion. The registry that answers later may be another one (a new registry numbers
     its versions from 1 again): what was loaded meanwhile is checked against it, not kept."""
-    monkeypatch.chdir(tmp_path)
-    models = tmp_path / "models"
-    old = Settings(
-        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'old.db'}",
-        models_dir=models,
-        experiment_name="old",
-    )
+    old = sqlite_store(tmp_path, monkeypatch, "old")
     trained = train_and_register("logistic_regression", {"C": 1.0}, old)
     Registry(old).promote(trained.model_version)
     ModelCache(Registry(old), refresh_seconds=5).get()  # the copy, and the last champion
     port = free_port()  # nothing listens there yet
-    settings = Settings(
-        mlflow_tracking_uri=f"http://127.0.0.1:{port}",
-        models_dir=models,
-        experiment_name="new",
-    )
+    # The same machine (its models folder), another registry.
+    settings = old.model_copy(update={"mlflow_tracking_uri": f"http://127.0.0.1:{port}"})
     clock = Clock()
     cache = ModelCache(Registry(settings), refresh_seconds=5, clock=clock)
     version, estimator = cache.get()
