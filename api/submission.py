@@ -19,9 +19,9 @@ from api.idempotency import REPLAYED
 from api.job_access import with_result
 from api.problems import RETRY_AFTER_SECONDS, field_problem
 from api.ratelimit import Usage
-from irisq import celery_messages
+from irisq import celery_messages, lua
 from irisq.job_types import FINAL_STATUSES, Job, JobKind
-from irisq.jobs import JobStore
+from irisq.jobs import JobStore, Push
 from irisq.keys import Caller
 from irisq.queueing import queue_depth, submit, task_message_text
 from irisq.settings import Settings
@@ -102,17 +102,17 @@ def enqueue(
 async def send_group(
     app: Celery, jobs: JobStore, client: aioredis.Redis, settings: Settings, group: list[Pending]
 ) -> dict[str, Job]:
-    """Record every prediction of a micro-batch and push one task for all, in one MULTI.
+    """Record every prediction of a micro-batch and push one task for all, in one script.
 
-    On the event loop, in two round trips (the queue's depth, then the MULTI): either every
-    record and the task are stored, or none is. The guard (api.guard) refused a full queue
-    before the body was read; this check is the exact one, made just before the push (an
-    `/invocations` request admitted with room may push 25 groups). A lone request is a group
-    of one, under its job's id (so Celery's log lines name the job). Each record keeps its
-    own single-job task, which is what the reconciler re-sends if the group's task is lost.
+    On the event loop, in one round trip: either every record and the task are stored, or,
+    if the queue is full, none is. The guard (api.guard) refused a full queue before the
+    body was read; this check is the exact one, made as the task is pushed (requests
+    admitted together all saw room, and an `/invocations` request may push 25 groups). A
+    lone request is a group of one, under its job's id (so Celery's log lines name the job).
+    Each record keeps its own single-job task, which is what the reconciler re-sends if the
+    group's task is lost.
     """
     queue_name = TASK_QUEUES[PREDICT_GROUP_TASK]
-    refuse_if_full(queue_name, await client.llen(queue_name), settings)
     # Each job's arguments as JSON once, for its record's task copy (what the reconciler
     # sends again) and for the group's message: a 10,000-row job's rows took 20 ms of this
     # loop to encode, twice. The rows by pydantic-core's encoder (~6 ms, the standard
@@ -126,17 +126,16 @@ async def send_group(
     task_id = group[0].job_id if len(group) == 1 else f"group-{uuid.uuid4()}"
     summary = "[1 prediction]" if len(group) == 1 else f"[{len(group)} predictions]"
     message = celery_messages.encode(app, PREDICT_GROUP_TASK, task_id, members, summary)
-    async with client.pipeline(transaction=True) as pipe:
-        created = jobs.queue_create_many(
-            pipe,
-            JobKind.PREDICTION,
-            tasks,
-            {p.job_id: p.owner for p in group},
-            rows={p.job_id: len(p.rows) for p in group},
-            callbacks={p.job_id: p.callback_url for p in group if p.callback_url},
-        )
-        pipe.lpush(queue_name, message)
-        await pipe.execute()
+    create, created = jobs.create_command(
+        JobKind.PREDICTION,
+        tasks,
+        {p.job_id: p.owner for p in group},
+        rows={p.job_id: len(p.rows) for p in group},
+        callbacks={p.job_id: p.callback_url for p in group if p.callback_url},
+        push=Push(queue_name, message, settings.max_queue_depth),
+    )
+    depth = await client.eval(lua.CREATE, len(create.keys), *create.keys, *create.args)
+    refuse_if_full(queue_name, int(depth), settings)
     return created
 
 

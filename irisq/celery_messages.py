@@ -1,8 +1,9 @@
 """Celery's task messages as they lie in Redis: the one module that knows their format.
 
 Two places read or write these messages without kombu: the API pushes its prediction tasks
-itself, in the same MULTI as their job records (one round trip, from the event loop, no
-kombu producer), and the reconciler reads which jobs the queues and the workers still hold.
+itself, in the same script as their job records (irisq.lua's create: one round trip,
+from the event loop, no kombu producer), and the reconciler reads which jobs the queues and
+the workers still hold.
 What they rely on, as the locked Celery 5.7 (task protocol 2) and kombu 5.7 (its Redis
 transport) write it:
 

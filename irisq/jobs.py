@@ -22,12 +22,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import redis
-from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.typing import EncodableT
 
@@ -46,7 +46,6 @@ from irisq.job_records import (
 )
 from irisq.job_types import CallbackState, Job, JobKind, JobStatus
 from irisq.lua import ALLOW_OOM
-from irisq.quotas import queue_admit
 from irisq.store_keys import (
     ALL_JOBS_INDEX,
     ANNOUNCED_RECORD_MAX_BYTES,
@@ -77,11 +76,31 @@ __all__ = [
     "STORED_BYTES",
     "Fields",
     "JobStore",
+    "Push",
     "ResultFile",
+    "ScriptCall",
     "StartOutcome",
     "as_text",
     "parse_announcement",
 ]
+
+
+@dataclass(frozen=True)
+class Push:
+    """A task to push to `queue` with the jobs it runs, unless the queue holds `max_depth`
+    tasks already (then nothing is written)."""
+
+    queue: str
+    message: str
+    max_depth: int
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """A script's keys and arguments, for whichever client (sync or asyncio) runs it."""
+
+    keys: list[EncodableT]
+    args: list[EncodableT]
 
 
 class StartOutcome(StrEnum):
@@ -147,53 +166,52 @@ class JobStore:
         callbacks: Mapping[str, str] | None = None,
     ) -> dict[str, Job]:
         """Record queued jobs (id → task to re-send), all in one round trip."""
-        with self._redis.pipeline(transaction=False) as pipe:
-            created = self.queue_create_many(pipe, kind, jobs, owners, rows, stored, callbacks)
-            pipe.execute()
+        create, created = self.create_command(kind, jobs, owners, rows, stored, callbacks)
+        self._redis.eval(lua.CREATE, len(create.keys), *create.keys, *create.args)
         return created
 
-    def queue_create_many(
+    def create_command(
         self,
-        pipe: Pipeline | AsyncPipeline,
         kind: JobKind,
         jobs: Mapping[str, dict[str, Any] | str | None],
         owners: Mapping[str, str | None],
         rows: Mapping[str, int] | None = None,
         stored: Mapping[str, int] | None = None,
         callbacks: Mapping[str, str] | None = None,
-    ) -> dict[str, Job]:
-        """Add the writes of `create_many` to a pipeline (sync or asyncio) left to execute.
+        push: Push | None = None,
+    ) -> tuple[ScriptCall, dict[str, Job]]:
+        """The keys and arguments of the script (lua.CREATE) that records `jobs` and, given
+        `push`, pushes its task, for a sync or an asyncio client; and the jobs it records.
 
         `rows` counts each prediction's rows against its owner's rows in flight, `stored`
         the bytes of an upload against its owner's stored bytes; `callbacks` are the URLs
-        to tell of each job's end."""
+        to tell of each job's end. The script answers -1, or the queue's depth if `push`
+        found it full: then it wrote nothing."""
         now, created = _now(), {}
         started = time.time()
+        keys: list[EncodableT] = [push.queue] if push else []
+        args: list[EncodableT] = [push.max_depth if push else 0, self._ttl]
+        args.append(push.message if push else "")
         for position, (job_id, task) in enumerate(jobs.items()):
             # A microsecond apart: the listing's order is the order the jobs were given in.
             epoch = started + position * 1e-6
             owner = owners[job_id]
             callback_url = callbacks.get(job_id) if callbacks else None
             fields = queued_fields(job_id, kind, now, owner, callback_url)
-            key = self.key(job_id)
+            created[job_id] = Job.model_validate(fields)
             if task:  # its JSON, or already JSON text (a prediction's rows, encoded once)
-                text = task if isinstance(task, str) else json.dumps(task)
-                pipe.hset(key, mapping={**fields, "task": text})
-            else:
-                pipe.hset(key, mapping=fields)
-            pipe.expire(key, self._ttl)
-            pipe.zadd(QUEUED_INDEX, {job_id: epoch})
-            pipe.zadd(ALL_JOBS_INDEX, {job_id: epoch})
-            queue_admit(
-                pipe,
-                owner,
+                fields["task"] = task if isinstance(task, str) else json.dumps(task)
+            args += [
                 job_id,
+                repr(epoch),
                 rows.get(job_id, 0) if rows else 0,
                 stored.get(job_id, 0) if stored else 0,
-                epoch,
-            )
-            created[job_id] = Job.model_validate(fields)
-        return created
+                owner or "",
+                len(fields),
+            ]
+            for name, value in fields.items():
+                args += [name, value]
+        return ScriptCall(keys, args), created
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when no such job exists (or it has expired)."""

@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from redis.asyncio.client import Pipeline as AsyncPipeline
-from redis.client import Pipeline
 
 from irisq import lua
 
@@ -49,27 +47,6 @@ class OwnerKeys:
     @property
     def jobs(self) -> str:
         return f"{OWNER_PREFIX}{self.owner}:jobs"
-
-
-def queue_admit(
-    pipe: Pipeline | AsyncPipeline,
-    owner: str | None,
-    job_id: str,
-    rows: int,
-    stored_bytes: int,
-    now: float,
-) -> None:
-    """Add a new job's writes to the creating pipeline: in flight, its files, and kept."""
-    if not owner:
-        return
-    keys = OwnerKeys(owner)
-    pipe.zadd(keys.inflight, {job_id: rows})
-    pipe.hincrby(keys.usage, "rows", rows)
-    if stored_bytes:
-        pipe.zadd(keys.files, {job_id: stored_bytes})
-        pipe.hincrby(keys.usage, "bytes", stored_bytes)
-    pipe.zadd(keys.jobs, {job_id: now})
-    pipe.sadd(OWNERS, owner)
 
 
 def set_stored_bytes(client: redis.Redis, owner: str | None, job_id: str, size: int) -> None:

@@ -42,6 +42,8 @@ _VALUES: dict[str, str | int | tuple[str, ...]] = {
     "PROGRESS_CHANNEL": store_keys.PROGRESS_CHANNEL,
     "CALLBACKS_DUE": store_keys.CALLBACKS_DUE,
     "OWNER_PREFIX": store_keys.OWNER_PREFIX,
+    "OWNERS": store_keys.OWNERS,
+    "QUEUED_INDEX": store_keys.QUEUED_INDEX,
     # In JobStatus's order, so that the text (and Redis's cached hash of it) is stable.
     "FINAL_STATUSES": tuple(status.value for status in JobStatus if status in FINAL_STATUSES),
 }
@@ -69,6 +71,7 @@ _RELEASE_IN_FLIGHT = _read("release_in_flight")
 _SET_STORED = _read("set_stored")
 
 # irisq.jobs
+CREATE = _script("create")
 UPDATE_EXISTING = _script("update_existing")
 PROGRESS = _script("progress")
 START = _script("start", _ANNOUNCE, _SCHEDULE_CALLBACK, _RELEASE_IN_FLIGHT)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import uuid
 from importlib.resources import files
+from pathlib import Path
 
+import pytest
 import redis
 
-from devstack.processes import wait_for
+from devstack.processes import redis_server, wait_for
+from irisq import lua
 from irisq.job_types import FINAL_STATUSES, JobKind, JobStatus, PredictionResult
 from irisq.jobs import (
     ANNOUNCED_RECORD_MAX_BYTES,
     DONE_CHANNEL,
     JobStore,
+    Push,
     StartOutcome,
     parse_announcement,
 )
@@ -169,3 +173,49 @@ def _result(version: str, **extra: str) -> str:
     """A prediction result's JSON, as a worker stores it (`extra` fields are ignored)."""
     result = {"kind": "prediction", "model_version": version, "model_source": "registry"}
     return json.dumps({**result, "predictions": [], **extra})
+
+
+def test_jobs_and_their_task_are_written_together_or_not_at_all(
+    redis_client: redis.Redis,
+) -> None:
+    store = JobStore(redis_client, ttl_seconds=60)
+    queue = f"queue-{new_id()}"
+    first, second, refused = new_id(), new_id(), new_id()
+    create, created = store.create_command(
+        JobKind.PREDICTION,
+        {first: '{"name": "irisq.predict"}', second: None},
+        {first: "alice", second: "alice"},
+        rows={first: 3, second: 1},
+        push=Push(queue, "the task", max_depth=1),
+    )
+    assert redis_client.eval(lua.CREATE, len(create.keys), *create.keys, *create.args) == -1
+    assert [store.get(first), store.get(second)] == [created[first], created[second]]
+    assert store.task(first) == {"name": "irisq.predict"}
+    assert redis_client.lrange(queue, 0, -1) == [b"the task"]
+    assert redis_client.hget("irisq:owner:alice:usage", "rows") == b"4"
+    assert redis_client.zscore("irisq:jobs:queued", second) is not None
+
+    # The queue holds its one task: the next group is refused whole, its depth answered.
+    again, _ = store.create_command(
+        JobKind.PREDICTION, {refused: None}, {refused: "alice"}, push=Push(queue, "more", 1)
+    )
+    assert redis_client.eval(lua.CREATE, len(again.keys), *again.keys, *again.args) == 1
+    assert store.get(refused) is None
+    assert redis_client.llen(queue) == 1
+    assert redis_client.zscore("irisq:owner:alice:inflight", refused) is None
+    assert redis_client.hget("irisq:owner:alice:usage", "rows") == b"4"
+
+
+def test_no_job_is_recorded_while_redis_is_full(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis", maxmemory="4mb") as url:
+        client = redis.Redis.from_url(url)
+        store = JobStore(client, ttl_seconds=60)
+        with pytest.raises(redis.exceptions.OutOfMemoryError):  # noqa: PT012
+            for number in range(8192):  # small writes: one refused means memory is past the limit
+                client.set(f"filler-{number}", "x" * 1024)
+        job_id = new_id()
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            store.create_many(JobKind.PREDICTION, {job_id: None}, {job_id: "alice"})
+        assert store.get(job_id) is None
+        assert client.zscore("irisq:jobs:all", job_id) is None
+        client.close()

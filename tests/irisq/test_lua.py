@@ -10,6 +10,7 @@ from irisq import lua
 SCRIPTS = {
     name: getattr(lua, name)
     for name in (
+        "CREATE",
         "UPDATE_EXISTING",
         "PROGRESS",
         "START",
@@ -23,6 +24,9 @@ SCRIPTS = {
 }
 # What workers and cancels run: these must be able to end a job when Redis is full.
 MAY_RUN_OUT_OF_MEMORY = {"UPDATE_EXISTING", "PROGRESS", "START", "FINISH", "DELETE"}
+# What accepts new jobs: refused whole while Redis is full (a bare `#!lua` says so; a script
+# without it would fail at its first write, after its reads).
+REFUSED_WHEN_FULL = {"CREATE"}
 
 
 def test_every_script_compiles_in_redis(redis_client: redis.Redis) -> None:
@@ -34,7 +38,9 @@ def test_every_script_compiles_in_redis(redis_client: redis.Redis) -> None:
 def test_the_allow_oom_flag_is_the_first_line_of_those_that_need_it() -> None:
     for name, script in SCRIPTS.items():
         assert script.startswith(lua.ALLOW_OOM) is (name in MAY_RUN_OUT_OF_MEMORY), name
-        assert script.count("#!lua") == int(name in MAY_RUN_OUT_OF_MEMORY), name
+        flagged = name in MAY_RUN_OUT_OF_MEMORY | REFUSED_WHEN_FULL
+        assert script.count("#!lua") == int(flagged), name
+        assert script.startswith("#!lua\n") is (name in REFUSED_WHEN_FULL), name
 
 
 def test_constants_are_filled_in_and_comments_left_out() -> None:
