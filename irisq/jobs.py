@@ -45,6 +45,7 @@ from irisq.job_records import (
     success_fields,
 )
 from irisq.job_types import CallbackState, Job, JobKind, JobStatus
+from irisq.later import Command, RepliesLater
 from irisq.lua import ALLOW_OOM
 from irisq.store_keys import (
     ALL_JOBS_INDEX,
@@ -243,12 +244,18 @@ class JobStore:
 
     def start_many(self, job_ids: list[str], stage: str | None = None) -> list[StartOutcome]:
         """`start` for each job, in one round trip (a micro-batch of predictions)."""
-        with self._redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                self._queue_start(pipe, job_id, stage)
-            return [StartOutcome(as_text(outcome)) for outcome in pipe.execute()]
+        with self.send_starts(job_ids, stage) as sent:
+            return sent.replies()
 
-    def _queue_start(self, pipe: Pipeline, job_id: str, stage: str | None) -> None:
+    def send_starts(
+        self, job_ids: list[str], stage: str | None = None
+    ) -> RepliesLater[StartOutcome]:
+        """`start` for each job, sent now; their outcomes are read when the caller asks for
+        them (irisq.later): a worker scores the jobs meanwhile."""
+        commands = [self._start_command(job_id, stage) for job_id in job_ids]
+        return RepliesLater(self._redis, commands, lambda reply: StartOutcome(as_text(reply)))
+
+    def _start_command(self, job_id: str, stage: str | None) -> Command:
         now = _now()
         fields: list[str] = ["status", JobStatus.RUNNING.value, "started_at", now]
         if stage:
@@ -260,7 +267,7 @@ class JobStore:
         )
         keys = [self.key(job_id), QUEUED_INDEX, RUNNING_INDEX]
         args: list[EncodableT] = [job_id, time.time(), self._max_attempts, gave_up, now, *fields]
-        pipe.eval(lua.START, len(keys), *keys, *args)
+        return ("EVAL", lua.START, len(keys), *keys, *args)
 
     def progress(self, job_id: str, progress: float, stage: str | None = None) -> None:
         """Report how far a running job has come (0..1) and, optionally, its stage."""

@@ -5,7 +5,8 @@ as one task (api/batching); an older single-job task (queued by an earlier API, 
 own task that the reconciler sends again) runs here as a group of one too. Each job is
 started, scored and finished under its own record, exactly as if it were alone, but each
 step's Redis writes go in one round trip for the whole group (starts, results, metrics),
-and the model runs once for all the rows that asked for it. A job delivered twice keeps
+and the model runs once for all the rows that asked for it, while Redis applies the starts
+(their outcomes are read before any result is stored). A job delivered twice keeps
 the outcome stored first (the store's scripts): a later delivery drops its own.
 """
 
@@ -74,38 +75,62 @@ def run_group(
     ]
     ends = _Ends()
     by_model: dict[str, list[Member]] = defaultdict(list)
-    for job, outcome in zip(jobs, store.start_many([job[0] for job in jobs]), strict=True):
-        if outcome is StartOutcome.STARTED:
-            by_model[job[2]].append(job)
+    for job in jobs:
+        by_model[job[2]].append(job)
+    handed: list[Scored] = []
+    answers_of: dict[str, list[PredictedJob] | Exception] = {}  # by model reference
+    # The starts go out first and the model runs while Redis applies them (irisq.later):
+    # their outcomes are read before anything is stored.
+    with store.send_starts([job[0] for job in jobs]) as starts:
+        for reference, group in by_model.items():
+
+            def hand_over(scored: ScoredGroup, group: list[Member] = group) -> None:
+                handed.append(([(job_id, len(rows)) for job_id, rows, _ in group], scored))
+
+            try:
+                answers_of[reference] = predict_jobs(
+                    cache, reference, [rows for _, rows, _ in group], hand_over
+                )
+            except Exception as exc:  # failed below, once it is known which jobs started
+                answers_of[reference] = exc
+        outcomes = dict(zip((job[0] for job in jobs), starts.replies(), strict=True))
+    _note_not_started(outcomes, ends)
+    results: dict[str, PredictedJob] = {}
+    for reference, group in by_model.items():
+        started = [job for job in group if outcomes[job[0]] is StartOutcome.STARTED]
+        answers = answers_of[reference]
+        if not started:
             continue
-        with job_context(job[0]):
+        if isinstance(answers, Exception):
+            _fail(store, [job_id for job_id, _, _ in started], answers, ends)
+            continue
+        results.update(
+            (job_id, answer)
+            for (job_id, _, _), answer in zip(group, answers, strict=True)
+            if outcomes[job_id] is StartOutcome.STARTED
+        )
+    succeeded = _store_results(store, results_files, results, ends, started_at)
+    logged = [kept for jobs, group in handed if (kept := _of(succeeded, jobs, group))]
+    _record(store, ends, time.perf_counter() - started_at, logged)
+    if shadow is not None:
+        for _, rows in logged:  # the rows whose answers were stored by this delivery
+            try:
+                shadow.compare(rows)
+            except Exception as exc:  # the answers are stored: nothing may undo them now
+                logger.warning("could not keep rows for shadow scoring: %s", exc)
+
+
+def _note_not_started(outcomes: dict[str, StartOutcome], ends: _Ends) -> None:
+    """Log the jobs this delivery may not run, and count those given up on."""
+    for job_id, outcome in outcomes.items():
+        if outcome is StartOutcome.STARTED:
+            continue
+        with job_context(job_id):
             if outcome is StartOutcome.GAVE_UP:
                 logger.error("job delivered too many times: failed without running it again")
                 ends.gave_up += 1
             else:
                 logger.warning("job is unknown, expired, canceled or already finished; skipping it")
-    results: dict[str, PredictedJob] = {}
-    handed: list[Scored] = []
-    for reference, group in by_model.items():
-
-        def hand_over(scored: ScoredGroup, group: list[Member] = group) -> None:
-            handed.append(([(job_id, len(rows)) for job_id, rows, _ in group], scored))
-
-        try:
-            scored = predict_jobs(cache, reference, [rows for _, rows, _ in group], hand_over)
-        except Exception as exc:
-            _fail(store, [job_id for job_id, _, _ in group], exc, ends)
-        else:
-            results.update(zip((job_id for job_id, _, _ in group), scored, strict=True))
-    succeeded = _store_results(store, results_files, results, ends, started_at)
-    logged = [kept for jobs, group in handed if (kept := _of(succeeded, jobs, group))]
-    _record(store, ends, time.perf_counter() - started_at, logged)
-    if shadow is not None:
-        for _, rows in handed:
-            try:
-                shadow.compare(rows)
-            except Exception as exc:  # the answers are stored: nothing may undo them now
-                logger.warning("could not keep rows for shadow scoring: %s", exc)
 
 
 def _fail(store: JobStore, job_ids: list[str], exc: Exception, ends: _Ends) -> None:

@@ -68,10 +68,12 @@ def test_each_job_gets_its_own_rows_and_a_second_delivery_changes_nothing(
     client: redis.Redis, cache: ModelCache, files: ResultFiles
 ) -> None:
     store = JobStore(client, ttl_seconds=60)
-    setosa, virginica, missing = _queued(store, 3)
+    setosa, virginica, missing, canceled = _queued(store, 4)
+    store.cancel(canceled, by="test")  # before its delivery: scored with the others, not stored
     members = [
         [setosa, [SETOSA], "champion"],
         [virginica, [VIRGINICA, VIRGINICA], "champion"],
+        [canceled, [VIRGINICA], "champion"],
         [missing, [SETOSA], "999"],  # a version the registry does not have
         ["../etc", [SETOSA], "champion"],  # not a job id: refused, never started
     ]
@@ -79,7 +81,7 @@ def test_each_job_gets_its_own_rows_and_a_second_delivery_changes_nothing(
     run_group(store, cache, files, members)
 
     version = cache.champion_version()
-    first = {job_id: _job(store, job_id) for job_id in (setosa, virginica, missing)}
+    first = {job_id: _job(store, job_id) for job_id in (setosa, virginica, missing, canceled)}
     for job_id, species in ((setosa, ["setosa"]), (virginica, ["virginica"] * 2)):
         result = first[job_id].result
         assert isinstance(result, PredictionResult)
@@ -88,14 +90,16 @@ def test_each_job_gets_its_own_rows_and_a_second_delivery_changes_nothing(
     error = first[missing].error
     assert error is not None
     assert (first[missing].status, error.type) == (JobStatus.FAILED, "model_not_found")
+    assert (first[canceled].status, first[canceled].result) == (JobStatus.CANCELED, None)
     assert _ends(client) == {"succeeded": 2, "failed": 1}
     counted = {species: rows for _, species, rows in metrics.predictions(client)}
-    assert counted == {"setosa": 1, "virginica": 2}
+    assert counted == {"setosa": 1, "virginica": 2}  # the canceled job's row is not counted
 
     run_group(store, cache, files, members)  # delivered again (a worker died before its ack)
 
     assert {job_id: _job(store, job_id) for job_id in first} == first
     assert _ends(client) == {"succeeded": 2, "failed": 1}
+    assert {species: rows for _, species, rows in metrics.predictions(client)} == counted
 
 
 def test_a_lone_job_delivered_too_many_times_fails_without_running(
