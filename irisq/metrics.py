@@ -20,6 +20,8 @@ PREFIX: Final = "irisq:metrics:"
 JOB_SECONDS: Final = PREFIX + "job_seconds:"
 PREDICTIONS: Final = PREFIX + "predictions"
 # From a single-row prediction (~ms) to a long training or a 10M-row batch (~minutes).
+# A job's duration is counted in the first bucket whose bound it does not pass (`in:` + bound).
+IN_BUCKET: Final = "in:"
 BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -51,9 +53,11 @@ def add_job(
     key = f"{JOB_SECONDS}{kind}:{status}"
     pipe.hincrbyfloat(key, "sum", seconds * jobs)
     pipe.hincrby(key, "count", jobs)
-    for bound in BUCKETS:
-        if seconds <= bound:
-            pipe.hincrby(key, f"le:{bound}", jobs)
+    # Only the bucket it falls in (one write, not one per bucket above it): the reader adds
+    # them up. Past the last bound, `count` alone says so.
+    bound = next((bound for bound in BUCKETS if seconds <= bound), None)
+    if bound is not None:
+        pipe.hincrby(key, f"{IN_BUCKET}{bound}", jobs)
     for name, count in species.items():
         if count:
             pipe.hincrby(PREDICTIONS, f"{model_version}:{name}", count)
@@ -67,7 +71,10 @@ ENDS: Final = (*sorted(FINAL_STATUSES), "dropped")
 def job_histograms(
     client: redis.Redis,
 ) -> Iterator[tuple[str, str, list[tuple[str, float]], float]]:
-    """(kind, status, cumulative buckets, sum) for each kind and status seen."""
+    """(kind, status, cumulative buckets, sum) for each kind and status seen.
+
+    Counts written before 2026-12-08 are cumulative already (`le:` fields): they are added
+    as they are."""
     pairs = [(kind.value, status) for kind in JobKind for status in ENDS]
     with client.pipeline(transaction=False) as pipe:
         for kind, status in pairs:
@@ -77,7 +84,11 @@ def job_histograms(
         if not raw:
             continue
         fields = {as_text(k): float(v) for k, v in raw.items()}
-        buckets = [(str(b), fields.get(f"le:{b}", 0.0)) for b in BUCKETS]
+        below = 0.0
+        buckets = []
+        for bound in BUCKETS:
+            below += fields.get(f"{IN_BUCKET}{bound}", 0.0)
+            buckets.append((str(bound), below + fields.get(f"le:{bound}", 0.0)))
         buckets.append(("+Inf", fields.get("count", 0.0)))
         yield kind, status, buckets, fields.get("sum", 0.0)
 
