@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import redis
+from redis.connection import Connection
 from redis.typing import EncodableT
 
 Command = tuple[EncodableT, ...]
@@ -31,8 +32,11 @@ class RepliesLater(Generic[Reply]):
     ) -> None:
         self._parse = parse
         self._pool = client.connection_pool
-        self._connection = self._pool.get_connection()
-        self._count: int | None = len(commands)
+        self._count = len(commands)
+        self._read = False
+        self._connection: Connection | None = self._pool.get_connection() if commands else None
+        if self._connection is None:
+            return
         try:
             packed = self._connection.pack_commands(commands)  # type: ignore[no-untyped-call]
             self._connection.send_packed_command(packed)  # type: ignore[no-untyped-call]
@@ -49,13 +53,18 @@ class RepliesLater(Generic[Reply]):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._count is not None:
-            self._release(broken=True)
+        self._release(broken=True)  # a no-op once the replies were read
 
     def replies(self) -> list[Reply]:
-        """The commands' replies; an error reply is raised (then the rest are not read)."""
-        if self._count is None:
+        """The commands' replies; an error reply is raised (then the rest are not read).
+
+        Unlike redis-py's own calls, a lost connection is not retried: the commands may
+        have run (a start counts an attempt), so the error goes to the caller."""
+        if self._read:
             raise RuntimeError("the replies were read already")
+        self._read = True
+        if self._connection is None:
+            return []
         try:
             answers = [self._connection.read_response() for _ in range(self._count)]
         except BaseException:
@@ -65,7 +74,11 @@ class RepliesLater(Generic[Reply]):
         return [self._parse(answer) for answer in answers]
 
     def _release(self, broken: bool) -> None:
-        self._count = None
-        if broken:
-            self._connection.disconnect()  # type: ignore[no-untyped-call]
-        self._pool.release(self._connection)
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if broken:
+                connection.disconnect()  # type: ignore[no-untyped-call]
+        finally:
+            self._pool.release(connection)

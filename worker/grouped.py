@@ -35,6 +35,7 @@ from worker.shadow import ShadowScorer
 
 logger = logging.getLogger(__name__)
 
+STARTED = StartOutcome.STARTED
 # Job id, rows (from the message: not trusted until scored), model reference.
 Member = tuple[str, Any, str]
 # The (job id, rows) of one model call, and what it scored.
@@ -62,52 +63,47 @@ def run_group(
     results_files: ResultFiles,
     members: Sequence[Any],
     shadow: ShadowScorer | None = None,
+    redelivered: bool = False,
 ) -> None:
     """Start, score and finish each `[job id, rows, model]` of a task's `members`; once
     their results are stored, the rows go to the prediction log (with the job metrics, in
     one round trip) and the champion's to the challenger (`shadow`): neither delays an
-    answer."""
+    answer.
+
+    A `redelivered` message (its worker was killed holding it) has its starts read before
+    anything is scored: a job that may be what killed it is scored only while its attempts
+    last, so that it cannot kill worker after worker."""
     started_at = time.perf_counter()
     jobs: list[Member] = [
         (m[0], m[1], str(m[2]))
         for m in members
         if isinstance(m, list | tuple) and len(m) == 3 and valid_job_id(m[0])
     ]
+    ids = [job[0] for job in jobs]
     ends = _Ends()
-    by_model: dict[str, list[Member]] = defaultdict(list)
-    for job in jobs:
-        by_model[job[2]].append(job)
     handed: list[Scored] = []
-    answers_of: dict[str, list[PredictedJob] | Exception] = {}  # by model reference
-    # The starts go out first and the model runs while Redis applies them (irisq.later):
-    # their outcomes are read before anything is stored.
-    with store.send_starts([job[0] for job in jobs]) as starts:
-        for reference, group in by_model.items():
-
-            def hand_over(scored: ScoredGroup, group: list[Member] = group) -> None:
-                handed.append(([(job_id, len(rows)) for job_id, rows, _ in group], scored))
-
-            try:
-                answers_of[reference] = predict_jobs(
-                    cache, reference, [rows for _, rows, _ in group], hand_over
-                )
-            except Exception as exc:  # failed below, once it is known which jobs started
-                answers_of[reference] = exc
-        outcomes = dict(zip((job[0] for job in jobs), starts.replies(), strict=True))
+    with store.send_starts(ids) as starts:
+        # A first delivery is scored while Redis applies its starts (irisq.later); a
+        # redelivered one only once they are known (see above).
+        outcomes = dict(zip(ids, starts.replies(), strict=True)) if redelivered else {}
+        scored = _score(
+            cache, [job for job in jobs if outcomes.get(job[0], STARTED) is STARTED], handed
+        )
+        if not redelivered:
+            outcomes = dict(zip(ids, starts.replies(), strict=True))
     _note_not_started(outcomes, ends)
     results: dict[str, PredictedJob] = {}
-    for reference, group in by_model.items():
-        started = [job for job in group if outcomes[job[0]] is StartOutcome.STARTED]
-        answers = answers_of[reference]
+    for group, answers in scored:
+        started = [job_id for job_id, _, _ in group if outcomes[job_id] is STARTED]
         if not started:
             continue
         if isinstance(answers, Exception):
-            _fail(store, [job_id for job_id, _, _ in started], answers, ends)
+            _fail(store, started, answers, ends)
             continue
         results.update(
             (job_id, answer)
             for (job_id, _, _), answer in zip(group, answers, strict=True)
-            if outcomes[job_id] is StartOutcome.STARTED
+            if outcomes[job_id] is STARTED
         )
     succeeded = _store_results(store, results_files, results, ends, started_at)
     logged = [kept for jobs, group in handed if (kept := _of(succeeded, jobs, group))]
@@ -118,6 +114,30 @@ def run_group(
                 shadow.compare(rows)
             except Exception as exc:  # the answers are stored: nothing may undo them now
                 logger.warning("could not keep rows for shadow scoring: %s", exc)
+
+
+def _score(
+    cache: ModelCache, jobs: list[Member], handed: list[Scored]
+) -> list[tuple[list[Member], list[PredictedJob] | Exception]]:
+    """Each model's jobs with their answers, or the error that stopped that model's call
+    (its jobs fail once it is known which of them started); the rows and the answers of each
+    call are appended to `handed`."""
+    by_model: dict[str, list[Member]] = defaultdict(list)
+    for job in jobs:
+        by_model[job[2]].append(job)
+    scored: list[tuple[list[Member], list[PredictedJob] | Exception]] = []
+    for reference, group in by_model.items():
+
+        def hand_over(rows: ScoredGroup, group: list[Member] = group) -> None:
+            handed.append(([(job_id, len(features)) for job_id, features, _ in group], rows))
+
+        try:
+            scored.append(
+                (group, predict_jobs(cache, reference, [r for _, r, _ in group], hand_over))
+            )
+        except Exception as exc:
+            scored.append((group, exc))
+    return scored
 
 
 def _note_not_started(outcomes: dict[str, StartOutcome], ends: _Ends) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery import Task
 from redis.exceptions import RedisError
 from redis.lock import Lock
 
@@ -40,20 +41,29 @@ REGISTRY_LOCK = "irisq:lock:registry"
 settings = get_settings()
 
 
-@app.task(name=PREDICT_GROUP_TASK, **time_limits(settings.predict_time_limit_seconds))
-def predict_group(members: list[list[Any]]) -> None:
+@app.task(name=PREDICT_GROUP_TASK, bind=True, **time_limits(settings.predict_time_limit_seconds))
+def predict_group(self: Task, members: list[list[Any]]) -> None:
     """Score prediction jobs ([job id, rows, model] each; one for a lone request) in one task."""
-    grouped.run_group(job_store(), model_cache(), result_files(), members, shadow_scorer())
+    grouped.run_group(
+        job_store(), model_cache(), result_files(), members, shadow_scorer(), _redelivered(self)
+    )
 
 
 # The single-job task an earlier API sent, and the task each prediction's record keeps for
 # the reconciler to send again (irisq.queueing.task_message): a group of one.
-@app.task(name=PREDICT_TASK, **time_limits(settings.predict_time_limit_seconds))
-def predict(job_id: str, rows: list[list[float]], model: str) -> None:
+@app.task(name=PREDICT_TASK, bind=True, **time_limits(settings.predict_time_limit_seconds))
+def predict(self: Task, job_id: str, rows: list[list[float]], model: str) -> None:
     """Score `rows` (in FEATURES order) with `model` ("champion" or a version)."""
+    members = [[job_id, rows, model]]
     grouped.run_group(
-        job_store(), model_cache(), result_files(), [[job_id, rows, model]], shadow_scorer()
+        job_store(), model_cache(), result_files(), members, shadow_scorer(), _redelivered(self)
     )
+
+
+def _redelivered(task: Task) -> bool:
+    """Whether Redis gave this message back after a worker held it (its process was killed,
+    or it vanished): its jobs may be what killed it."""
+    return bool((task.request.delivery_info or {}).get("redelivered"))
 
 
 def _registry_lock() -> Lock:

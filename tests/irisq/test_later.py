@@ -30,9 +30,10 @@ def test_replies_left_unread_never_reach_the_next_command(redis_client: redis.Re
     key = f"later-{uuid.uuid4()}"
     redis_client.set(key, "mine")
     pool = redis_client.connection_pool
-    # Three times as many as the pool keeps idle: any reused connection would show a stale reply.
+    # A reply that comes late (BLPOP on an empty list answers when its timeout ends): a
+    # connection handed back unread would give it to the next command as its own.
     for _ in range(3 * max(1, len(pool._available_connections))):
-        with RepliesLater(redis_client, [("PING",)], bytes):
+        with RepliesLater(redis_client, [("BLPOP", f"{key}-empty", 0.2)], list):
             pass  # left without reading (a model error, say)
         assert redis_client.get(key) == b"mine"
 

@@ -102,14 +102,31 @@ def test_each_job_gets_its_own_rows_and_a_second_delivery_changes_nothing(
     assert {species: rows for _, species, rows in metrics.predictions(client)} == counted
 
 
+class _Watched(ModelCache):
+    """The cache, noting each model asked of it."""
+
+    def __init__(self, cache: ModelCache) -> None:
+        self.__dict__.update(cache.__dict__)
+        self.asked: list[str] = []
+
+    def get(self, reference: str = "champion") -> tuple[str, object]:
+        self.asked.append(reference)
+        return super().get(reference)
+
+
+@pytest.mark.parametrize("redelivered", [True, False], ids=["redelivered", "sent again"])
 def test_a_lone_job_delivered_too_many_times_fails_without_running(
-    client: redis.Redis, cache: ModelCache, files: ResultFiles
+    client: redis.Redis, cache: ModelCache, files: ResultFiles, redelivered: bool
 ) -> None:
     store = JobStore(client, ttl_seconds=60, max_attempts=1)
     [job_id] = _queued(store, 1)
     store.start(job_id)  # the one attempt allowed: its worker was killed
 
-    run_group(store, cache, files, [[job_id, [SETOSA], "champion"]])
+    # Redis gives back the message of a killed worker marked redelivered: its jobs may be
+    # what killed it, so none is scored before its attempts are known to remain. A message
+    # sent afresh (the reconciler's) is scored while its start is applied, and dropped.
+    watched = _Watched(cache)
+    run_group(store, watched, files, [[job_id, [SETOSA], "champion"]], redelivered=redelivered)
 
     job = _job(store, job_id)
     assert (job.status, job.error.type if job.error else None) == (
@@ -117,6 +134,7 @@ def test_a_lone_job_delivered_too_many_times_fails_without_running(
         "too_many_attempts",
     )
     assert _ends(client) == {"failed": 1}
+    assert watched.asked == ([] if redelivered else ["champion"])
 
 
 class _CanceledWhileScoring(ModelCache):
