@@ -236,8 +236,8 @@ class Guard:
             if usage.bytes + size > stored:
                 detail = stored_quota_detail(usage.bytes, size, stored)
                 return 429, detail, 60
-        # A full queue, refused before the body is read; the route checks again just before
-        # it pushes (requests admitted together all see room). A retry with an
+        # A full queue, refused before the body is read; the route checks again as it pushes
+        # (requests admitted together all see room). A retry with an
         # Idempotency-Key goes on: its route answers with the job it already made, if any.
         if policy.queue and usage.queue_depth >= self.settings.max_queue_depth and not retry:
             return 503, queue_full_detail(policy.queue, usage.queue_depth), RETRY_AFTER_SECONDS

@@ -61,7 +61,7 @@ def _read(name: str) -> str:
 def _script(name: str, *functions: str) -> str:
     """The script `name`, with the shared functions it calls before its body."""
     body = _read(name)
-    flags = ALLOW_OOM if body.startswith(ALLOW_OOM) else ""
+    flags = body.partition("\n")[0] + "\n" if body.startswith("#!lua") else ""
     return flags + "".join(functions) + body.removeprefix(flags)
 
 
