@@ -19,7 +19,7 @@ from api.idempotency import REPLAYED
 from api.job_access import with_result
 from api.problems import RETRY_AFTER_SECONDS, field_problem
 from api.ratelimit import Usage
-from irisq import celery_messages, lua
+from irisq import celery_messages
 from irisq.job_types import FINAL_STATUSES, Job, JobKind
 from irisq.jobs import JobStore, Push
 from irisq.keys import Caller
@@ -134,8 +134,7 @@ async def send_group(
         callbacks={p.job_id: p.callback_url for p in group if p.callback_url},
         push=Push(queue_name, message, settings.max_queue_depth),
     )
-    depth = await client.eval(lua.CREATE, len(create.keys), *create.keys, *create.args)
-    refuse_if_full(queue_name, int(depth), settings)
+    refuse_if_full(queue_name, int(await create.run(client)), settings)
     return created
 
 

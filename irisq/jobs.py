@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 import redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 from redis.typing import EncodableT
 
@@ -98,10 +99,15 @@ class Push:
 
 @dataclass(frozen=True)
 class ScriptCall:
-    """A script's keys and arguments, for whichever client (sync or asyncio) runs it."""
+    """A script with its keys and arguments, for whichever client (sync or asyncio) runs it."""
 
+    script: str
     keys: list[EncodableT]
     args: list[EncodableT]
+
+    def run(self, client: redis.Redis | AsyncRedis) -> Any:
+        """The script's answer (to await, from an asyncio client)."""
+        return client.eval(self.script, len(self.keys), *self.keys, *self.args)
 
 
 class StartOutcome(StrEnum):
@@ -168,7 +174,7 @@ class JobStore:
     ) -> dict[str, Job]:
         """Record queued jobs (id → task to re-send), all in one round trip."""
         create, created = self.create_command(kind, jobs, owners, rows, stored, callbacks)
-        self._redis.eval(lua.CREATE, len(create.keys), *create.keys, *create.args)
+        create.run(self._redis)
         return created
 
     def create_command(
@@ -181,8 +187,8 @@ class JobStore:
         callbacks: Mapping[str, str] | None = None,
         push: Push | None = None,
     ) -> tuple[ScriptCall, dict[str, Job]]:
-        """The keys and arguments of the script (lua.CREATE) that records `jobs` and, given
-        `push`, pushes its task, for a sync or an asyncio client; and the jobs it records.
+        """The script (lua.CREATE) that records `jobs` and, given `push`, pushes its task,
+        for a sync or an asyncio client to run; and the jobs it records.
 
         `rows` counts each prediction's rows against its owner's rows in flight, `stored`
         the bytes of an upload against its owner's stored bytes; `callbacks` are the URLs
@@ -191,8 +197,9 @@ class JobStore:
         now, created = _now(), {}
         started = time.time()
         keys: list[EncodableT] = [push.queue] if push else []
-        args: list[EncodableT] = [push.max_depth if push else 0, self._ttl]
-        args.append(push.message if push else "")
+        args: list[EncodableT] = (
+            [push.max_depth, self._ttl, push.message] if push else [0, self._ttl, ""]
+        )
         for position, (job_id, task) in enumerate(jobs.items()):
             # A microsecond apart: the listing's order is the order the jobs were given in.
             epoch = started + position * 1e-6
@@ -212,7 +219,7 @@ class JobStore:
             ]
             for name, value in fields.items():
                 args += [name, value]
-        return ScriptCall(keys, args), created
+        return ScriptCall(lua.CREATE, keys, args), created
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when no such job exists (or it has expired)."""

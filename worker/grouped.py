@@ -85,11 +85,11 @@ def run_group(
     with store.send_starts(ids) as starts:
         # A first delivery is scored while Redis applies its starts (irisq.later); a
         # redelivered one only once they are known (see above).
-        outcomes = dict(zip(ids, starts.replies(), strict=True)) if redelivered else {}
-        scored = _score(
-            cache, [job for job in jobs if outcomes.get(job[0], STARTED) is STARTED], handed
-        )
-        if not redelivered:
+        if redelivered:
+            outcomes = dict(zip(ids, starts.replies(), strict=True))
+            scored = _score(cache, [job for job in jobs if outcomes[job[0]] is STARTED], handed)
+        else:
+            scored = _score(cache, jobs, handed)
             outcomes = dict(zip(ids, starts.replies(), strict=True))
     _note_not_started(outcomes, ends)
     results: dict[str, PredictedJob] = {}
@@ -128,13 +128,12 @@ def _score(
     scored: list[tuple[list[Member], list[PredictedJob] | Exception]] = []
     for reference, group in by_model.items():
 
-        def hand_over(rows: ScoredGroup, group: list[Member] = group) -> None:
-            handed.append(([(job_id, len(features)) for job_id, features, _ in group], rows))
+        def hand_over(answered: ScoredGroup, group: list[Member] = group) -> None:
+            handed.append(([(job_id, len(rows)) for job_id, rows, _ in group], answered))
 
+        rows_per_job = [rows for _, rows, _ in group]
         try:
-            scored.append(
-                (group, predict_jobs(cache, reference, [r for _, r, _ in group], hand_over))
-            )
+            scored.append((group, predict_jobs(cache, reference, rows_per_job, hand_over)))
         except Exception as exc:
             scored.append((group, exc))
     return scored
@@ -143,7 +142,7 @@ def _score(
 def _note_not_started(outcomes: dict[str, StartOutcome], ends: _Ends) -> None:
     """Log the jobs this delivery may not run, and count those given up on."""
     for job_id, outcome in outcomes.items():
-        if outcome is StartOutcome.STARTED:
+        if outcome is STARTED:
             continue
         with job_context(job_id):
             if outcome is StartOutcome.GAVE_UP:

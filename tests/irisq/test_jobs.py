@@ -11,7 +11,6 @@ import pytest
 import redis
 
 from devstack.processes import redis_server, wait_for
-from irisq import lua
 from irisq.job_types import FINAL_STATUSES, JobKind, JobStatus, PredictionResult
 from irisq.jobs import (
     ANNOUNCED_RECORD_MAX_BYTES,
@@ -188,7 +187,7 @@ def test_jobs_and_their_task_are_written_together_or_not_at_all(
         rows={first: 3, second: 1},
         push=Push(queue, "the task", max_depth=1),
     )
-    assert redis_client.eval(lua.CREATE, len(create.keys), *create.keys, *create.args) == -1
+    assert create.run(redis_client) == -1
     assert [store.get(first), store.get(second)] == [created[first], created[second]]
     assert store.task(first) == {"name": "irisq.predict"}
     assert redis_client.lrange(queue, 0, -1) == [b"the task"]
@@ -199,7 +198,7 @@ def test_jobs_and_their_task_are_written_together_or_not_at_all(
     again, _ = store.create_command(
         JobKind.PREDICTION, {refused: None}, {refused: "alice"}, push=Push(queue, "more", 1)
     )
-    assert redis_client.eval(lua.CREATE, len(again.keys), *again.keys, *again.args) == 1
+    assert again.run(redis_client) == 1
     assert store.get(refused) is None
     assert redis_client.llen(queue) == 1
     assert redis_client.zscore("irisq:owner:alice:inflight", refused) is None
