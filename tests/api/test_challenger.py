@@ -36,6 +36,7 @@ def restored(stack: Stack) -> Iterator[str]:
     stack.api.delete("/v1/models/challenger")
     if _models(stack)["champion"] != champion:
         stack.api.post(f"/v1/models/{champion}/promote")
+        stack.serving(champion)
 
 
 def _train_challenger(stack: Stack) -> dict[str, Any]:

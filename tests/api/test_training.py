@@ -84,9 +84,6 @@ def test_predictions_follow_the_champion_when_it_moves(stack: Stack) -> None:
     new = trained["result"]["model_version"]
     assert new != before
 
-    def scored_by_new() -> bool:
-        return bool(stack.predict([SETOSA])["result"]["model_version"] == new)
-
-    wait_for(scored_by_new, 30, f"predictions scored by version {new}", every=0.2)
+    stack.serving(new)
     assert stack.api.get("/v1/models").json()["champion"] == new
     assert stack.predict_worker.poll() is None  # same worker process: swapped, not restarted

@@ -168,6 +168,7 @@ def test_a_batch_is_scored_by_one_version_even_if_the_champion_moves(
             job = fault_stack.job(job_id)
     finally:
         assert stack.api.post(f"/v1/models/{champion}/promote").status_code == 200
+        stack.serving(champion)
     assert tally["completed"] == 1
     assert job["result"]["model_version"] == champion
     result = fault_stack.api.get(f"/v1/batches/{job_id}/result").text

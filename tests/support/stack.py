@@ -53,6 +53,16 @@ class Stack:
         assert response.status_code == 202, response.text
         return self.wait(response.json()["job_id"])
 
+    def serving(self, version: str) -> None:
+        """Wait until predictions are scored by `version`. A worker re-reads the champion
+        alias every few tenths of a second, so a test that moved the champion calls this
+        before the next test relies on whom the API names champion."""
+
+        def scored_by_it() -> bool:
+            return bool(self.predict([SETOSA])["result"]["model_version"] == version)
+
+        wait_for(scored_by_it, 30, f"predictions scored by version {version}", every=0.2)
+
     def upload(
         self, content: bytes, on_invalid: str = "reject", filename: str = "flowers.csv"
     ) -> Any:

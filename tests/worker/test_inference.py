@@ -216,3 +216,39 @@ def test_versions_loaded_during_an_outage_are_checked_when_the_registry_answers(
         version, estimator = cache.get()
 
     assert (version, _c_of(estimator), cache.source) == ("1", 0.25, "registry")
+
+
+def test_a_load_begun_before_the_model_was_made_again_serves_its_job_but_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load runs without the cache's lock. If the registered model is made again while it
+    runs (another thread's look at the registry notices), what it loaded is the old
+    version 1: it answers the job that asked, and the next job loads the new one."""
+    sqlite_settings = sqlite_store(tmp_path, monkeypatch)
+    registry = Registry(sqlite_settings)
+    clock = Clock()
+    old = train_and_register("logistic_regression", {"C": 1.0}, sqlite_settings)
+    registry.promote(old.model_version)
+    cache = ModelCache(registry, refresh_seconds=5, clock=clock)
+    assert cache.champion_version() == "1"  # the alias is read, nothing is loaded yet
+
+    load = registry.load
+    loads: list[float] = []
+
+    def made_again_while_loading(version: str) -> object:
+        estimator = load(version)
+        loads.append(_c_of(estimator))
+        if len(loads) == 1:  # the model is made again, and a look notices, mid-load
+            registry.client.delete_registered_model(registry.name)
+            new = train_and_register("logistic_regression", {"C": 0.25}, sqlite_settings)
+            registry.promote(new.model_version)
+            clock.now += 5
+            cache.refresh_champion(wait=True)
+        return estimator
+
+    monkeypatch.setattr(registry, "load", made_again_while_loading)
+
+    assert _c_of(cache.get()[1]) == 1.0  # the job that began the load gets what it loaded
+    assert _c_of(cache.get()[1]) == 0.25  # not kept: the next job loads the new version 1
+    assert _c_of(cache.get()[1]) == 0.25
+    assert loads == [1.0, 0.25]  # and keeps that one
