@@ -3,16 +3,18 @@
     .venv/bin/python -m benchmarks.online [--requests 2000] [--concurrency 1 8 32]
     .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002   # `make run`'s stack
     .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002 --wrk 10  # by wrk
+    .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002 --wrk 10 --rounds 3
 
 Starts a private stack (Redis, MLflow server, a champion, a predict worker with two pool
 processes, the API under uvicorn), then drives single-row predictions at each concurrency
-against, one after the other on the same machine and model:
+against, in turn on the same machine and model:
 (a) irisq: `POST /v1/predictions?wait=5`, falling back to polling if a 202 comes back;
 (b) `mlflow models serve -w 2` on the same registered version (`/invocations`), once as
     `pip install mlflow` runs it and once with uvicorn's uvloop and httptools (see
     mlflow_serve);
 (c) a minimal in-process FastAPI app (benchmarks/inprocess_app.py), the no-queue ceiling.
-It prints throughput and p50/p99 submit→result latency of each, and irisq's ratios.
+All stay up together; `--rounds N` measures each of them N times, taking turns. It prints
+throughput and p50/p99 submit→result latency of each, and irisq's ratios.
 The load comes from aiohttp in this process, or with `--wrk SECONDS` from wrk (a C tool
 that takes the cores far less from the servers it measures; `apt install wrk`).
 
@@ -33,7 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -255,39 +257,85 @@ def measure(
     return results
 
 
+# A server's name in the tables, and the call that drives it.
+SERVERS: dict[str, tuple[str, Call]] = {
+    "irisq": ("irisq (queue + wait)", irisq_call),
+    "mlflow": ("mlflow models serve", mlflow_call),
+    "mlflow+uvloop": ("mlflow+uvloop models serve", mlflow_call),
+    "inprocess": ("in-process FastAPI", inprocess_call),
+}
+
+
 def compare(
-    table: dict[str, dict[int, Any]],
+    irisq: str,
+    headers: dict[str, str],
     mlflow: str,
     version: str,
     model_dir: Path,
     work: Path,
     args: argparse.Namespace,
 ) -> None:
-    """Measure the synchronous servers on the same version, then print irisq's ratios."""
-    for name, stock in (("mlflow", True), ("mlflow+uvloop", False)):
-        with mlflow_serve(mlflow, version, work / f"{name}.log", stock) as url:
-            table[name] = measure(
-                f"{name} models serve",
-                url,
-                mlflow_call,
-                args.concurrency,
-                args.requests,
-                wrk_seconds=args.wrk,
+    """Start the synchronous servers on the same version beside irisq, then measure every
+    server in turn, `args.rounds` times, and print irisq's ratios to each, round by round.
+
+    All of them stay up for the whole run and take turns, so that a machine whose speed
+    drifts (a shared VM's does, by half within an hour) weighs on every server alike."""
+    with ExitStack() as servers:
+        urls = {"irisq": irisq}
+        for name, stock in (("mlflow", True), ("mlflow+uvloop", False)):
+            urls[name] = servers.enter_context(
+                mlflow_serve(mlflow, version, work / f"{name}.log", stock)
             )
-    with inprocess_app(model_dir, work / "inprocess.log") as url:
-        table["inprocess"] = measure(
-            "in-process FastAPI",
-            url,
-            inprocess_call,
-            args.concurrency,
-            args.requests,
-            wrk_seconds=args.wrk,
+        urls["inprocess"] = servers.enter_context(inprocess_app(model_dir, work / "inprocess.log"))
+        rounds: list[dict[str, dict[int, Any]]] = []
+        for number in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"\nround {number} of {args.rounds}")
+            rounds.append(
+                {
+                    name: measure(
+                        label,
+                        urls[name],
+                        call,
+                        args.concurrency,
+                        args.requests,
+                        headers if name == "irisq" else None,
+                        args.wrk,
+                    )
+                    for name, (label, call) in SERVERS.items()
+                }
+            )
+    print_ratios(rounds, args.concurrency)
+
+
+def print_ratios(rounds: list[dict[str, dict[int, Any]]], levels: list[int]) -> None:
+    """irisq's throughput over each server's, and its p50 and p99 beside the in-process
+    app's, per round (a ratio is of two servers measured minutes apart, at most), with the
+    median over rounds."""
+    others = [name for name in SERVERS if name != "irisq"]
+    print("\nthroughput ratios: irisq / each" + (", round by round" if len(rounds) > 1 else ""))
+    print(f"{'':<6}" + "".join(f"{name:>16}" for name in others))
+    for c in levels:
+        per_round = [
+            [table["irisq"][c]["rps"] / table[name][c]["rps"] for name in others]
+            for table in rounds
+        ]
+        for ratios in per_round:
+            print(f"c={c:<4}" + "".join(f"{ratio:15.2f}x" for ratio in ratios))
+        if len(rounds) > 1:
+            medians = np.median(np.asarray(per_round), axis=0)
+            print("median" + "".join(f"{ratio:15.2f}x" for ratio in medians))
+    print("\nlatency, irisq against the in-process app (ms): p50 difference, p99 of each")
+    for c in levels:
+        p50 = [t["irisq"][c]["p50"] - t["inprocess"][c]["p50"] for t in rounds]
+        p99 = [(t["irisq"][c]["p99"], t["inprocess"][c]["p99"]) for t in rounds]
+        print(
+            f"c={c:<4} p50 "
+            + " / ".join(f"{d:+.2f}" for d in p50)
+            + "   p99 "
+            + " / ".join(f"{mine:.1f} vs {theirs:.1f}" for mine, theirs in p99)
+            + (f"   median p50 {np.median(p50):+.2f}" if len(rounds) > 1 else "")
         )
-    print("\nthroughput ratios: irisq / each")
-    print(f"{'':<6}" + "".join(f"{name:>16}" for name in table if name != "irisq"))
-    for c in args.concurrency:
-        ratios = [table["irisq"][c]["rps"] / table[n][c]["rps"] for n in table if n != "irisq"]
-        print(f"c={c:<4}" + "".join(f"{ratio:15.2f}x" for ratio in ratios))
 
 
 def on_private_stack(args: argparse.Namespace, work: Path) -> None:
@@ -311,7 +359,6 @@ def on_private_stack(args: argparse.Namespace, work: Path) -> None:
             "IRISQ_MODELS_DIR": str(settings.models_dir),
             "IRISQ_BOOTSTRAP_CHAMPION": "false",
         }
-        table: dict[str, dict[int, Any]] = {}
         with (
             # Two pool processes, as `make run` and compose start the predict worker.
             celery_worker("predict", "bench", env, work / "worker.log", concurrency=2),
@@ -324,15 +371,7 @@ def on_private_stack(args: argparse.Namespace, work: Path) -> None:
                 120,
                 "the predict worker",
             )
-            table["irisq"] = measure(
-                "irisq (queue + wait)",
-                api,
-                irisq_call,
-                args.concurrency,
-                args.requests,
-                wrk_seconds=args.wrk,
-            )
-        compare(table, mlflow, version, registry.copies / version, work, args)
+            compare(api, {}, mlflow, version, registry.copies / version, work, args)
 
 
 def on_running_stack(args: argparse.Namespace, work: Path) -> None:
@@ -352,24 +391,20 @@ def on_running_stack(args: argparse.Namespace, work: Path) -> None:
     registry = Registry(settings)
     registry.load(version)  # the ceiling app loads this copy, checked as workers check it
     print(f"irisq at {api}, champion version {version}; its processes stay up meanwhile")
-    table = {
-        "irisq": measure(
-            "irisq (queue + wait)",
-            api,
-            irisq_call,
-            args.concurrency,
-            args.requests,
-            headers,
-            args.wrk,
-        )
-    }
-    compare(table, args.mlflow, version, registry.copies / version, work, args)
+    compare(api, headers, args.mlflow, version, registry.copies / version, work, args)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every server this many times, taking turns, and print each round's "
+        "ratios and their median",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--url", help="measure the irisq API running there (e.g. make run's)")
     parser.add_argument("--mlflow", default="http://127.0.0.1:8003", help="with --url")
