@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.online [--requests 2000] [--concurrency 1 8 32]
     .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002   # `make run`'s stack
     .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002 --wrk 10  # by wrk
-    .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002 --wrk 10 --rounds 3
+    .venv/bin/python -m benchmarks.online --url http://127.0.0.1:8002 --concurrency 1 32 \
+        --wrk 10 --rounds 3  # what the README's table shows
 
 Starts a private stack (Redis, MLflow server, a champion, a predict worker with two pool
 processes, the API under uvicorn), then drives single-row predictions at each concurrency
@@ -13,8 +14,9 @@ against, in turn on the same machine and model:
     `pip install mlflow` runs it and once with uvicorn's uvloop and httptools (see
     mlflow_serve);
 (c) a minimal in-process FastAPI app (benchmarks/inprocess_app.py), the no-queue ceiling.
-All stay up together; `--rounds N` measures each of them N times, taking turns. It prints
-throughput and p50/p99 submit→result latency of each, and irisq's ratios.
+All stay up together and take turns at each concurrency; `--rounds N` measures them N
+times, in a rotating order. It prints throughput and p50/p99 submit→result latency of
+each, and irisq's ratios.
 The load comes from aiohttp in this process, or with `--wrk SECONDS` from wrk (a C tool
 that takes the cores far less from the servers it measures; `apt install wrk`).
 
@@ -275,11 +277,13 @@ def compare(
     work: Path,
     args: argparse.Namespace,
 ) -> None:
-    """Start the synchronous servers on the same version beside irisq, then measure every
-    server in turn, `args.rounds` times, and print irisq's ratios to each, round by round.
+    """Start the synchronous servers on the same version beside irisq, then measure them
+    level by level, `args.rounds` times, and print irisq's ratios to each, round by round.
 
-    All of them stay up for the whole run and take turns, so that a machine whose speed
-    drifts (a shared VM's does, by half within an hour) weighs on every server alike."""
+    The servers take turns at each level, in an order that rotates every round: the two
+    sides of a ratio are measured a few tens of seconds apart, on a machine whose speed
+    drifts (a shared VM's moves by half within an hour), and no server always goes first."""
+    names = list(SERVERS)
     with ExitStack() as servers:
         urls = {"irisq": irisq}
         for name, stock in (("mlflow", True), ("mlflow+uvloop", False)):
@@ -288,30 +292,25 @@ def compare(
             )
         urls["inprocess"] = servers.enter_context(inprocess_app(model_dir, work / "inprocess.log"))
         rounds: list[dict[str, dict[int, Any]]] = []
-        for number in range(1, args.rounds + 1):
+        for number in range(args.rounds):
             if args.rounds > 1:
-                print(f"\nround {number} of {args.rounds}")
-            rounds.append(
-                {
-                    name: measure(
-                        label,
-                        urls[name],
-                        call,
-                        args.concurrency,
-                        args.requests,
-                        headers if name == "irisq" else None,
-                        args.wrk,
+                print(f"\nround {number + 1} of {args.rounds}")
+            order = names[number % len(names) :] + names[: number % len(names)]
+            table: dict[str, dict[int, Any]] = {name: {} for name in names}
+            for c in args.concurrency:
+                for name in order:
+                    label, call = SERVERS[name]
+                    headers_of = headers if name == "irisq" else None
+                    table[name] |= measure(
+                        label, urls[name], call, [c], args.requests, headers_of, args.wrk
                     )
-                    for name, (label, call) in SERVERS.items()
-                }
-            )
+            rounds.append(table)
     print_ratios(rounds, args.concurrency)
 
 
 def print_ratios(rounds: list[dict[str, dict[int, Any]]], levels: list[int]) -> None:
     """irisq's throughput over each server's, and its p50 and p99 beside the in-process
-    app's, per round (a ratio is of two servers measured minutes apart, at most), with the
-    median over rounds."""
+    app's, per round, with the median over rounds."""
     others = [name for name in SERVERS if name != "irisq"]
     print("\nthroughput ratios: irisq / each" + (", round by round" if len(rounds) > 1 else ""))
     print(f"{'':<6}" + "".join(f"{name:>16}" for name in others))
@@ -417,6 +416,8 @@ def main() -> None:
         "a warm-up as long, instead of aiohttp",
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     if args.wrk:
         print(f"{os.cpu_count()} CPUs; wrk, {args.wrk:g} s of single-row requests per level")
     else:

@@ -35,7 +35,8 @@ def restored(stack: Stack) -> Iterator[str]:
     yield champion
     stack.api.delete("/v1/models/challenger")
     if _models(stack)["champion"] != champion:
-        stack.api.post(f"/v1/models/{champion}/promote")
+        promoted = stack.api.post(f"/v1/models/{champion}/promote")
+        assert promoted.status_code == 200, promoted.text
         stack.serving(champion)
 
 

@@ -242,7 +242,6 @@ def test_a_load_begun_before_the_model_was_made_again_serves_its_job_but_is_not_
             registry.client.delete_registered_model(registry.name)
             new = train_and_register("logistic_regression", {"C": 0.25}, sqlite_settings)
             registry.promote(new.model_version)
-            clock.now += 5
             cache.refresh_champion(wait=True)
         return estimator
 
