@@ -43,6 +43,13 @@ return {1, '0', redis.call('ZCARD', KEYS[2]), usage[1] or '0', usage[2] or '0', 
 """
 
 
+def _out_of_memory(exc: ResponseError) -> bool:
+    """Redis refused a write for want of memory. redis-py raises OutOfMemoryError for an
+    answer that starts with OOM, and drops that word from the message; Redis 6 wraps a
+    script's refusal in an ERR that names OOM further on."""
+    return isinstance(exc, OutOfMemoryError) or "OOM" in str(exc)
+
+
 @dataclass(frozen=True)
 class Usage:
     """What a key holds right now: jobs and rows queued or running, bytes of files stored."""
@@ -109,8 +116,8 @@ class KeyRateLimiter:
                     "1" if queue else "0",
                 ],
             )
-        except (OutOfMemoryError, ResponseError) as exc:
-            if "OOM" not in str(exc) or self._local is None:
+        except ResponseError as exc:
+            if not _out_of_memory(exc) or self._local is None:
                 raise
             # Redis is full: limit in this process; its usage can still be read (a read is
             # never refused), so the quotas and the queue's depth still hold.

@@ -268,3 +268,57 @@ def padded_result(size: int) -> str:
     """A prediction result's JSON of about `size` bytes (the padding field is ignored)."""
     result = {"kind": "prediction", "model_version": "1", "model_source": "registry"}
     return json.dumps({**result, "predictions": [], "padding": "x" * size})
+
+
+def test_while_redis_is_full_nothing_new_is_accepted_and_the_rest_still_works(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Redis filled to its maxmemory by something other than irisq (a Redis shared with
+    another application): it refuses every write but those irisq's end-of-job scripts may
+    make. A submission is refused whole with a 503, a job can still be read, canceled and
+    deleted, and the per-key rate limit still holds, kept in the API process meanwhile."""
+    with private_stack(stack, tmp_path, "16mb", rate_limit_per_second=10) as private:
+        queued = private.post("alice", [SETOSA])
+        assert queued.status_code == 202, queued.text
+        job_id = queued.json()["job_id"]
+        filler = 0
+        with pytest.raises(redis.exceptions.OutOfMemoryError):  # noqa: PT012
+            for filler in range(10_000):
+                private.redis.set(f"other-application:{filler}", b"x" * 65_536)
+        keys_when_full = private.redis.dbsize()
+
+        refused = private.post("alice", [SETOSA])
+        keys_after = private.redis.dbsize()
+        read = private.get("alice", job_id)
+        canceled = private.api.post(
+            f"/v1/jobs/{job_id}/cancel", headers=bearer(private.keys["alice"])
+        )
+        deleted = private.api.delete(f"/v1/jobs/{job_id}", headers=bearer(private.keys["alice"]))
+        gone = private.get("alice", job_id)
+        started = time.monotonic()
+        bob = [private.get("bob", job_id).status_code for _ in range(40)]
+        elapsed = time.monotonic() - started
+
+        private.redis.delete(*(f"other-application:{i}" for i in range(filler + 1)))
+        again = wait_for(
+            lambda: (answer := private.post("alice", [SETOSA])).status_code == 202 and answer,
+            30,
+            "submissions accepted once Redis has room",
+        )
+
+    allowed = len(bob) - bob.count(429)
+    print(f"\nRedis full after {filler} fillers: {allowed} of bob's 40 reads in {elapsed:.2f} s")
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"].isdigit()
+    assert "full" in refused.json()["detail"]
+    assert keys_after == keys_when_full  # the refused submission recorded nothing
+    assert read.status_code == 200, read.text
+    assert read.json()["status"] == "queued"
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "canceled"
+    assert deleted.status_code == 204, deleted.text
+    assert gone.status_code == 410  # deleted, and said so
+    assert 404 in bob  # another key's job: not bob's to see, as when Redis has room
+    assert 429 in bob  # the limit holds while Redis is full: a burst of 10, then 10 a second
+    assert allowed <= 10 + 10 * elapsed + 1
+    assert again.json()["status"] == "queued"
