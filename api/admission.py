@@ -32,17 +32,29 @@ class Admission:
         self._read_at = float("-inf")
         self._used = 0
         self._limit = 0  # Redis's maxmemory; 0: none set
+        self._policy = ""  # its maxmemory-policy; "": not read yet
         self._lock = asyncio.Lock()
 
     async def refusal(self) -> str | None:
         """Why new work is refused right now, or None."""
         await self.refresh()
-        if not self._limit or self._used < self.fraction * self._limit:
+        if not self.closed:
             return None
         return (
             f"the job store is {self._used / self._limit:.0%} full; new jobs are refused above "
             f"{self.fraction:.0%} so that accepted ones can finish. Try again shortly"
         )
+
+    @property
+    def closed(self) -> bool:
+        """Whether new work is refused, as of the last reading."""
+        return bool(self._limit) and self._used >= self.fraction * self._limit
+
+    @property
+    def evicts(self) -> str | None:
+        """Redis's eviction policy when it is not `noeviction`, as of the last reading: at
+        maxmemory such a Redis drops keys (job records, results, queued tasks) silently."""
+        return None if self._policy in ("", "noeviction") else self._policy
 
     async def refresh(self) -> None:
         """Read Redis's memory figures if the last read is stale (one reader at a time)."""
@@ -64,6 +76,7 @@ class Admission:
             self._read_at = time.monotonic()
         self._used = int(memory.get("used_memory", 0))
         self._limit = int(memory.get("maxmemory", 0))
+        self._policy = str(memory.get("maxmemory_policy", ""))
 
     @property
     def limited(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from frontend import client, session
+from irisq.keys import OPEN_WARNING
 
 # Not `pages/`: Streamlit runs a script of a `pages/` folder next to the entry script straight
 # from its URL, without this one (sign-in, sidebar, roles), until someone opens `/`. A refresh
@@ -40,8 +41,9 @@ def _show_readiness(state: dict[str, Any]) -> None:
     for name, check in state.get("checks", {}).items():
         mark = ":material/check_circle:" if check["ok"] else ":material/error:"
         st.caption(f"{mark} {name.replace('_', ' ')}: {check['detail']}")
-    for warning in state.get("warnings", []):  # e.g. an API open to anyone (no keys)
-        st.warning(warning, icon=":material/lock_open:")
+    for warning in state.get("warnings", []):  # an API open to anyone, Redis's memory
+        icon = ":material/lock_open:" if warning == OPEN_WARNING else ":material/memory:"
+        st.warning(warning, icon=icon)
 
 
 def _auth_mode() -> str:

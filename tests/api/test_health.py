@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import redis
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from devstack.processes import free_port
+from devstack.processes import free_port, redis_server, wait_for
 from irisq.settings import Settings
 from tests.support.stack import SETOSA, Stack
 
@@ -85,3 +87,39 @@ def test_models_lists_versions_newest_first_with_one_champion(stack: Stack) -> N
     first = body["versions"][-1]
     assert first["training"]["algorithm"] == "logistic_regression"  # the bootstrapped champion
     assert set(first["metrics"]) == {"accuracy", "f1_macro"}
+
+
+def test_readyz_warns_of_a_redis_that_evicts_or_is_past_admission(tmp_path: Path) -> None:
+    """Both leave the API ready (jobs can still be read, canceled, deleted), and both are
+    what an operator must hear of: an evicting Redis drops job records without a word."""
+    with redis_server(tmp_path / "redis", maxmemory="16mb") as url:
+        client = redis.Redis.from_url(url)
+        with TestClient(create_app(Settings(redis_url=url))) as api:
+            assert not _memory_warnings(api)  # noeviction, nearly empty
+
+            client.config_set("maxmemory-policy", "allkeys-lru")
+            evicting = wait_for(lambda: _memory_warnings(api), 10, "a warning of eviction")
+            client.config_set("maxmemory-policy", "noeviction")
+            client.config_set("maxmemory", int(client.info("memory")["used_memory"]) // 2)
+            closed = wait_for(
+                lambda: [w for w in _memory_warnings(api) if "refused" in w],
+                10,
+                "a warning that new jobs are refused",
+            )
+            readiness = api.get("/readyz").json()
+        client.close()
+
+    assert evicting == [
+        "Redis evicts keys when it is full (maxmemory-policy allkeys-lru): job records, "
+        "results and queued tasks could vanish without a word. Set maxmemory-policy noeviction"
+    ]
+    assert closed == [
+        "new jobs are refused: Redis is past 80% of its maxmemory. Jobs can still be read, "
+        "canceled and deleted; the oldest finished jobs are removed until it is back under"
+    ]
+    assert readiness["checks"]["redis"] == {"ok": True, "detail": "reachable"}
+
+
+def _memory_warnings(api: TestClient) -> list[str]:
+    warnings: list[str] = api.get("/readyz").json()["warnings"]
+    return [w for w in warnings if "Redis" in w and "maxmemory" in w]
