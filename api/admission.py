@@ -22,6 +22,22 @@ logger = logging.getLogger("irisq.api")
 
 READ_EVERY_SECONDS = 0.5
 
+# What Redis's memory settings mean for irisq, in words anyone may read (GET /readyz shows
+# them; the log names the policy).
+NO_MAXMEMORY = (
+    "Redis has no maxmemory: with no limit it grows until the host runs out of memory, and "
+    "irisq cannot keep headroom for accepted jobs (set maxmemory and noeviction)"
+)
+EVICTS = (
+    "Redis evicts keys when it is full (its maxmemory-policy is not noeviction): job "
+    "records, results and queued tasks could vanish without a word. Set maxmemory-policy "
+    "noeviction"
+)
+CLOSED = (
+    "new jobs are refused: Redis is past {share:.0%} of its maxmemory. Jobs can still be "
+    "read, canceled and deleted; the oldest finished jobs are removed to make room"
+)
+
 
 class Admission:
     retry_after_seconds = 30
@@ -50,11 +66,17 @@ class Admission:
         """Whether new work is refused, as of the last reading."""
         return bool(self._limit) and self._used >= self.fraction * self._limit
 
+    def warnings(self) -> list[str]:
+        """What an operator must know of Redis's memory, as of the last reading. None of it
+        takes the API out of rotation: jobs can still be read, canceled and deleted."""
+        if not self.limited:
+            return [NO_MAXMEMORY]
+        return [EVICTS] * self._evicts + [CLOSED.format(share=self.fraction)] * self.closed
+
     @property
-    def evicts(self) -> str | None:
-        """Redis's eviction policy when it is not `noeviction`, as of the last reading: at
-        maxmemory such a Redis drops keys (job records, results, queued tasks) silently."""
-        return None if self._policy in ("", "noeviction") else self._policy
+    def _evicts(self) -> bool:
+        """At maxmemory, such a Redis drops keys (job records, results, queued tasks)."""
+        return self._policy not in ("", "noeviction")
 
     async def refresh(self) -> None:
         """Read Redis's memory figures if the last read is stale (one reader at a time)."""
@@ -76,7 +98,10 @@ class Admission:
             self._read_at = time.monotonic()
         self._used = int(memory.get("used_memory", 0))
         self._limit = int(memory.get("maxmemory", 0))
-        self._policy = str(memory.get("maxmemory_policy", ""))
+        policy = str(memory.get("maxmemory_policy", ""))
+        if policy != self._policy and self._limit and policy not in ("", "noeviction"):
+            logger.warning("%s (maxmemory-policy %s)", EVICTS, policy)
+        self._policy = policy
 
     @property
     def limited(self) -> bool:

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import OutOfMemoryError, ResponseError
+from redis.exceptions import OutOfMemoryError
 
 from irisq.quotas import OwnerKeys
 
@@ -41,13 +41,6 @@ local usage = redis.call('HMGET', KEYS[3], 'rows', 'bytes')
 local depth = redis.call('LLEN', KEYS[4])
 return {1, '0', redis.call('ZCARD', KEYS[2]), usage[1] or '0', usage[2] or '0', depth}
 """
-
-
-def _out_of_memory(exc: ResponseError) -> bool:
-    """Redis refused a write for want of memory. redis-py raises OutOfMemoryError for an
-    answer that starts with OOM, and drops that word from the message; Redis 6 wraps a
-    script's refusal in an ERR that names OOM further on."""
-    return isinstance(exc, OutOfMemoryError) or "OOM" in str(exc)
 
 
 @dataclass(frozen=True)
@@ -116,8 +109,8 @@ class KeyRateLimiter:
                     "1" if queue else "0",
                 ],
             )
-        except ResponseError as exc:
-            if not _out_of_memory(exc) or self._local is None:
+        except OutOfMemoryError:
+            if self._local is None:
                 raise
             # Redis is full: limit in this process; its usage can still be read (a read is
             # never refused), so the quotas and the queue's depth still hold.

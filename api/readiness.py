@@ -32,18 +32,6 @@ from irisq.workers import live_workers_async
 logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 2.0
-NO_MAXMEMORY = (
-    "Redis has no maxmemory: with no limit it grows until the host runs out of memory, and "
-    "irisq cannot keep headroom for accepted jobs (set maxmemory and noeviction)"
-)
-EVICTS = (
-    "Redis evicts keys when it is full (maxmemory-policy {policy}): job records, results and "
-    "queued tasks could vanish without a word. Set maxmemory-policy noeviction"
-)
-ADMISSION_CLOSED = (
-    "new jobs are refused: Redis is past {share:.0%} of its maxmemory. Jobs can still be "
-    "read, canceled and deleted; the oldest finished jobs are removed until it is back under"
-)
 
 
 class Check(BaseModel):
@@ -83,7 +71,6 @@ class ReadinessProbe:
         self._last: Readiness | None = None
         self._champion: str | None = None  # the last one the registry named
         self._checking: asyncio.Task[Readiness] | None = None
-        self._told_evicts = False  # logged once per process
 
     async def current(self) -> Readiness:
         if self._last is not None and time.time() - self._last.checked_at < CACHE_SECONDS:
@@ -101,7 +88,7 @@ class ReadinessProbe:
         warnings = [OPEN_WARNING] if self._open else []
         if checks["redis"].ok:
             await self._admission.refresh()
-            warnings += self._memory_warnings()
+            warnings += self._admission.warnings()
         missing = [name for name in required if not checks[name].ok]
         self._last = Readiness(
             ready=not missing,
@@ -112,22 +99,6 @@ class ReadinessProbe:
             checked_at=time.time(),
         )
         return self._last
-
-    def _memory_warnings(self) -> list[str]:
-        """Redis's memory as operators must know it. Not readiness: jobs can still be read,
-        canceled and deleted, and accepted ones finish."""
-        admission = self._admission
-        if not admission.limited:
-            return [NO_MAXMEMORY]
-        warnings = []
-        if admission.evicts:
-            warnings.append(EVICTS.format(policy=admission.evicts))
-            if not self._told_evicts:
-                logger.warning(EVICTS.format(policy=admission.evicts))
-                self._told_evicts = True
-        if admission.closed:
-            warnings.append(ADMISSION_CLOSED.format(share=admission.fraction))
-        return warnings
 
     async def _redis_checks(self) -> dict[str, Check]:
         checks: dict[str, Check] = {}

@@ -131,6 +131,7 @@ class Resources:
         first); start the waiter's subscription. `on_group` observes each micro-batch."""
         async_redis = async_redis_client(settings)
         admission = Admission(async_redis, settings.redis_admission_fraction)
+        await admission.refresh()  # an evicting Redis is logged as the API starts
         jobs = JobStore(client, settings.job_ttl_seconds, settings.max_attempts)
         celery = make_celery(settings, main="irisq-api")
         registry = RegistryReader(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from api import admission
 from api.main import create_app
 from devstack.processes import free_port, redis_server, wait_for
 from irisq.settings import Settings
@@ -89,12 +91,17 @@ def test_models_lists_versions_newest_first_with_one_champion(stack: Stack) -> N
     assert set(first["metrics"]) == {"accuracy", "f1_macro"}
 
 
-def test_readyz_warns_of_a_redis_that_evicts_or_is_past_admission(tmp_path: Path) -> None:
+def test_readyz_warns_of_a_redis_that_evicts_or_is_past_admission(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Both leave the API ready (jobs can still be read, canceled, deleted), and both are
     what an operator must hear of: an evicting Redis drops job records without a word."""
+    no_registry = f"http://127.0.0.1:{free_port()}"
     with redis_server(tmp_path / "redis", maxmemory="16mb") as url:
         client = redis.Redis.from_url(url)
-        with TestClient(create_app(Settings(redis_url=url))) as api:
+        with TestClient(
+            create_app(Settings(redis_url=url, mlflow_tracking_uri=no_registry))
+        ) as api:
             assert not _memory_warnings(api)  # noeviction, nearly empty
 
             client.config_set("maxmemory-policy", "allkeys-lru")
@@ -109,15 +116,12 @@ def test_readyz_warns_of_a_redis_that_evicts_or_is_past_admission(tmp_path: Path
             readiness = api.get("/readyz").json()
         client.close()
 
-    assert evicting == [
-        "Redis evicts keys when it is full (maxmemory-policy allkeys-lru): job records, "
-        "results and queued tasks could vanish without a word. Set maxmemory-policy noeviction"
-    ]
-    assert closed == [
-        "new jobs are refused: Redis is past 80% of its maxmemory. Jobs can still be read, "
-        "canceled and deleted; the oldest finished jobs are removed until it is back under"
-    ]
+    assert evicting == [admission.EVICTS]
+    assert closed == [admission.CLOSED.format(share=0.8)]
+    assert "refused" in closed[0]
     assert readiness["checks"]["redis"] == {"ok": True, "detail": "reachable"}
+    logged = [r.getMessage() for r in caplog.records if "evicts" in r.getMessage()]
+    assert logged == [f"{admission.EVICTS} (maxmemory-policy allkeys-lru)"]  # once, by name
 
 
 def _memory_warnings(api: TestClient) -> list[str]:
