@@ -131,7 +131,6 @@ class Resources:
         first); start the waiter's subscription. `on_group` observes each micro-batch."""
         async_redis = async_redis_client(settings)
         admission = Admission(async_redis, settings.redis_admission_fraction)
-        await admission.refresh()  # an evicting Redis is logged as the API starts
         jobs = JobStore(client, settings.job_ttl_seconds, settings.max_attempts)
         celery = make_celery(settings, main="irisq-api")
         registry = RegistryReader(
@@ -155,6 +154,9 @@ class Resources:
             ends_announced=lambda: waiter.listening,
         )
         waiter.on_end(batcher.job_ended)
+        # Logs an evicting Redis as the API starts. Last: it opens a connection, which a
+        # start refused above (the batch storage's credentials) would leave unclosed.
+        await admission.refresh()
         return cls(
             settings=settings,
             keys=keys,
