@@ -71,7 +71,12 @@ class Admission:
         takes the API out of rotation: jobs can still be read, canceled and deleted."""
         if not self.limited:
             return [NO_MAXMEMORY]
-        return [EVICTS] * self._evicts + [CLOSED.format(share=self.fraction)] * self.closed
+        warnings = []
+        if self._evicts:
+            warnings.append(EVICTS)
+        if self.closed:
+            warnings.append(CLOSED.format(share=self.fraction))
+        return warnings
 
     @property
     def _evicts(self) -> bool:
@@ -98,10 +103,10 @@ class Admission:
             self._read_at = time.monotonic()
         self._used = int(memory.get("used_memory", 0))
         self._limit = int(memory.get("maxmemory", 0))
-        policy = str(memory.get("maxmemory_policy", ""))
-        if policy != self._policy and self._limit and policy not in ("", "noeviction"):
-            logger.warning("%s (maxmemory-policy %s)", EVICTS, policy)
+        policy, before = str(memory.get("maxmemory_policy", "")), self._policy
         self._policy = policy
+        if policy != before and self.limited and self._evicts:
+            logger.warning("%s (maxmemory-policy %s)", EVICTS, policy)
 
     @property
     def limited(self) -> bool:

@@ -1,9 +1,9 @@
 #!lua
 -- KEYS: the queue to push a task to, or none. ARGV: the most tasks that queue may hold
--- (unused without a queue), the records' time to live, the task's message, then for each job: its id,
--- when it was queued (epoch seconds), its rows and stored bytes (counted against its
--- owner's quotas), its owner ('' for none), its record's number of fields, then the
--- record's field/value pairs.
+-- (unused without a queue), the records' time to live, the task's message, then for each
+-- job: its id, when it was queued (epoch seconds), its rows and stored bytes (counted
+-- against its owner's quotas), its owner ('' for none), its record's number of fields,
+-- then the record's field/value pairs.
 -- Records every job and then pushes the task, all or nothing: one round trip where a
 -- depth check, then a MULTI, took two. Returns -1, or the queue's depth when the queue was
 -- full (then nothing was written). Not allowed when Redis is full: no job is accepted then.
